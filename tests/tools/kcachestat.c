@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kcachestat - the kernel's own view of a file's page-cache residency, for
+ * the cachectl CLI tests. Deliberately independent of libcachectl: it calls
+ * cachestat(2) directly, so the tests compare the CLI against the kernel and
+ * not against the library under test.
+ *
+ * usage: kcachestat [-e] [-r BYTES] FILE
+ *   -r BYTES  first read BYTES from the start of FILE (to warm it)
+ *   -e        first evict FILE: fsync, then POSIX_FADV_DONTNEED (retried
+ *             until cachestat says 0 cached or 50 tries have passed)
+ *
+ * Prints one line: "cached dirty writeback evicted recently_evicted", all in
+ * bytes, for the whole file.
+ *
+ * Exit: 0 ok; 1 error (message on stderr); 2 cachestat EPERM (prints
+ * "EPERM"); 77 the kernel has no cachestat (prints "ENOSYS").
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451	/* the same on every architecture */
+#endif
+
+/* Own copies of the uapi structs (include/uapi/linux/mman.h). */
+struct kc_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct kc_stat {
+	uint64_t nr_cache;
+	uint64_t nr_dirty;
+	uint64_t nr_writeback;
+	uint64_t nr_evicted;
+	uint64_t nr_recently_evicted;
+};
+
+static int kc_cachestat(int fd, struct kc_stat *cs)
+{
+	struct kc_range range = { 0, 0 };	/* len 0: to the end of the file */
+
+	memset(cs, 0, sizeof(*cs));
+	return (int)syscall(__NR_cachestat, fd, &range, cs, 0);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kcachestat [-e] [-r BYTES] FILE\n");
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long readn = 0;
+	int evict = 0, opt, fd, r;
+	long page = sysconf(_SC_PAGESIZE);
+	struct kc_stat cs;
+
+	while ((opt = getopt(argc, argv, "er:")) != -1) {
+		switch (opt) {
+		case 'e':
+			evict = 1;
+			break;
+		case 'r': {
+			char *end;
+
+			errno = 0;
+			readn = strtoull(optarg, &end, 0);
+			if (errno || *end || end == optarg)
+				usage();
+			break;
+		}
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+
+	fd = open(argv[optind], O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "kcachestat: %s: %s\n", argv[optind],
+			strerror(errno));
+		return 1;
+	}
+
+	if (kc_cachestat(fd, &cs) < 0) {
+		if (errno == ENOSYS) {
+			printf("ENOSYS\n");
+			return 77;
+		}
+		if (errno == EPERM) {
+			printf("EPERM\n");
+			return 2;
+		}
+		fprintf(stderr, "kcachestat: cachestat %s: %s\n", argv[optind],
+			strerror(errno));
+		return 1;
+	}
+
+	if (evict) {
+		/* Dirty pages are not dropped: write them back first. fsync
+		 * needs no write access on Linux. */
+		if (fsync(fd) < 0 && errno != EINVAL) {
+			fprintf(stderr, "kcachestat: fsync: %s\n", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < 50; i++) {
+			r = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			if (r) {
+				fprintf(stderr, "kcachestat: fadvise: %s\n",
+					strerror(r));
+				return 1;
+			}
+			if (kc_cachestat(fd, &cs) < 0) {
+				fprintf(stderr, "kcachestat: cachestat: %s\n",
+					strerror(errno));
+				return 1;
+			}
+			if (cs.nr_cache == 0)
+				break;
+			/* pages still in per-CPU LRU batches or under I/O */
+			sync();
+			sleep_ms(20);
+		}
+	}
+
+	if (readn) {
+		static char buf[1 << 16];
+		unsigned long long done = 0;
+
+		while (done < readn) {
+			size_t want = sizeof(buf);
+			ssize_t n;
+
+			if (readn - done < want)
+				want = (size_t)(readn - done);
+			n = pread(fd, buf, want, (off_t)done);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				fprintf(stderr, "kcachestat: read: %s\n",
+					strerror(errno));
+				return 1;
+			}
+			if (n == 0)
+				break;
+			done += (unsigned long long)n;
+		}
+	}
+
+	if (kc_cachestat(fd, &cs) < 0) {
+		fprintf(stderr, "kcachestat: cachestat: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("%llu %llu %llu %llu %llu\n",
+	       (unsigned long long)(cs.nr_cache * (uint64_t)page),
+	       (unsigned long long)(cs.nr_dirty * (uint64_t)page),
+	       (unsigned long long)(cs.nr_writeback * (uint64_t)page),
+	       (unsigned long long)(cs.nr_evicted * (uint64_t)page),
+	       (unsigned long long)(cs.nr_recently_evicted * (uint64_t)page));
+	close(fd);
+	return 0;
+}

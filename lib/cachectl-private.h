@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CACHECTL_PRIVATE_H
+#define CACHECTL_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include <libcachectl/libcachectl.h>
+#include "uapi-cachestat.h"
+
+#define CACHECTL_EXPORT __attribute__((visibility("default")))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The first published size of struct cachectl_residency. */
+#define CACHECTL_RESIDENCY_SIZE_VER0 64
+
+/* WILLNEED and readahead(2) stop at the readahead window: always chunk. */
+#define CACHECTL_CHUNK (8ull << 20)
+
+/*
+ * Every kernel access goes through this table, so unit tests can script
+ * the kernel's answers. Each returns >= 0 or a negative errno.
+ */
+struct cachectl_sysops {
+	int (*cachestat)(int fd, uint64_t off, uint64_t len,
+			 struct cachestat *cs);
+	/* mincore over [off, off+len): resident page count */
+	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
+	int (*fadvise)(int fd, uint64_t off, uint64_t len, int advice);
+	int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off);
+	int (*fstat)(int fd, struct stat *st);
+	/* lseek SEEK_DATA / SEEK_HOLE */
+	int64_t (*seek)(int fd, uint64_t off, int whence);
+	int (*access_write)(int fd);	/* 0 if the caller could write fd */
+	void (*nap)(unsigned int ms);
+};
+
+extern const struct cachectl_sysops cachectl_default_sysops;
+
+struct cachectl_ctx {
+	int refcount;
+	cachectl_log_fn log_fn;
+	void *log_data;
+	int log_priority;
+	const struct cachectl_sysops *ops;
+	int backend;			/* 0 until probed */
+	unsigned int features;
+	int forced_backend;		/* from CACHECTL_BACKEND, <0 bad name */
+	int page_size;
+	int cachestat;			/* 0 untried, 1 works, 2 ENOSYS */
+};
+
+/* For tests: swap the kernel seam. */
+void cachectl_ctx_set_sysops(struct cachectl_ctx *ctx,
+			     const struct cachectl_sysops *ops);
+
+void cachectl_log(struct cachectl_ctx *ctx, int priority, const char *file,
+		  int line, const char *fn, const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static inline void __attribute__((always_inline, format(printf, 2, 3)))
+cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
+
+#define cachectl_log_cond(ctx, prio, ...)                                     \
+	do {                                                                  \
+		if ((ctx)->log_priority >= (prio))                            \
+			cachectl_log(ctx, prio, __FILE__, __LINE__, __func__, \
+				     __VA_ARGS__);                            \
+	} while (0)
+
+#if ENABLE_LOGGING
+#if ENABLE_DEBUG
+#define dbg(ctx, ...) cachectl_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#else
+#define dbg(ctx, ...) cachectl_log_null(ctx, __VA_ARGS__)
+#endif
+#define info(ctx, ...) cachectl_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define err(ctx, ...) cachectl_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+#else
+#define dbg(ctx, ...) cachectl_log_null(ctx, __VA_ARGS__)
+#define info(ctx, ...) cachectl_log_null(ctx, __VA_ARGS__)
+#define err(ctx, ...) cachectl_log_null(ctx, __VA_ARGS__)
+#endif
+
+/* log.c */
+void cachectl_log_stderr(void *data, int priority, const char *file, int line,
+			 const char *fn, const char *format, va_list args);
+int cachectl_log_priority_parse(const char *s);
+
+/* query.c */
+int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
+		      uint64_t offset, uint64_t length,
+		      struct cachectl_residency *res);
+
+int cachectl_residency_copy(const struct cachectl_residency *res,
+			    struct cachectl_residency *ret, size_t size);
+
+/* prefetch.c */
+int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
+			 const struct stat *st, uint64_t offset,
+			 uint64_t length, unsigned int flags,
+			 const struct cachectl_residency *before,
+			 uint64_t *ret_bytes);
+
+/* evict.c */
+int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
+		      uint64_t offset, uint64_t length, uint64_t *ret_left,
+		      struct cachectl_residency *after);
+
+/* Clamp [offset, offset+length) to the file; length 0 = to EOF. */
+static inline uint64_t cachectl_range_clamp(uint64_t size, uint64_t offset,
+					    uint64_t length)
+{
+	if (offset >= size)
+		return 0;
+	if (length == 0 || length > size - offset)
+		return size - offset;
+	return length;
+}
+
+#endif

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Residency queries. cachestat(2) where the kernel has it; else mincore(2),
+ * which since Linux 5.2 reports every page of a file the caller cannot
+ * write as resident. We never pass that lie on: such answers are UNKNOWN.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cachectl-private.h"
+
+enum { CS_UNKNOWN = 0, CS_YES = 1, CS_NO = 2 };
+
+static void res_unknown(struct cachectl_residency *res)
+{
+	res->cached = res->dirty = res->writeback = 0;
+	res->evicted = res->recently_evicted = 0;
+	res->flags |= CACHECTL_RES_UNKNOWN | CACHECTL_RES_NO_STATE;
+}
+
+static bool mincore_is_truthful(struct cachectl_ctx *ctx, int fd,
+				const struct stat *st)
+{
+	if (st->st_uid == geteuid())
+		return true;
+	return ctx->ops->access_write(fd) == 0;
+}
+
+/*
+ * mincore over a sparse file would visit every page of the holes; visit
+ * the data extents only. Pages of holes that were read stay uncounted,
+ * which the NO_STATE flag already tells the caller to take with care.
+ */
+static int query_mincore(struct cachectl_ctx *ctx, int fd,
+			 const struct stat *st, uint64_t off, uint64_t len,
+			 uint64_t *bytes)
+{
+	const struct cachectl_sysops *o = ctx->ops;
+	uint64_t end = off + len, pages = 0, n;
+	int r;
+
+	if ((uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size) {
+		r = o->mincore(fd, off, len, &pages);
+		*bytes = MIN(pages * ctx->page_size, len);
+		return r;
+	}
+	while (off < end) {
+		int64_t d = o->seek(fd, off, SEEK_DATA), h;
+
+		if (d == -ENXIO || (d >= 0 && (uint64_t)d >= end))
+			break;
+		if (d < 0)
+			return (int)d;
+		h = o->seek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return (int)h;
+		if ((uint64_t)h > end)
+			h = end;
+		r = o->mincore(fd, d, h - d, &n);
+		if (r < 0)
+			return r;
+		pages += n;
+		off = h;
+	}
+	*bytes = MIN(pages * ctx->page_size, len);
+	return 0;
+}
+
+int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
+		      uint64_t offset, uint64_t length,
+		      struct cachectl_residency *res)
+{
+	const struct cachectl_sysops *o = ctx->ops;
+	uint64_t len = cachectl_range_clamp(st->st_size, offset, length);
+	struct cachestat cs;
+	uint64_t bytes = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->size = st->st_size;
+	res->range = len;
+	if (len == 0)
+		return 0;
+
+	if (ctx->cachestat != CS_NO) {
+		r = o->cachestat(fd, offset, len, &cs);
+		if (r == 0) {
+			uint64_t ps = ctx->page_size;
+
+			ctx->cachestat = CS_YES;
+			/* a partly used last page still counts as one page */
+			res->cached = MIN(cs.nr_cache * ps, len);
+			res->dirty = MIN(cs.nr_dirty * ps, len);
+			res->writeback = MIN(cs.nr_writeback * ps, len);
+			res->evicted = cs.nr_evicted * ps;
+			res->recently_evicted = cs.nr_recently_evicted * ps;
+			return 0;
+		}
+		if (r == -EPERM || r == -EOPNOTSUPP) {
+			res_unknown(res);
+			return 0;
+		}
+		if (r != -ENOSYS)
+			return r;
+		ctx->cachestat = CS_NO;
+		dbg(ctx, "no cachestat(2): falling back to mincore(2)\n");
+	}
+
+	res->flags |= CACHECTL_RES_NO_STATE;
+	if (!mincore_is_truthful(ctx, fd, st)) {
+		res_unknown(res);
+		return 0;
+	}
+	r = query_mincore(ctx, fd, st, offset, len, &bytes);
+	if (r == -EACCES || r == -ENODEV) {
+		/* unmappable (e.g. some special filesystems): cannot know */
+		res_unknown(res);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	res->cached = bytes;
+	return 0;
+}
+
+/* Copy out a residency struct of a size the caller chose. */
+int cachectl_residency_copy(const struct cachectl_residency *res,
+			    struct cachectl_residency *ret, size_t size)
+{
+	if (!ret || size < CACHECTL_RESIDENCY_SIZE_VER0)
+		return -EINVAL;
+	if (size > sizeof(*res)) {
+		memset((char *)ret + sizeof(*res), 0, size - sizeof(*res));
+		size = sizeof(*res);
+	}
+	memcpy(ret, res, size);
+	return 0;
+}

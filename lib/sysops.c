@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The kernel seam: the real system calls. Unit tests replace this table,
+ * which is why nothing else in lib/ calls these syscalls directly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachectl-private.h"
+
+static int sys_cachestat(int fd, uint64_t off, uint64_t len,
+			 struct cachestat *cs)
+{
+	struct cachestat_range r = { .off = off, .len = len };
+
+	if (syscall(__NR_cachestat, fd, &r, cs, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* mincore needs a mapping; map in windows so the vector stays small. */
+#define MINCORE_WINDOW (256ull << 20)
+
+static int sys_mincore(int fd, uint64_t off, uint64_t len, uint64_t *pages)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t start = off & ~((uint64_t)ps - 1);
+	uint64_t end = off + len;
+	unsigned char *vec;
+	uint64_t n = 0;
+	int r = 0;
+
+	vec = malloc(MINCORE_WINDOW / ps);
+	if (!vec)
+		return -ENOMEM;
+	while (start < end) {
+		uint64_t w = MIN(MINCORE_WINDOW, end - start);
+		size_t np = (w + ps - 1) / ps, i;
+		void *m;
+
+		m = mmap(NULL, w, PROT_NONE, MAP_SHARED, fd, (off_t)start);
+		if (m == MAP_FAILED) {
+			r = -errno;
+			break;
+		}
+		if (mincore(m, w, vec) < 0) {
+			r = -errno;
+			munmap(m, w);
+			break;
+		}
+		munmap(m, w);
+		for (i = 0; i < np; i++)
+			n += vec[i] & 1;
+		start += w;
+	}
+	free(vec);
+	*pages = n;
+	return r;
+}
+
+static int sys_fadvise(int fd, uint64_t off, uint64_t len, int advice)
+{
+	return -posix_fadvise(fd, (off_t)off, (off_t)len, advice);
+}
+
+static int64_t sys_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+
+	return n < 0 ? -errno : n;
+}
+
+static int sys_fstat(int fd, struct stat *st)
+{
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+static int64_t sys_seek(int fd, uint64_t off, int whence)
+{
+	off_t r = lseek(fd, (off_t)off, whence);
+
+	return r < 0 ? -errno : r;
+}
+
+/* mincore answers truthfully only where the caller could write the file. */
+static int sys_access_write(int fd)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	return faccessat(AT_FDCWD, p, W_OK, AT_EACCESS) < 0 ? -errno : 0;
+}
+
+static void sys_nap(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+const struct cachectl_sysops cachectl_default_sysops = {
+	.cachestat = sys_cachestat,
+	.mincore = sys_mincore,
+	.fadvise = sys_fadvise,
+	.pread = sys_pread,
+	.fstat = sys_fstat,
+	.seek = sys_seek,
+	.access_write = sys_access_write,
+	.nap = sys_nap,
+};

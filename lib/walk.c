@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Tree walks. Directories are read with getdents64 and every file is
+ * reached relative to its directory's fd, so the kernel never walks a long
+ * path again; memory is O(depth) plus the hard-link set. The walk trusts
+ * d_type only to decide what to look at: a regular file is opened with
+ * O_NOFOLLOW|O_NONBLOCK and checked with fstat before anything else, so a
+ * name swapped for a FIFO or a symlink between readdir and open is neither
+ * blocked on nor followed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachectl-private.h"
+#include "walk-private.h"
+
+#define WALK_FLAGS (CACHECTL_WALK_RECURSIVE | CACHECTL_WALK_FOLLOW | \
+		    CACHECTL_WALK_ONE_FS | CACHECTL_WALK_ALL_LINKS)
+#define RUN_FLAGS (CACHECTL_RUN_READ | CACHECTL_RUN_WAIT)
+#define DENTS_BUF (32u << 10)
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+CACHECTL_EXPORT int cachectl_walk_new(struct cachectl_ctx *ctx,
+				      unsigned int flags,
+				      struct cachectl_walk **ret_walk)
+{
+	struct cachectl_walk *w;
+
+	if (!ctx || !ret_walk || (flags & ~WALK_FLAGS))
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->refcount = 1;
+	w->ctx = cachectl_ref(ctx);
+	w->flags = flags;
+	w->queue_depth = 32;
+	*ret_walk = w;
+	return 0;
+}
+
+CACHECTL_EXPORT struct cachectl_walk *cachectl_walk_ref(struct cachectl_walk *w)
+{
+	if (w)
+		w->refcount++;
+	return w;
+}
+
+static void strv_free(struct strv *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		free(v->s[i]);
+	free(v->s);
+	v->s = NULL;
+	v->n = 0;
+}
+
+static int strv_add(struct strv *v, const char *s)
+{
+	char **n;
+
+	if (!s || !*s)
+		return -EINVAL;
+	n = realloc(v->s, (v->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	v->s = n;
+	v->s[v->n] = strdup(s);
+	if (!v->s[v->n])
+		return -ENOMEM;
+	v->n++;
+	return 0;
+}
+
+CACHECTL_EXPORT struct cachectl_walk *cachectl_walk_unref(struct cachectl_walk *w)
+{
+	if (!w)
+		return NULL;
+	if (--w->refcount > 0)
+		return w;
+	strv_free(&w->roots);
+	strv_free(&w->excludes);
+	strv_free(&w->includes);
+	cachectl_unref(w->ctx);
+	free(w);
+	return NULL;
+}
+
+CACHECTL_EXPORT int cachectl_walk_add_path(struct cachectl_walk *w,
+					   const char *path)
+{
+	return w ? strv_add(&w->roots, path) : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_walk_add_exclude(struct cachectl_walk *w,
+					      const char *glob)
+{
+	return w ? strv_add(&w->excludes, glob) : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_walk_add_include(struct cachectl_walk *w,
+					      const char *glob)
+{
+	return w ? strv_add(&w->includes, glob) : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_walk_set_progress_fn(struct cachectl_walk *w,
+						  cachectl_progress_fn fn,
+						  void *data,
+						  unsigned int interval_ms)
+{
+	if (!w)
+		return -EINVAL;
+	w->progress_fn = fn;
+	w->progress_data = data;
+	w->progress_ns = (uint64_t)interval_ms * 1000000;
+	return 0;
+}
+
+CACHECTL_EXPORT int cachectl_walk_set_queue_depth(struct cachectl_walk *w,
+						  unsigned int depth)
+{
+	if (!w || depth > 4096)
+		return -EINVAL;
+	w->queue_depth = depth ? depth : 32;
+	return 0;
+}
+
+CACHECTL_EXPORT int cachectl_walk_get_totals(struct cachectl_walk *w,
+					     struct cachectl_totals *ret,
+					     size_t size)
+{
+	if (!w || !ret || size < sizeof(w->totals))
+		return -EINVAL;
+	memset(ret, 0, size);
+	memcpy(ret, &w->totals, sizeof(w->totals));
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void progress(struct cachectl_walk *w)
+{
+	uint64_t t;
+
+	if (!w->progress_fn)
+		return;
+	t = now_ns();
+	if (t - w->progress_last < w->progress_ns)
+		return;
+	w->progress_last = t;
+	w->progress_fn(w, &w->totals, w->progress_data);
+}
+
+/* ---- path buffer ------------------------------------------------------ */
+
+static int path_push(struct cachectl_walk *w, const char *name, size_t *mark)
+{
+	size_t n = strlen(name);
+	bool slash = w->path_len && w->path[w->path_len - 1] != '/';
+	size_t need = w->path_len + slash + n + 1;
+
+	if (need > w->path_cap) {
+		size_t cap = MAX(need, w->path_cap * 2);
+		char *p = realloc(w->path, cap);
+
+		if (!p)
+			return -ENOMEM;
+		w->path = p;
+		w->path_cap = cap;
+	}
+	*mark = w->path_len;
+	if (slash)
+		w->path[w->path_len++] = '/';
+	memcpy(w->path + w->path_len, name, n + 1);
+	w->path_len += n;
+	return 0;
+}
+
+static void path_pop(struct cachectl_walk *w, size_t mark)
+{
+	w->path_len = mark;
+	w->path[mark] = '\0';
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static int emit(struct cachectl_walk *w, struct cachectl_entry *e)
+{
+	int r = 0;
+
+	if (e->error < 0) {
+		w->totals.errors++;
+		w->failed = true;
+	}
+	if (w->fn)
+		r = w->fn(w, e, w->fn_data);
+	progress(w);
+	return r < 0 ? r : 0;
+}
+
+static int fail(struct cachectl_walk *w, int error)
+{
+	struct cachectl_entry e = { .path = w->path, .error = error };
+
+	return emit(w, &e);
+}
+
+/* ---- filters ---------------------------------------------------------- */
+
+static bool glob_match(const struct strv *v, const char *path,
+		       const char *base)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		const char *s = strchr(v->s[i], '/') ? path : base;
+
+		if (fnmatch(v->s[i], s, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool excluded(struct cachectl_walk *w, const char *base, bool is_file)
+{
+	if (w->excludes.n && glob_match(&w->excludes, w->path, base))
+		return true;
+	if (is_file && w->includes.n && !glob_match(&w->includes, w->path, base))
+		return true;
+	return false;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
+		   struct cachectl_entry *e)
+{
+	struct cachectl_ctx *ctx = w->ctx;
+	int r;
+
+	switch (w->op) {
+	case CACHECTL_OP_QUERY:
+		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+	case CACHECTL_OP_PREFETCH:
+		r = cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+		if (r < 0)
+			return r;
+		if (!(e->res.flags & CACHECTL_RES_UNKNOWN) &&
+		    e->res.cached >= e->res.range)
+			return 0;
+		r = cachectl_prefetch_fd(ctx, fd, st, 0, 0, w->run_flags,
+					 &e->res, &e->bytes);
+		if (r < 0)
+			return r;
+		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+	case CACHECTL_OP_EVICT:
+		r = cachectl_evict_fd(ctx, fd, st, 0, 0, &e->bytes, &e->res);
+		if (r == -EBUSY)
+			e->has_res = true;
+		return r;
+	}
+	return -EINVAL;
+}
+
+static bool link_seen(struct cachectl_walk *w, const struct stat *st)
+{
+	if ((w->flags & CACHECTL_WALK_ALL_LINKS) || st->st_nlink < 2)
+		return false;
+	return inode_set_add(&w->links, st->st_dev, st->st_ino) == 0;
+}
+
+/*
+ * @root: the path came from the caller, so follow a symlink there and
+ * report a vanished file instead of skipping it quietly.
+ */
+static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
+		      bool root, bool follow)
+{
+	struct cachectl_entry e = { .path = w->path };
+	int oflags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct stat st;
+	int fd, r;
+
+	if (!follow)
+		oflags |= O_NOFOLLOW;
+	if (w->noatime)
+		oflags |= O_NOATIME;
+	fd = openat(dirfd, name, oflags);
+	if (fd < 0 && errno == EPERM && w->noatime) {
+		/* O_NOATIME needs ownership; stop trying it */
+		w->noatime = false;
+		fd = openat(dirfd, name, oflags & ~O_NOATIME);
+	}
+	if (fd < 0) {
+		r = -errno;
+		if (!root && (r == -ENOENT || r == -ELOOP)) {
+			/* vanished, or became a symlink, since readdir */
+			w->totals.skipped++;
+			return 0;
+		}
+		return fail(w, r);
+	}
+	r = w->ctx->ops->fstat(fd, &st);
+	if (r < 0) {
+		close(fd);
+		return fail(w, r);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		if (root)
+			return fail(w, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL);
+		w->totals.skipped++;
+		return 0;
+	}
+	if ((w->flags & CACHECTL_WALK_ONE_FS) && !root &&
+	    st.st_dev != w->root_dev) {
+		close(fd);
+		w->totals.skipped++;
+		return 0;
+	}
+	if (link_seen(w, &st)) {
+		close(fd);
+		w->totals.skipped++;
+		return 0;
+	}
+	r = file_op(w, fd, &st, &e);
+	close(fd);
+	if (r < 0 && !e.has_res)
+		return fail(w, r);
+	e.error = r < 0 ? r : 0;
+	e.has_res = true;
+	w->totals.files++;
+	w->totals.size += e.res.size;
+	w->totals.bytes += e.bytes;
+	if (e.res.flags & CACHECTL_RES_UNKNOWN)
+		w->totals.unknown++;
+	else
+		w->totals.cached += e.res.cached;
+	return emit(w, &e);
+}
+
+/* ---- directories ------------------------------------------------------ */
+
+static int visit(struct cachectl_walk *w, int dirfd, const char *name,
+		 unsigned char type);
+
+static bool on_stack(struct cachectl_walk *w, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < w->depth; i++)
+		if (w->stack[i].dev == st->st_dev &&
+		    w->stack[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+static int stack_push(struct cachectl_walk *w, const struct stat *st)
+{
+	if (w->depth == w->stack_cap) {
+		size_t cap = w->stack_cap ? w->stack_cap * 2 : 16;
+		struct walk_level *s = realloc(w->stack, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		w->stack = s;
+		w->stack_cap = cap;
+	}
+	w->stack[w->depth].dev = st->st_dev;
+	w->stack[w->depth].ino = st->st_ino;
+	w->stack[w->depth].buf = NULL;
+	w->depth++;
+	return 0;
+}
+
+static int read_dir(struct cachectl_walk *w, int fd)
+{
+	char *buf;
+	int r = 0;
+
+	buf = malloc(DENTS_BUF);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, DENTS_BUF);
+		long pos;
+
+		if (n < 0) {
+			r = fail(w, -errno);
+			break;
+		}
+		if (n == 0)
+			break;
+		for (pos = 0; pos < n;) {
+			struct linux_dirent64 *d = (void *)(buf + pos);
+			const char *nm = d->d_name;
+
+			pos += d->d_reclen;
+			if (nm[0] == '.' &&
+			    (!nm[1] || (nm[1] == '.' && !nm[2])))
+				continue;
+			r = visit(w, fd, nm, d->d_type);
+			if (r < 0)
+				goto out;
+		}
+	}
+out:
+	free(buf);
+	return r;
+}
+
+static int visit_dir(struct cachectl_walk *w, int dirfd, const char *name,
+		     bool root, bool follow)
+{
+	int oflags = O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct stat st;
+	int fd, r;
+
+	if (!follow)
+		oflags |= O_NOFOLLOW;
+	fd = openat(dirfd, name, oflags);
+	if (fd < 0) {
+		r = -errno;
+		if (!root && r == -ENOENT) {
+			w->totals.skipped++;
+			return 0;
+		}
+		return fail(w, r);
+	}
+	r = w->ctx->ops->fstat(fd, &st);
+	if (r < 0) {
+		close(fd);
+		return fail(w, r);
+	}
+	if ((w->flags & CACHECTL_WALK_ONE_FS) && !root &&
+	    st.st_dev != w->root_dev) {
+		close(fd);
+		w->totals.skipped++;
+		return 0;
+	}
+	if (on_stack(w, &st)) {
+		close(fd);
+		return fail(w, -ELOOP);
+	}
+	/*
+	 * With -L, the same directory reached twice through symlinks is not
+	 * a loop, but walking it twice would count its files twice.
+	 */
+	if ((w->flags & CACHECTL_WALK_FOLLOW) &&
+	    inode_set_add(&w->dirs, st.st_dev, st.st_ino) == 0) {
+		close(fd);
+		w->totals.skipped++;
+		return 0;
+	}
+	r = stack_push(w, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	w->totals.dirs++;
+	r = read_dir(w, fd);
+	w->depth--;
+	close(fd);
+	return r;
+}
+
+static unsigned char mode_type(mode_t m)
+{
+	return S_ISDIR(m) ? DT_DIR : S_ISREG(m) ? DT_REG :
+	       S_ISLNK(m) ? DT_LNK : DT_FIFO;
+}
+
+static int visit(struct cachectl_walk *w, int dirfd, const char *name,
+		 unsigned char type)
+{
+	bool follow = w->flags & CACHECTL_WALK_FOLLOW;
+	struct stat st;
+	size_t mark;
+	int r = 0;
+
+	r = path_push(w, name, &mark);
+	if (r < 0)
+		return r;
+	if (type == DT_UNKNOWN) {
+		/* some filesystems do not fill d_type */
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = errno == ENOENT ? 0 : fail(w, -errno);
+			goto out;
+		}
+		type = mode_type(st.st_mode);
+	}
+	if (type == DT_LNK && follow) {
+		if (fstatat(dirfd, name, &st, 0) < 0) {
+			/* dangling links are not errors; loops are */
+			if (errno == ENOENT)
+				w->totals.skipped++;
+			else
+				r = fail(w, -errno);
+			goto out;
+		}
+		type = mode_type(st.st_mode);
+	}
+
+	switch (type) {
+	case DT_DIR:
+		if (!(w->flags & CACHECTL_WALK_RECURSIVE) ||
+		    (w->excludes.n && excluded(w, name, false)))
+			w->totals.skipped++;
+		else
+			r = visit_dir(w, dirfd, name, false, follow);
+		break;
+	case DT_REG:
+		if (excluded(w, name, true))
+			w->totals.skipped++;
+		else
+			r = visit_file(w, dirfd, name, false, follow);
+		break;
+	default:
+		/* FIFOs, sockets, devices, unfollowed symlinks: never opened */
+		w->totals.skipped++;
+		break;
+	}
+out:
+	path_pop(w, mark);
+	return r;
+}
+
+static int visit_root(struct cachectl_walk *w, const char *path)
+{
+	struct stat st;
+	size_t mark;
+	int r;
+
+	w->path_len = 0;
+	r = path_push(w, path, &mark);
+	if (r < 0)
+		return r;
+	if (stat(path, &st) < 0)
+		return fail(w, -errno);
+	w->root_dev = st.st_dev;
+	if (S_ISDIR(st.st_mode)) {
+		if (!(w->flags & CACHECTL_WALK_RECURSIVE))
+			return fail(w, -EISDIR);
+		return visit_dir(w, AT_FDCWD, path, true, true);
+	}
+	if (!S_ISREG(st.st_mode))
+		return fail(w, -EINVAL);
+	if (w->excludes.n && excluded(w, path, true)) {
+		w->totals.skipped++;
+		return 0;
+	}
+	return visit_file(w, AT_FDCWD, path, true, true);
+}
+
+CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
+				      unsigned int flags, cachectl_entry_fn fn,
+				      void *data)
+{
+	size_t i;
+	int r = 0;
+
+	if (!w || !w->roots.n)
+		return -EINVAL;
+	if (op != CACHECTL_OP_QUERY && op != CACHECTL_OP_PREFETCH &&
+	    op != CACHECTL_OP_EVICT)
+		return -EINVAL;
+	if ((flags & ~RUN_FLAGS) || (flags && op != CACHECTL_OP_PREFETCH))
+		return -EINVAL;
+
+	memset(&w->totals, 0, sizeof(w->totals));
+	w->op = op;
+	w->run_flags = flags;
+	w->fn = fn;
+	w->fn_data = data;
+	w->failed = false;
+	w->noatime = true;
+	w->depth = 0;
+	w->progress_last = now_ns();
+
+	for (i = 0; i < w->roots.n && r >= 0; i++)
+		r = visit_root(w, w->roots.s[i]);
+
+	if (w->progress_fn)
+		w->progress_fn(w, &w->totals, w->progress_data);
+	inode_set_free(&w->links);
+	inode_set_free(&w->dirs);
+	free(w->stack);
+	w->stack = NULL;
+	w->stack_cap = 0;
+	free(w->path);
+	w->path = NULL;
+	w->path_cap = w->path_len = 0;
+	if (r < 0)
+		return r;
+	return w->failed ? 1 : 0;
+}
+
+CACHECTL_EXPORT const char *cachectl_entry_get_path(const struct cachectl_entry *e)
+{
+	return e ? e->path : NULL;
+}
+
+CACHECTL_EXPORT int cachectl_entry_get_error(const struct cachectl_entry *e)
+{
+	return e ? e->error : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_entry_get_residency(const struct cachectl_entry *e,
+						 struct cachectl_residency *ret,
+						 size_t size)
+{
+	if (!e)
+		return -EINVAL;
+	if (!e->has_res)
+		return -ENODATA;
+	return cachectl_residency_copy(&e->res, ret, size);
+}
+
+CACHECTL_EXPORT uint64_t cachectl_entry_get_bytes(const struct cachectl_entry *e)
+{
+	return e ? e->bytes : 0;
+}

@@ -16,7 +16,9 @@
  * Exit: 0 ok; 1 error (message on stderr); 2 cachestat EPERM (prints
  * "EPERM"); 77 the kernel has no cachestat (prints "ENOSYS").
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -1,0 +1,202 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# /init of the cachectl test guest (busybox sh). Installed by
+# run-kernel-tests, which also writes /etc/rig.conf (RIG_MODE=tests|enosys,
+# RIG_TEST_TIMEOUT, RIG_ONLY, RIG_SERIES_EMPTY).
+#
+# Everything meant for the host goes to the serial console:
+#   CACHECTL-RIG-BOOTED          the init started
+#   CACHECTL-TAP: <tap line>     one TAP line (the host renumbers them)
+#   CACHECTL-TAP-END             the run completed; missing = crash or hang
+#   CACHECTL-DMESG: <line>       the kernel log, for the record
+# The guest then reboots (-no-reboot makes QEMU exit).
+
+export PATH=/bin HOME=/root TMPDIR=/tmp
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs -o mode=755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+
+RIG_MODE=tests
+RIG_TEST_TIMEOUT=600
+RIG_ONLY=
+RIG_SERIES_EMPTY=1
+. /etc/rig.conf
+
+# What the tests get (documented in tests/kernel/README.md).
+export CACHECTL_9P=/mnt/9p
+export CACHECTL_9P_TAG=share
+export CACHECTL_9P_OPTS=trans=virtio,version=9p2000.L,cache=fscache
+export CACHECTL_CACHE_DIR=/mnt/cache
+export CACHECTL_CACHE_DEV=/dev/vda
+export CACHECTL_SERIES_EMPTY=$RIG_SERIES_EMPTY
+
+echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE"
+
+n=0
+tap() { echo "CACHECTL-TAP: $*"; }
+ok() { n=$((n + 1)); tap "ok $n - $*"; }
+notok() { n=$((n + 1)); tap "not ok $n - $*"; }
+skip() { n=$((n + 1)); tap "ok $n - $1 # SKIP $2"; }
+# Pass a file (or stdin) through as TAP comments, at most $2 lines (tail).
+comment() { tail -n "${2:-400}" "${1:--}" | sed 's/^/CACHECTL-TAP: #   /'; }
+
+trouble_re='BUG:|WARNING:|Oops|Call Trace|general protection fault|Kernel panic|Unable to handle|INFO: task .* blocked'
+: >/tmp/dmesg.all
+# Collect new kernel messages; print the suspicious ones, return 1 if any.
+dmesg_new() {
+	dmesg -c >/tmp/dmesg.new 2>/dev/null
+	cat /tmp/dmesg.new >>/tmp/dmesg.all
+	if grep -E "$trouble_re" /tmp/dmesg.new >/tmp/dmesg.bad; then
+		return 1
+	fi
+	return 0
+}
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+cache_mounted() { grep -q " /mnt/cache ext4 " /proc/mounts; }
+ninep_mounted() { grep -q " /mnt/9p 9p " /proc/mounts; }
+binder_alive() { cfctl ping >/dev/null 2>&1; }
+
+start_binder() {
+	cfbind start -d /mnt/cache -t cachectl >/tmp/cfbind.log 2>&1
+}
+mount_9p() {
+	mount -t 9p -o "$CACHECTL_9P_OPTS" "$CACHECTL_9P_TAG" /mnt/9p 2>/tmp/mount9p.log
+}
+
+# Put the fixture back the way tests expect it after a test changed it.
+restore() {
+	what=
+	if ! binder_alive; then
+		cfbind stop >/dev/null 2>&1
+		start_binder && what="$what rebound-cache" || what="$what REBIND-FAILED"
+	fi
+	if ! ninep_mounted; then
+		mount_9p && what="$what remounted-9p" || what="$what REMOUNT-9P-FAILED"
+	fi
+	cd /
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	[ -z "$what" ] || tap "# fixture restored:$what"
+}
+
+# run_test NAME PATH [DIR]: one TAP line for one program. Exit 0 = pass,
+# 4 (KSFT_SKIP) or 77 = skip, anything else = fail, killed after
+# RIG_TEST_TIMEOUT seconds. Output goes along as TAP comments.
+run_test() {
+	name=$1 prog=$2 dir=${3:-}
+	if [ -n "$RIG_ONLY" ]; then
+		case $name in $RIG_ONLY) ;; *) return 0 ;; esac
+	fi
+	if [ -z "$dir" ]; then
+		dir=/tmp/work/$(echo "$name" | tr / _)
+		mkdir -p "$dir"
+	fi
+	dmesg_new || true
+	t0=$(uptime_s)
+	(cd "$dir" && exec timeout -s KILL "$RIG_TEST_TIMEOUT" "$prog") </dev/null >/tmp/out 2>&1
+	rc=$?
+	t1=$(uptime_s)
+	secs=$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")
+	comment /tmp/out
+	if ! dmesg_new; then
+		notok "$name (rc=$rc, ${secs}s): kernel BUG/WARNING/Oops while it ran"
+		comment /tmp/dmesg.bad 60
+	elif [ "$rc" = 0 ]; then
+		ok "$name (${secs}s)"
+	elif [ "$rc" = 4 ] || [ "$rc" = 77 ]; then
+		skip "$name" "exit $rc ($(tail -n 1 /tmp/out))"
+	elif [ "$rc" = 137 ]; then
+		notok "$name: killed after ${RIG_TEST_TIMEOUT}s (timeout)"
+	else
+		notok "$name (exit $rc, ${secs}s)"
+	fi
+	restore
+}
+
+finish() {
+	if dmesg_new; then
+		ok "kernel log free of BUG/WARNING/Oops"
+	else
+		notok "kernel log free of BUG/WARNING/Oops"
+		comment /tmp/dmesg.bad 60
+	fi
+	tap "1..$n"
+	echo "CACHECTL-TAP-END"
+	sed 's/^/CACHECTL-DMESG: /' /tmp/dmesg.all
+	sync
+	reboot -f
+	sleep 10
+	exit 1
+}
+
+if [ "$RIG_MODE" = enosys ]; then
+	if sysprobe enosys >/tmp/out 2>&1; then
+		ok "fcachectl answers ENOSYS with CONFIG_CACHECTL=n"
+	else
+		notok "fcachectl answers ENOSYS with CONFIG_CACHECTL=n"
+	fi
+	comment /tmp/out
+	finish
+fi
+
+# ----------------------------------------------------------------- fixture
+if mount -t ext4 /dev/vda /mnt/cache 2>/tmp/out; then
+	ok "fixture: ext4 cache image mounted on /mnt/cache"
+else
+	notok "fixture: ext4 cache image mounted on /mnt/cache"
+	comment /tmp/out
+fi
+if start_binder; then
+	ok "fixture: cachefiles bound (dir /mnt/cache, tag cachectl, pid $(cat /run/cachefilesd.pid))"
+else
+	notok "fixture: cachefiles bound"
+	comment /tmp/cfbind.log
+fi
+if mount_9p; then
+	ok "fixture: 9p share mounted on /mnt/9p with cache=fscache"
+else
+	notok "fixture: 9p share mounted on /mnt/9p with cache=fscache"
+	comment /tmp/mount9p.log
+fi
+if [ "$RIG_SERIES_EMPTY" = 0 ]; then
+	if sysprobe wired >/tmp/out 2>&1; then
+		ok "fixture: fcachectl syscall is wired"
+	else
+		notok "fixture: fcachectl syscall is wired"
+	fi
+	comment /tmp/out
+fi
+dmesg_new || { notok "fixture: kernel log clean after setup"; comment /tmp/dmesg.bad 60; }
+
+# ------------------------------------------------------------------- tests
+for t in /opt/cachectl/rig/*; do
+	[ -x "$t" ] && run_test "rig/${t##*/}" "$t"
+done
+for t in /opt/cachectl/tests/*; do
+	[ -x "$t" ] && run_test "guest/${t##*/}" "$t"
+done
+if [ -f /opt/cachectl/kselftest/list ]; then
+	while read -r t; do
+		[ -n "$t" ] && run_test "kselftest/cachectl/$t" "./$t" /opt/cachectl/kselftest
+	done </opt/cachectl/kselftest/list
+fi
+
+# ---------------------------------------------------------------- teardown
+td=
+ninep_mounted && { umount /mnt/9p || td="$td umount-9p"; }
+binder_alive && { cfbind stop || td="$td unbind"; }
+sync
+cache_mounted && { umount /mnt/cache || td="$td umount-cache"; }
+if [ -z "$td" ]; then
+	ok "teardown: 9p unmounted, cache unbound, ext4 unmounted"
+else
+	notok "teardown failed:$td"
+	grep -E '/mnt' /proc/mounts | comment
+fi
+finish

@@ -561,11 +561,8 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 	if (stat(path, &st) < 0)
 		return fail(w, -errno);
 	w->root_dev = st.st_dev;
-	if (S_ISDIR(st.st_mode)) {
-		if (!(w->flags & CACHECTL_WALK_RECURSIVE))
-			return fail(w, -EISDIR);
+	if (S_ISDIR(st.st_mode))
 		return visit_dir(w, AT_FDCWD, path, true, true);
-	}
 	if (!S_ISREG(st.st_mode))
 		return fail(w, -EINVAL);
 	if (w->excludes.n && excluded(w, path, true)) {

@@ -308,7 +308,9 @@ struct cachectl_walk *cachectl_walk_unref(struct cachectl_walk *walk);
  * @walk: the walk
  * @path: a file or directory; any bytes but NUL
  *
- * Roots are visited in the order added. A root that is a symlink is
+ * Roots are visited in the order added. The files of a directory root
+ * are visited; its subdirectories only with CACHECTL_WALK_RECURSIVE.
+ * A root that is a symlink is
  * followed (as ls and find -H do); symlinks met inside a tree are not,
  * unless CACHECTL_WALK_FOLLOW.
  *

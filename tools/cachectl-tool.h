@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef CACHECTL_TOOL_H
+#define CACHECTL_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include <libcachectl/libcachectl.h>
+
+#define EXIT_PARTIAL 64
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+extern const char *program_name;
+
+struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+int verb_status(int argc, char **argv);
+int verb_prefetch(int argc, char **argv);
+int verb_evict(int argc, char **argv);
+
+/* util.c */
+void warnx_path(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void errtryhelp(void) __attribute__((noreturn));
+void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+char *size_human(uint64_t bytes, char *buf, size_t len);
+char *escape_name(const char *s, char **buf, size_t *cap);
+size_t utf8_len(const unsigned char *p);
+char *escape_name_raw(const char *s, char **buf, size_t *cap);
+void close_stdout_atexit(void);
+int parse_u32(const char *s, unsigned int min, unsigned int max,
+	      unsigned int *ret);
+
+/* table.c */
+enum col_id {
+	COL_FILE,
+	COL_SIZE,
+	COL_CACHED,
+	COL_PCT,
+	COL_DIRTY,
+	COL_WRITEBACK,
+	COL_EVICTED,
+	COL_RECENTLY_EVICTED,
+	COL_PAGES,
+	COL_BYTES,
+	COL_COUNT,
+};
+
+struct table;
+
+struct table_opts {
+	bool json, bytes, noheadings, raw;
+	int cols[COL_COUNT];
+	int ncols;
+};
+
+int table_parse_columns(struct table_opts *o, const char *list,
+			const int *defaults, int ndefaults);
+void table_all_columns(struct table_opts *o);
+struct table *table_new(const struct table_opts *o);
+int table_add(struct table *t, const char *file,
+	      const struct cachectl_residency *res, uint64_t bytes);
+int table_finish(struct table *t, const char *total_name,
+		 const struct cachectl_totals *totals, bool total);
+void table_free(struct table *t);
+
+#endif

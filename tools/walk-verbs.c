@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* status, prefetch and evict: one walk, three operations. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cachectl-tool.h"
+
+enum {
+	OPT_EXCLUDE = CHAR_MAX + 1,
+	OPT_INCLUDE,
+	OPT_FROM,
+	OPT_OUTPUT_ALL,
+	OPT_RAW,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_READ,
+	OPT_WAIT,
+};
+
+struct run {
+	const char *verb;
+	int op;
+	struct table *table;
+	bool quiet_rows;	/* prefetch/evict without -J/-o/-c */
+	bool progress;
+	bool progress_shown;
+	int table_err;
+	uint64_t ok;
+};
+
+static const int status_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_FILE };
+static const int action_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_BYTES,
+				   COL_FILE };
+
+static void usage(const char *verb, int op)
+{
+	FILE *out = stdout;
+
+	fprintf(out, "Usage:\n %s %s [options] %s\n\n", program_name, verb,
+		op == CACHECTL_OP_QUERY ? "[PATH...]" : "PATH...");
+	switch (op) {
+	case CACHECTL_OP_QUERY:
+		fputs("Show how much of each file is in the page cache.\n"
+		      "Without a PATH, the current directory is shown.\n",
+		      out);
+		break;
+	case CACHECTL_OP_PREFETCH:
+		fputs("Bring files into the page cache.\n", out);
+		break;
+	case CACHECTL_OP_EVICT:
+		fputs("Drop files from the page cache, and check that they "
+		      "went.\n", out);
+		break;
+	}
+	fputs("\nOptions:\n"
+	      " -r, --recursive          descend into directories\n"
+	      " -L, --follow             follow symlinks inside trees\n"
+	      " -x, --one-file-system    stay on the filesystem of each PATH\n"
+	      "     --exclude GLOB       skip names matching GLOB (repeatable)\n"
+	      "     --include GLOB       only files matching GLOB (repeatable)\n"
+	      "     --from FILE          read more paths from FILE ('-' is stdin)\n"
+	      " -0, --null               paths in --from end with NUL, not newline\n"
+	      " -J, --json               JSON output\n"
+	      " -o, --output COLS        columns to print ('+COLS' adds to the default)\n"
+	      "     --output-all         print all columns\n"
+	      " -b, --bytes              sizes in bytes, not human units\n"
+	      " -n, --noheadings         no header line\n"
+	      "     --raw                raw output\n"
+	      " -c, --total              print a total row\n"
+	      " -v, --verbose            say which backend is used\n"
+	      "     --progress           show a progress line on stderr\n"
+	      "     --no-progress        never show one (default: on a terminal)\n",
+	      out);
+	if (op == CACHECTL_OP_PREFETCH)
+		fputs("     --read               read the data instead of advising the kernel\n"
+		      "     --wait               return only once the data is in memory\n"
+		      " -d, --queue-depth N      I/O requests in flight (1-4096, default 32)\n",
+		      out);
+	fputs(" -h, --help               display this help\n"
+	      " -V, --version            display version\n", out);
+	fputs("\nColumns: FILE SIZE CACHED PCT DIRTY WRITEBACK EVICTED "
+	      "RECENTLY_EVICTED PAGES BYTES\n", out);
+	fprintf(out, "\nFor more details see cachectl(1).\n");
+	exit(EXIT_SUCCESS);
+}
+
+static void show_progress(struct cachectl_walk *w,
+			  const struct cachectl_totals *t, void *data)
+{
+	struct run *run = data;
+	char a[32], b[32];
+
+	if (!run->progress)
+		return;
+	fprintf(stderr, "\r\033[K%s: %llu files, %s of %s cached%s",
+		run->verb, (unsigned long long)t->files,
+		size_human(t->cached, a, sizeof(a)),
+		size_human(t->size, b, sizeof(b)),
+		t->errors ? ", errors" : "");
+	run->progress_shown = true;
+}
+
+static void clear_progress(struct run *run)
+{
+	if (run->progress_shown) {
+		fputs("\r\033[K", stderr);
+		run->progress_shown = false;
+	}
+}
+
+static const char *error_text(int op, int error, uint64_t bytes, char *buf,
+			      size_t len)
+{
+	char h[32];
+
+	switch (error) {
+	case -EISDIR:
+		return "Is a directory (use -r to descend)";
+	case -EINVAL:
+		return "not a regular file or directory";
+	case -ELOOP:
+		return "symlink loop";
+	case -EBUSY:
+		if (op == CACHECTL_OP_EVICT) {
+			snprintf(buf, len, "%s still resident (dirty, mapped "
+				 "or locked pages)", size_human(bytes, h, sizeof(h)));
+			return buf;
+		}
+		break;
+	}
+	return strerror(-error);
+}
+
+static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
+		    void *data)
+{
+	struct run *run = data;
+	struct cachectl_residency res;
+	int error = cachectl_entry_get_error(e);
+	const char *path = cachectl_entry_get_path(e);
+	uint64_t bytes = cachectl_entry_get_bytes(e);
+	int r;
+
+	if (error < 0) {
+		char buf[128];
+
+		clear_progress(run);
+		warnx_path(path, "%s",
+			   error_text(run->op, error, bytes, buf, sizeof(buf)));
+		if (cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
+			return 0;
+	} else {
+		run->ok++;
+		if (cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
+			return 0;
+	}
+	if (run->quiet_rows)
+		return 0;
+	r = table_add(run->table, path, &res, bytes);
+	if (r) {
+		run->table_err = r;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_from(struct cachectl_walk *w, const char *file, bool nul)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int r = 0;
+
+	if (!f) {
+		warnx_path(file, "%s", strerror(errno));
+		return -errno;
+	}
+	while ((n = getdelim(&line, &cap, nul ? '\0' : '\n', f)) > 0) {
+		if (line[n - 1] == (nul ? '\0' : '\n'))
+			line[--n] = '\0';
+		if (!n)
+			continue;
+		r = cachectl_walk_add_path(w, line);
+		if (r < 0)
+			break;
+	}
+	if (!r && ferror(f)) {
+		r = -EIO;
+		warnx_path(file, "read error");
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return r;
+}
+
+static int walk_verb(int argc, char **argv, const char *verb, int op)
+{
+	static const struct option longopts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "follow", no_argument, NULL, 'L' },
+		{ "one-file-system", no_argument, NULL, 'x' },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "null", no_argument, NULL, '0' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
+		{ "bytes", no_argument, NULL, 'b' },
+		{ "noheadings", no_argument, NULL, 'n' },
+		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "total", no_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "read", no_argument, NULL, OPT_READ },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "queue-depth", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const int *defcols = op == CACHECTL_OP_QUERY ? status_cols : action_cols;
+	int ndef = op == CACHECTL_OP_QUERY ? (int)(sizeof(status_cols) / sizeof(int))
+					   : (int)(sizeof(action_cols) / sizeof(int));
+	struct table_opts to = { 0 };
+	struct run run = { .verb = verb, .op = op };
+	struct cachectl_ctx *ctx = NULL;
+	struct cachectl_walk *w = NULL;
+	struct cachectl_totals tot;
+	unsigned int wflags = 0, rflags = 0, depth = 0;
+	const char *outcols = NULL, *from = NULL;
+	bool nul = false, total = false, verbose = false, all = false;
+	int progress = -1;
+	int c, r, backend;
+	unsigned int features = 0;
+	char **excl = NULL, **incl = NULL;
+	size_t nexcl = 0, nincl = 0;
+	size_t i;
+
+	excl = calloc(argc, sizeof(char *));
+	incl = calloc(argc, sizeof(char *));
+	if (!excl || !incl) {
+		fprintf(stderr, "%s: out of memory\n", program_name);
+		return EXIT_FAILURE;
+	}
+	while ((c = getopt_long(argc, argv, "+rLx0Jo:bncvd:hV", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			wflags |= CACHECTL_WALK_RECURSIVE;
+			break;
+		case 'L':
+			wflags |= CACHECTL_WALK_FOLLOW;
+			break;
+		case 'x':
+			wflags |= CACHECTL_WALK_ONE_FS;
+			break;
+		case OPT_EXCLUDE:
+			excl[nexcl++] = optarg;
+			break;
+		case OPT_INCLUDE:
+			incl[nincl++] = optarg;
+			break;
+		case OPT_FROM:
+			from = optarg;
+			break;
+		case '0':
+			nul = true;
+			break;
+		case 'J':
+			to.json = true;
+			break;
+		case 'o':
+			outcols = optarg;
+			break;
+		case OPT_OUTPUT_ALL:
+			all = true;
+			break;
+		case 'b':
+			to.bytes = true;
+			break;
+		case 'n':
+			to.noheadings = true;
+			break;
+		case OPT_RAW:
+			to.raw = true;
+			break;
+		case 'c':
+			total = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
+			break;
+		case OPT_READ:
+		case OPT_WAIT:
+		case 'd':
+			if (op != CACHECTL_OP_PREFETCH)
+				usage_error("option '%s' is only for prefetch",
+					    argv[optind - 1]);
+			if (c == OPT_READ)
+				rflags |= CACHECTL_RUN_READ;
+			else if (c == OPT_WAIT)
+				rflags |= CACHECTL_RUN_WAIT;
+			else if (parse_u32(optarg, 1, 4096, &depth) < 0)
+				usage_error("invalid queue depth: '%s' "
+					    "(1-4096)", optarg);
+			break;
+		case 'h':
+			usage(verb, op);
+			break;
+		case 'V':
+			printf("%s %s\n", program_name, PACKAGE_VERSION);
+			exit(EXIT_SUCCESS);
+		default:
+			errtryhelp();
+		}
+	}
+	if (nul && !from)
+		usage_error("-0 needs --from");
+	if (op != CACHECTL_OP_QUERY && optind == argc && !from)
+		usage_error("%s: no path given", verb);
+
+	if (all)
+		table_all_columns(&to);
+	else if (outcols) {
+		if (table_parse_columns(&to, outcols, defcols, ndef) < 0)
+			errtryhelp();
+	} else {
+		memcpy(to.cols, defcols, ndef * sizeof(int));
+		to.ncols = ndef;
+	}
+	run.quiet_rows = op != CACHECTL_OP_QUERY && !to.json && !outcols &&
+			 !all && !total;
+	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+
+	r = cachectl_new(&ctx);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot initialise: %s\n", program_name,
+			strerror(-r));
+		return EXIT_FAILURE;
+	}
+	backend = cachectl_backend_probe(ctx, &features);
+	if (backend < 0) {
+		fprintf(stderr, "%s: CACHECTL_BACKEND: %s\n", program_name,
+			backend == -EOPNOTSUPP ?
+			"the kernel backend is not available on this kernel" :
+			"unknown backend (use shim or kernel)");
+		cachectl_unref(ctx);
+		return EXIT_FAILURE;
+	}
+	if (verbose)
+		fprintf(stderr, "%s: backend %s (%s%s%s)\n", program_name,
+			cachectl_backend_name(backend),
+			features & CACHECTL_FEATURE_CACHESTAT ? "cachestat" :
+								 "mincore",
+			features & CACHECTL_FEATURE_IO_URING ? ", io_uring" : "",
+			features & CACHECTL_FEATURE_SYSCALL ? ", fcachectl" : "");
+
+	r = cachectl_walk_new(ctx, wflags, &w);
+	for (i = 0; r >= 0 && i < nexcl; i++)
+		r = cachectl_walk_add_exclude(w, excl[i]);
+	for (i = 0; r >= 0 && i < nincl; i++)
+		r = cachectl_walk_add_include(w, incl[i]);
+	if (r == -EINVAL)
+		usage_error("empty pattern");
+	for (c = optind; r >= 0 && c < argc; c++) {
+		r = cachectl_walk_add_path(w, argv[c]);
+		if (r == -EINVAL)
+			usage_error("empty path");
+	}
+	if (r >= 0 && from)
+		r = add_from(w, from, nul);
+	if (r >= 0 && optind == argc && !from)
+		r = cachectl_walk_add_path(w, ".");
+	if (r >= 0 && depth)
+		r = cachectl_walk_set_queue_depth(w, depth);
+	if (r >= 0 && run.progress)
+		r = cachectl_walk_set_progress_fn(w, show_progress, &run, 200);
+	if (r >= 0) {
+		run.table = table_new(&to);
+		if (!run.table)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", program_name, strerror(-r));
+		goto out;
+	}
+
+	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
+	clear_progress(&run);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", program_name,
+			strerror(-(run.table_err ? run.table_err : r)));
+		goto out;
+	}
+	cachectl_walk_get_totals(w, &tot, sizeof(tot));
+	if (!run.quiet_rows && table_finish(run.table, "total", &tot, total)) {
+		fprintf(stderr, "%s: cannot print the table\n", program_name);
+		r = -EIO;
+		goto out;
+	}
+	if (tot.unknown && verbose)
+		fprintf(stderr, "%s: the kernel would not say how much of %llu "
+			"file(s) is cached (cachestat needs write access or "
+			"ownership)\n", program_name,
+			(unsigned long long)tot.unknown);
+out:
+	table_free(run.table);
+	cachectl_walk_unref(w);
+	cachectl_unref(ctx);
+	free(excl);
+	free(incl);
+	if (r < 0)
+		return EXIT_FAILURE;
+	if (r == 0)
+		return EXIT_SUCCESS;
+	return run.ok ? EXIT_PARTIAL : EXIT_FAILURE;
+}
+
+int verb_status(int argc, char **argv)
+{
+	return walk_verb(argc, argv, "status", CACHECTL_OP_QUERY);
+}
+
+int verb_prefetch(int argc, char **argv)
+{
+	return walk_verb(argc, argv, "prefetch", CACHECTL_OP_PREFETCH);
+}
+
+int verb_evict(int argc, char **argv)
+{
+	return walk_verb(argc, argv, "evict", CACHECTL_OP_EVICT);
+}

@@ -37,8 +37,9 @@ fail=0
 # Symbols in the version script: every name outside a "local:" part.
 # Braces, semicolons and colons become blanks or line ends, so "local:"
 # leaves the word "local"; a node name (LIBCACHECTL_*) ends a local part.
-syms=$(sed -e 's,#.*$,,' -e 's,/\*.*\*/,,g' "$sym" |
-	tr '{};:' '    \n' | tr ' \t' '\n\n' |
+syms=$(tr '\n' ' ' < "$sym" |
+	sed -E 's,/\*([^*]|\*+[^*/])*\*+/, ,g' |
+	tr '{};:' '   \n' | tr ' \t' '\n\n' |
 	awk '
 		/^$/ { next }
 		$0 == "global" { local = 0; next }

@@ -2,9 +2,10 @@
 /*
  * Eviction. DONTNEED silently skips dirty, locked and mapped pages, and
  * pages still under the read I/O of a recent prefetch are locked, so every
- * eviction is checked against the kernel. A residue that shrinks between
- * tries is I/O finishing, worth waiting for; one that does not is pinned
- * by a mapping or dirty data and is reported.
+ * eviction is checked against the kernel. DONTNEED also starts writeback
+ * of dirty pages. A residue that shrinks between tries is I/O finishing,
+ * worth waiting for; one that stays put over three tries is held by a
+ * mapping or an mlock and is reported.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,8 @@ int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		*ret_left = after->cached;
 		if (!after->cached)
 			return 0;
-		if (after->cached >= prev)
+		/* I/O may hold pages through a couple of naps (~40 ms) */
+		if (after->cached >= prev && i >= 2)
 			break;
 		prev = after->cached;
 		o->nap(nap);

@@ -354,7 +354,8 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
 	e.has_res = true;
 	w->totals.files++;
 	w->totals.size += e.res.size;
-	w->totals.bytes += e.bytes;
+	if (e.bytes != UINT64_MAX)
+		w->totals.bytes += e.bytes;
 	if (e.res.flags & CACHECTL_RES_UNKNOWN)
 		w->totals.unknown++;
 	else

@@ -168,7 +168,8 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 	return 0;
 }
 
-static int add_from(struct cachectl_walk *w, const char *file, bool nul)
+static int add_from(struct cachectl_walk *w, const char *file, bool nul,
+		    size_t *count)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
 	char *line = NULL;
@@ -188,6 +189,7 @@ static int add_from(struct cachectl_walk *w, const char *file, bool nul)
 		r = cachectl_walk_add_path(w, line);
 		if (r < 0)
 			break;
+		(*count)++;
 	}
 	if (!r && ferror(f)) {
 		r = -EIO;
@@ -237,6 +239,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	unsigned int wflags = 0, rflags = 0, depth = 0;
 	const char *outcols = NULL, *from = NULL;
 	bool nul = false, total = false, verbose = false, all = false;
+	bool empty = false;
+	size_t nfrom = 0;
 	int progress = -1;
 	int c, r, backend;
 	unsigned int features = 0;
@@ -244,13 +248,15 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	size_t nexcl = 0, nincl = 0;
 	size_t i;
 
+	/* getopt names argv[0] in its messages */
+	argv[0] = (char *)program_name;
 	excl = calloc(argc, sizeof(char *));
 	incl = calloc(argc, sizeof(char *));
 	if (!excl || !incl) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
-	while ((c = getopt_long(argc, argv, "+rLx0Jo:bncvd:hV", longopts,
+	while ((c = getopt_long(argc, argv, "rLx0Jo:bncvd:hV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -382,14 +388,17 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			usage_error("empty path");
 	}
 	if (r >= 0 && from)
-		r = add_from(w, from, nul);
+		r = add_from(w, from, nul, &nfrom);
 	if (r >= 0 && optind == argc && !from)
 		r = cachectl_walk_add_path(w, ".");
+	/* an empty --from list (find matched nothing) is nothing to do */
+	if (r >= 0 && optind == argc && from && !nfrom)
+		empty = true;
 	if (r >= 0 && depth)
 		r = cachectl_walk_set_queue_depth(w, depth);
 	if (r >= 0 && run.progress)
 		r = cachectl_walk_set_progress_fn(w, show_progress, &run, 200);
-	if (r >= 0) {
+	if (r >= 0 && !run.quiet_rows) {
 		run.table = table_new(&to);
 		if (!run.table)
 			r = -ENOMEM;
@@ -399,6 +408,13 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		goto out;
 	}
 
+	if (empty) {
+		if (!run.quiet_rows)
+			table_finish(run.table, "total", &(struct cachectl_totals){ 0 },
+				     total);
+		r = 0;
+		goto out;
+	}
 	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
 	clear_progress(&run);
 	if (r < 0) {

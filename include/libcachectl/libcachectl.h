@@ -383,7 +383,8 @@ int cachectl_walk_set_queue_depth(struct cachectl_walk *walk,
  * @data: passed to @fn
  *
  * FIFOs, sockets and devices are never opened and are counted as
- * skipped. Errors on single paths (vanished, unreadable, loops) are
+ * skipped, as are files that vanish between readdir and open. Errors on
+ * single paths (missing roots, unreadable files, symlink loops) are
  * handed to @fn and counted; the walk goes on.
  *
  * Returns: 0 if every path succeeded, 1 if some paths failed (each was

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fake-kernel.h"
+
+struct fake_kernel fk;
+
+#define PS 4096ull
+
+void fake_reset(uint64_t size)
+{
+	memset(&fk, 0, sizeof(fk));
+	fk.size = size;
+	fk.blocks = (size + 511) / 512;
+	fk.ra_cap = 8ull << 20;
+}
+
+static void range_pages(uint64_t off, uint64_t len, uint64_t *a, uint64_t *b)
+{
+	uint64_t end = len ? off + len : fk.size;
+
+	if (end > fk.size)
+		end = fk.size;
+	*a = off / PS;
+	*b = (end + PS - 1) / PS;
+	if (*b > FAKE_PAGES)
+		*b = FAKE_PAGES;
+}
+
+uint64_t fake_resident_bytes(uint64_t off, uint64_t len)
+{
+	uint64_t a, b, n = 0;
+
+	range_pages(off, len, &a, &b);
+	for (; a < b; a++)
+		n += fk.resident[a];
+	return n * PS;
+}
+
+static int f_cachestat(int fd, uint64_t off, uint64_t len,
+		       struct cachestat *cs)
+{
+	fk.cachestat_calls++;
+	if (fd < 0)
+		return fk.cachestat_err == -ENOSYS ? -ENOSYS : -EBADF;
+	if (fk.cachestat_err)
+		return fk.cachestat_err;
+	memset(cs, 0, sizeof(*cs));
+	cs->nr_cache = fake_resident_bytes(off, len) / PS;
+	return 0;
+}
+
+static int f_mincore(int fd, uint64_t off, uint64_t len, uint64_t *pages)
+{
+	fk.mincore_calls++;
+	*pages = fake_resident_bytes(off, len) / PS;
+	return 0;
+}
+
+static bool in_extent(uint64_t page)
+{
+	int i;
+
+	if (!fk.ext[0][1])
+		return true;
+	for (i = 0; i < 8 && fk.ext[i][1]; i++)
+		if (page * PS >= fk.ext[i][0] && page * PS < fk.ext[i][1])
+			return true;
+	return false;
+}
+
+static int f_fadvise(int fd, uint64_t off, uint64_t len, int advice)
+{
+	uint64_t a, b, n = 0;
+
+	if (fk.ncalls < 256)
+		fk.calls[fk.ncalls++] = (struct fake_call){ advice, off, len };
+	range_pages(off, len, &a, &b);
+	for (; a < b; a++) {
+		if (advice == POSIX_FADV_WILLNEED) {
+			/* the kernel stops at the readahead window */
+			if (n * PS >= fk.ra_cap)
+				break;
+			fk.resident[a] = true;
+			if (!in_extent(a))
+				fk.hole_pages++;
+			n++;
+		} else if (advice == POSIX_FADV_DONTNEED) {
+			if (fk.pinned[a])
+				continue;
+			if (fk.settle > 0 && fk.resident[a] && (a % 2)) {
+				continue;	/* still locked for I/O */
+			}
+			fk.resident[a] = false;
+		}
+	}
+	if (advice == POSIX_FADV_DONTNEED && fk.settle > 0)
+		fk.settle--;
+	return 0;
+}
+
+static int64_t f_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint64_t a, b;
+
+	if (off >= fk.size)
+		return 0;
+	if (off + len > fk.size)
+		len = fk.size - off;
+	range_pages(off, len, &a, &b);
+	for (; a < b; a++)
+		fk.resident[a] = true;
+	if (fk.ncalls < 256)
+		fk.calls[fk.ncalls++] = (struct fake_call){ -1, off, len };
+	return (int64_t)len;
+}
+
+static int f_fstat(int fd, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (S_ISREG(st->st_mode)) {
+		st->st_size = (off_t)fk.size;
+		st->st_blocks = (blkcnt_t)fk.blocks;
+		if (fk.foreign)
+			st->st_uid = geteuid() + 1;
+	}
+	return 0;
+}
+
+static int64_t f_seek(int fd, uint64_t off, int whence)
+{
+	int i;
+
+	if (!fk.ext[0][1])
+		return whence == SEEK_DATA ? (int64_t)off : (int64_t)fk.size;
+	for (i = 0; i < 8 && fk.ext[i][1]; i++) {
+		if (whence == SEEK_DATA && off < fk.ext[i][1])
+			return (int64_t)(off > fk.ext[i][0] ? off : fk.ext[i][0]);
+		if (whence == SEEK_HOLE && off < fk.ext[i][1] &&
+		    off >= fk.ext[i][0])
+			return (int64_t)fk.ext[i][1];
+	}
+	return whence == SEEK_DATA ? -ENXIO : (int64_t)fk.size;
+}
+
+static int f_access_write(int fd)
+{
+	return fk.access_err;
+}
+
+static void f_nap(unsigned int ms)
+{
+}
+
+const struct cachectl_sysops fake_sysops = {
+	.cachestat = f_cachestat,
+	.mincore = f_mincore,
+	.fadvise = f_fadvise,
+	.pread = f_pread,
+	.fstat = f_fstat,
+	.seek = f_seek,
+	.access_write = f_access_write,
+	.nap = f_nap,
+};

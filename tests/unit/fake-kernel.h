@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A scripted kernel behind struct cachectl_sysops. Page-cache state is a
+ * bitmap of resident pages of one pretend file; fadvise and pread change
+ * it the way the kernel would (with a readahead cap), so tests check the
+ * library's decisions, not a replay of its own calls.
+ */
+#ifndef FAKE_KERNEL_H
+#define FAKE_KERNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "cachectl-private.h"
+
+#define FAKE_PAGES 65536	/* 256 MiB of 4 KiB pages */
+
+struct fake_call {
+	int advice;
+	uint64_t off, len;
+};
+
+struct fake_kernel {
+	uint64_t size;			/* pretend st_size */
+	uint64_t blocks;		/* pretend st_blocks (512 B) */
+	bool resident[FAKE_PAGES];
+	bool pinned[FAKE_PAGES];	/* DONTNEED cannot drop these */
+	int settle;			/* DONTNEED tries until locked pages drop */
+	int cachestat_err;		/* forced error, e.g. -EPERM, -ENOSYS */
+	int access_err;
+	bool foreign;			/* st_uid is someone else's */			/* access_write answer */
+	uint64_t ra_cap;		/* WILLNEED reads at most this much */
+	/* data extents [start, end) for SEEK_DATA/SEEK_HOLE; none = dense */
+	uint64_t ext[8][2];
+	int next;
+	struct fake_call calls[256];
+	int ncalls;
+	int cachestat_calls;
+	int mincore_calls;
+	uint64_t hole_pages;		/* WILLNEED on holes */
+};
+
+extern struct fake_kernel fk;
+extern const struct cachectl_sysops fake_sysops;
+
+void fake_reset(uint64_t size);
+uint64_t fake_resident_bytes(uint64_t off, uint64_t len);
+
+#endif

@@ -963,6 +963,32 @@ def unblock_fifo(fifo):
         pass
 
 
+class FifoWatch(threading.Thread):
+    """Every 50 ms try to open the FIFO for writing without blocking: that
+    only succeeds while some process has it open for reading (or is blocked
+    opening it), so a success is proof that cachectl opened the FIFO, and it
+    also lets a blocked cachectl go on instead of hanging the suite."""
+
+    def __init__(self, fifo):
+        super().__init__(daemon=True)
+        self.fifo = fifo
+        self.hits = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.05):
+            try:
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            self.hits += 1
+            os.close(fd)
+
+    def take(self):
+        h, self.hits = self.hits, 0
+        return h
+
+
 def t_bad_special(t, E):
     S, reg, fifo, sock, cdev, s = special_tree(E, 'stree')
     specials = [('FIFO', fifo), ('socket', sock)] + ([('device', cdev)] if cdev else [])
@@ -970,7 +996,12 @@ def t_bad_special(t, E):
         t.skip('device node', 'mknod not permitted here')
     st = have_strace()
     if not st:
-        t.diag('strace not usable: only the timeout checks run')
+        t.diag('strace not usable: only the timeout and FIFO-reader checks run')
+    watch = FifoWatch(fifo)
+    watch.start()
+
+    def no_reader(desc):
+        t.ok(watch.take() == 0, desc + ': nobody had the FIFO open for reading')
     try:
         for verb in ('status', 'prefetch', 'evict'):
             for flags in (['-r'], ['-r', '-L']):
@@ -980,6 +1011,7 @@ def t_bad_special(t, E):
                 desc = '%s %s TREE with FIFO/socket/device' % (verb, ' '.join(flags))
                 t.ok(not r.timed_out, desc + ': finishes (does not block on the FIFO)',
                      r.show())
+                no_reader(desc)
                 t.eq(r.rc, 0, desc + ': exit 0 (specials skipped)', r.show())
                 rows = jrows(t, r, desc)
                 if rows is not None:
@@ -998,6 +1030,7 @@ def t_bad_special(t, E):
                 unblock_fifo(fifo)
                 desc = '%s %s-as-root' % (verb, what)
                 t.ok(not r.timed_out, desc + ': finishes', r.show())
+                no_reader(desc)
                 t.eq(r.rc, 1, desc + ': exit 1', r.show())
                 t.ok(names_path(r, p), desc + ': named on stderr', r.show())
                 if st:
@@ -1007,10 +1040,12 @@ def t_bad_special(t, E):
             unblock_fifo(fifo)
             t.ok(r.rc == 64 and not r.timed_out and names_path(r, fifo),
                  '%s REGULAR FIFO: exit 64, FIFO named' % verb, r.show())
+            no_reader('%s REGULAR FIFO' % verb)
         # through a symlink root and a list
         r = E.cachectl(['status', os.path.join(S, 'fifolink')], timeout=10, strace=st)
         unblock_fifo(fifo)
         t.ok(r.rc == 1 and not r.timed_out, 'status SYMLINK-TO-FIFO: exit 1', r.show())
+        no_reader('status SYMLINK-TO-FIFO')
         if st:
             hits = opened(r.trace, 'the_fifo') + opened(r.trace, 'fifolink')
             t.ok(not hits, 'status SYMLINK-TO-FIFO: FIFO never opened', *hits)
@@ -1019,6 +1054,7 @@ def t_bad_special(t, E):
         unblock_fifo(fifo)
         t.ok(r.rc == 1 and not r.timed_out and names_path(r, fifo),
              'status --from list naming a FIFO: exit 1, named', r.show())
+        no_reader('status --from FIFO')
         if st:
             hits = opened(r.trace, 'the_fifo')
             t.ok(not hits, 'status --from FIFO: never opened', *hits)
@@ -1026,6 +1062,8 @@ def t_bad_special(t, E):
         unblock_fifo(fifo)
         t.eq(r.rc, 0, 'status -r -v TREE with specials: exit 0', r.show())
     finally:
+        watch.done.set()
+        watch.join()
         s.close()
 
 

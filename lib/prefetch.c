@@ -188,7 +188,8 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 		r = for_each_extent(&p, st, offset, offset + len, false, true);
 	free(p.buf);
 	if (before && !check)
-		p.bytes = MIN(p.bytes, before->range - before->cached);
+		p.bytes = MIN(p.bytes, before->range - MIN(before->cached,
+							     before->range));
 	*ret_bytes = p.bytes;
 	return r < 0 ? r : 0;
 }

@@ -43,7 +43,7 @@ static int query_mincore(struct cachectl_ctx *ctx, int fd,
 
 	if ((uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size) {
 		r = o->mincore(fd, off, len, &pages);
-		*bytes = MIN(pages * ctx->page_size, len);
+		*bytes = pages * ctx->page_size;
 		return r;
 	}
 	while (off < end) {
@@ -64,7 +64,7 @@ static int query_mincore(struct cachectl_ctx *ctx, int fd,
 		pages += n;
 		off = h;
 	}
-	*bytes = MIN(pages * ctx->page_size, len);
+	*bytes = pages * ctx->page_size;
 	return 0;
 }
 
@@ -90,10 +90,13 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 			uint64_t ps = ctx->page_size;
 
 			ctx->cachestat = CS_YES;
-			/* a partly used last page still counts as one page */
-			res->cached = MIN(cs.nr_cache * ps, len);
-			res->dirty = MIN(cs.nr_dirty * ps, len);
-			res->writeback = MIN(cs.nr_writeback * ps, len);
+			/*
+			 * Whole pages, as the kernel counts them (and fincore
+			 * prints): a 37-byte file that is cached holds 4 KiB.
+			 */
+			res->cached = cs.nr_cache * ps;
+			res->dirty = cs.nr_dirty * ps;
+			res->writeback = cs.nr_writeback * ps;
 			res->evicted = cs.nr_evicted * ps;
 			res->recently_evicted = cs.nr_recently_evicted * ps;
 			return 0;

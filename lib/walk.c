@@ -410,7 +410,9 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		long pos;
 
 		if (n < 0) {
-			r = fail(w, -errno);
+			/* a directory removed while we read it says ENOENT */
+			if (errno != ENOENT)
+				r = fail(w, -errno);
 			break;
 		}
 		if (n == 0)

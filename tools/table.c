@@ -195,11 +195,19 @@ static const char *num(char *buf, size_t len, uint64_t v, bool human)
 	return u64_str(v, buf + len);
 }
 
-/* one decimal, rounded, without floating point formatting */
+/*
+ * One decimal, rounded, without floating point formatting. The kernel
+ * counts whole pages, so measure against the range in whole pages.
+ */
 static const char *pct(char *buf, size_t len, uint64_t part, uint64_t whole)
 {
-	uint64_t tenths = whole ? (part * 1000 + whole / 2) / whole : 1000;
-	char *p = u64_str(tenths / 10, buf + len - 2);
+	uint64_t tenths;
+	char *p;
+
+	whole = (whole + 4095) & ~4095ull;
+	part = MIN(part, whole);
+	tenths = whole ? (part * 1000 + whole / 2) / whole : 1000;
+	p = u64_str(tenths / 10, buf + len - 2);
 
 	buf[len - 3] = '.';
 	buf[len - 2] = (char)('0' + tenths % 10);

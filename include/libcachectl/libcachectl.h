@@ -145,8 +145,9 @@ const char *cachectl_backend_name(int backend);
 #define CACHECTL_RES_NO_STATE	(1u << 1)  /* dirty/writeback/evicted not known */
 
 /*
- * Residency of a byte range of one file. All counts are bytes, rounded to
- * whole pages by the kernel. Extend only at the end; callers pass
+ * Residency of a byte range of one file. All counts are bytes of whole
+ * pages, as the kernel counts them: a cached 100-byte file has 4096
+ * cached bytes, so cached can exceed range by less than a page. Extend only at the end; callers pass
  * sizeof(struct cachectl_residency) so old binaries keep working.
  */
 struct cachectl_residency {

@@ -387,8 +387,14 @@ def check_rows_vs_kernel(t, rows, cwd, files, desc):
         t.eq(row.get('cached'), k, desc + ': %s cached == kernel cachestat'
              % os.path.relpath(f, cwd),
              'kernel (pages) %d, size %d' % (kcached(f), os.stat(f).st_size))
-        t.eq(row.get('size'), os.stat(f).st_size,
-             desc + ': %s size' % os.path.relpath(f, cwd))
+        size = os.stat(f).st_size
+        t.eq(row.get('size'), size, desc + ': %s size' % os.path.relpath(f, cwd))
+        if 'pct' in row and size:
+            # PCT is measured against the file in whole pages
+            want = k * 100.0 / roundup(size)
+            t.ok(isinstance(row['pct'], (int, float)) and abs(row['pct'] - want) <= 0.051,
+                 desc + ': %s pct == cached / size in pages' % os.path.relpath(f, cwd),
+                 'pct %r, expected %.1f' % (row['pct'], want))
     return m
 
 
@@ -447,6 +453,14 @@ def t_acceptance(t, E):
     rows = jrows(t, r, 'status after evict')
     if rows:
         t.eq(rows[0].get('cached'), 0, 'cachectl status: 0 cached after evict')
+
+    for mode in (['--read'], ['--wait'], ['--wait', '-d', '1'], ['--read', '-d', '256']):
+        make_cold(f)
+        r = E.cachectl(['prefetch'] + mode + [f])
+        t.eq(r.rc, 0, 'prefetch %s FILE exits 0' % ' '.join(mode), r.show())
+        k = kcached(f) if '--wait' in mode else wait_cached(f, lambda c: c >= 8 * MiB)
+        t.eq(k, 8 * MiB, 'kernel: 8 MiB cached after prefetch %s' % ' '.join(mode))
+    make_cold(f)
 
     # human table: default columns CACHED SIZE PCT FILE, a heading, one row
     warm(f, 2 * MiB)
@@ -555,6 +569,16 @@ def t_tree(t, E):
         if c != want:
             bad.append('%s: kernel %d, want %d' % (f, c, want))
     t.ok(not bad, 'kernel: every file fully cached after prefetch -r', *bad)
+
+    for qd in ('1', '256'):
+        for f in files:
+            make_cold(f)
+        r = E.cachectl(['prefetch', '-r', '--wait', '-d', qd, root])
+        t.eq(r.rc, 0, 'prefetch -r --wait -d %s TREE exits 0' % qd, r.show())
+        bad = ['%s: kernel %d' % (f, kcached(f)) for f in files
+               if kcached(f) != roundup(os.stat(f).st_size)]
+        t.ok(not bad, 'kernel: every file fully cached after prefetch -r --wait -d %s'
+             % qd, *bad)
 
     r = E.cachectl(['evict', root])
     t.eq(r.rc, 0, 'evict DIR (no -r) exits 0', r.show())
@@ -1639,6 +1663,22 @@ def t_exitcodes(t, E):
         t.ok(names_path(r, nope) and not names_path(r, D),
              '%s -r DIR MISSING: only the missing path named' % verb, r.show())
 
+    # evict of unsynced data: whatever stays, the exit status and message
+    # must agree with the kernel (verified eviction)
+    dfile = E.path('dirty.bin')
+    with open(dfile, 'wb') as fh:
+        fh.write(os.urandom(4 * MiB))
+    r = E.cachectl(['evict', dfile])
+    left = kcached(dfile)
+    if r.rc == 0:
+        t.eq(left, 0, 'evict DIRTY: exit 0 only if the kernel has nothing left')
+    else:
+        t.ok(r.rc == 1 and left > 0 and names_path(r, dfile) and 'still resident' in r.etext,
+             'evict DIRTY: exit 1 and "still resident" only if pages stayed',
+             'kernel left %d' % left, r.show())
+    t.diag('evict of 4 MiB unsynced data: rc=%s, kernel left %d' % (r.rc, left))
+    os.sync()
+
     # evict that cannot drop mapped pages: verified, reported, exit 1 / 64
     M = mkfile(E.path('mapped.bin'), 1 * MiB, cold=False)
     holder = subprocess.Popen(
@@ -1677,6 +1717,65 @@ def t_exitcodes(t, E):
         holder.wait()
 
 
+def run_pty_stderr(E, args, timeout=20):
+    """Run cachectl with stderr on a pseudo-terminal, stdout on a pipe."""
+    import pty
+    mfd, sfd = pty.openpty()
+    chunks = []
+
+    def reader():
+        while True:
+            try:
+                b = os.read(mfd, 65536)
+            except OSError:
+                return
+            if not b:
+                return
+            chunks.append(b)
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    env = dict(os.environ, LC_ALL='C')
+    t0 = time.monotonic()
+    p = subprocess.Popen([CACHECTL] + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=sfd, env=env,
+                         start_new_session=True)
+    os.close(sfd)
+    timed_out = False
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    th.join(2)
+    os.close(mfd)
+    r = Res(['cachectl'] + args + ['2>pty'], p.returncode, out, b''.join(chunks),
+            time.monotonic() - t0, timed_out)
+    return r
+
+
+def t_progress(t, E):
+    root = E.path('ptree')
+    mass_tree(root, ndirs=4, nfiles=50)
+    r = run_pty_stderr(E, ['status', '-r', '-J', '-b', root])
+    t.eq(r.rc, 0, 'status -r with stderr on a TTY: exit 0', r.show())
+    t.ok(r.err.strip() != b'', 'stderr a TTY: a progress line is shown by default',
+         r.show())
+    rows = jrows(t, r, 'status -r, stderr a TTY')
+    if rows is not None:
+        t.eq(len(rows), 200, 'stderr a TTY: stdout JSON holds only the 200 rows')
+    r = run_pty_stderr(E, ['status', '-r', '--no-progress', '-J', '-b', root])
+    t.eq(r.err, b'', '--no-progress with stderr a TTY: nothing on stderr', r.show())
+    r = E.cachectl(['status', '-r', '-J', '-b', root])
+    t.eq(r.err, b'', 'stderr a pipe: no progress by default', r.show())
+    r = E.cachectl(['prefetch', '-r', '--progress', '-c', '-J', '-b', root])
+    t.eq(r.rc, 0, 'prefetch -r --progress, stderr a pipe: exit 0', r.show())
+    t.ok(r.err.strip() != b'', '--progress, stderr a pipe: progress on stderr', r.show())
+    rows = jrows(t, r, 'prefetch -r --progress -c -J')
+    if rows is not None:
+        t.eq(len(rows), 201, '--progress: stdout JSON holds only rows and total')
+
+
 GROUPS = {
     'acceptance': t_acceptance,
     'tree': t_tree,
@@ -1696,6 +1795,7 @@ GROUPS = {
     'unknown': t_unknown,
     'usage': t_usage,
     'exitcodes': t_exitcodes,
+    'progress': t_progress,
 }
 
 

@@ -109,6 +109,10 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 			 const struct cachectl_residency *before,
 			 uint64_t *ret_bytes);
 
+int cachectl_prefetch_wait_fd(struct cachectl_ctx *ctx, int fd,
+			      const struct stat *st, uint64_t offset,
+			      uint64_t length);
+
 /* evict.c */
 int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		      uint64_t offset, uint64_t length, uint64_t *ret_left,

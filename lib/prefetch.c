@@ -193,3 +193,16 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 	*ret_bytes = p.bytes;
 	return r < 0 ? r : 0;
 }
+
+/* Wait for a prefetch issued earlier (e.g. through io_uring) to land. */
+int cachectl_prefetch_wait_fd(struct cachectl_ctx *ctx, int fd,
+			      const struct stat *st, uint64_t offset,
+			      uint64_t length)
+{
+	struct pf p = { .ctx = ctx, .fd = fd };
+	uint64_t len = cachectl_range_clamp(st->st_size, offset, length);
+
+	if (!len)
+		return 0;
+	return for_each_extent(&p, st, offset, offset + len, false, true);
+}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cachectl-private.h"
@@ -44,6 +45,7 @@ struct cachectl_walk {
 	struct cachectl_ctx *ctx;
 	unsigned int flags;
 	unsigned int queue_depth;
+	bool force_uring;
 	struct strv roots, excludes, includes;
 
 	cachectl_progress_fn progress_fn;
@@ -63,7 +65,22 @@ struct cachectl_walk {
 	struct walk_level *stack;
 	size_t depth, stack_cap;
 	struct inode_set links, dirs;
+	struct uring_batch *uring;	/* prefetch through io_uring */
 	struct cachectl_totals totals;
 };
+
+/* uring.c */
+struct uring_batch;
+int uring_batch_new(struct cachectl_walk *w, bool read,
+		    struct uring_batch **ret);
+void uring_batch_free(struct uring_batch *b);
+bool uring_batch_full(const struct uring_batch *b);
+int uring_batch_add(struct uring_batch *b, int fd, const struct stat *st,
+		    const char *path, const struct cachectl_entry *e,
+		    bool needed);
+int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w,
+		      int (*done)(struct cachectl_walk *w,
+				  struct cachectl_entry *e, int fd,
+				  const struct stat *st, int error));
 
 #endif

@@ -14,6 +14,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,6 +140,8 @@ CACHECTL_EXPORT int cachectl_walk_set_queue_depth(struct cachectl_walk *w,
 	if (!w || depth > 4096)
 		return -EINVAL;
 	w->queue_depth = depth ? depth : 32;
+	/* asking for a depth is asking for the pipeline */
+	w->force_uring = depth != 0;
 	return 0;
 }
 
@@ -292,6 +295,77 @@ static bool link_seen(struct cachectl_walk *w, const struct stat *st)
 	return inode_set_add(&w->links, st->st_dev, st->st_ino) == 0;
 }
 
+static int file_done(struct cachectl_walk *w, struct cachectl_entry *e, int r)
+{
+	if (r < 0 && !e->has_res) {
+		e->error = r;
+		return emit(w, e);
+	}
+	e->error = r < 0 ? r : 0;
+	e->has_res = true;
+	w->totals.files++;
+	w->totals.size += e->res.size;
+	if (e->bytes != UINT64_MAX)
+		w->totals.bytes += e->bytes;
+	if (e->res.flags & CACHECTL_RES_UNKNOWN)
+		w->totals.unknown++;
+	else
+		w->totals.cached += e->res.cached;
+	return emit(w, e);
+}
+
+/* Called back by the io_uring batch, in walk order, once a file is in. */
+static int batch_done(struct cachectl_walk *w, struct cachectl_entry *e,
+		      int fd, const struct stat *st, int error)
+{
+	int r = error;
+
+	if (r >= 0 && (w->run_flags & CACHECTL_RUN_WAIT) &&
+	    !(w->run_flags & CACHECTL_RUN_READ) && e->bytes)
+		r = cachectl_prefetch_wait_fd(w->ctx, fd, st, 0, 0);
+	if (r >= 0 || r == -EIO) {
+		int q = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+
+		e->has_res = q >= 0;
+		if (q < 0 && r >= 0)
+			r = q;
+	}
+	return file_done(w, e, r);
+}
+
+static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
+		      struct cachectl_entry *e)
+{
+	bool needed;
+	int r;
+
+	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+	if (r < 0) {
+		close(fd);
+		return file_done(w, e, r);
+	}
+	needed = (e->res.flags & CACHECTL_RES_UNKNOWN) ||
+		 e->res.cached < e->res.range;
+	/*
+	 * We opened with O_NONBLOCK so a FIFO swapped in could not hang us;
+	 * io_uring honours it on regular files too and would answer EAGAIN
+	 * instead of reading.
+	 */
+	if (needed && fcntl(fd, F_SETFL, 0) < 0) {
+		r = -errno;
+		close(fd);
+		return file_done(w, e, r);
+	}
+	r = uring_batch_add(w->uring, fd, st, w->path, e, needed);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (uring_batch_full(w->uring))
+		return uring_batch_flush(w->uring, w, batch_done);
+	return 0;
+}
+
 /*
  * @root: the path came from the caller, so follow a symlink there and
  * report a vanished file instead of skipping it quietly.
@@ -346,21 +420,11 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
 		w->totals.skipped++;
 		return 0;
 	}
+	if (w->uring && (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size)
+		return batch_file(w, fd, &st, &e);
 	r = file_op(w, fd, &st, &e);
 	close(fd);
-	if (r < 0 && !e.has_res)
-		return fail(w, r);
-	e.error = r < 0 ? r : 0;
-	e.has_res = true;
-	w->totals.files++;
-	w->totals.size += e.res.size;
-	if (e.bytes != UINT64_MAX)
-		w->totals.bytes += e.bytes;
-	if (e.res.flags & CACHECTL_RES_UNKNOWN)
-		w->totals.unknown++;
-	else
-		w->totals.cached += e.res.cached;
-	return emit(w, &e);
+	return file_done(w, &e, r);
 }
 
 /* ---- directories ------------------------------------------------------ */
@@ -551,6 +615,51 @@ out:
 	return r;
 }
 
+/*
+ * Filesystems where every request is a round trip (or a FUSE daemon's
+ * turn): there, keeping many requests in flight is the whole win.
+ */
+static bool is_remote(const char *path)
+{
+	static const long magic[] = {
+		0x6969,		/* NFS */
+		0x01021997,	/* 9p */
+		0x65735546,	/* FUSE */
+		0xff534d42,	/* CIFS */
+		0xfe534d42,	/* SMB2 */
+		0x00c36400,	/* Ceph */
+		0x5346414f,	/* AFS */
+		0x6b414653,	/* kAFS */
+		0x47504653,	/* GPFS */
+		0x0bd00bd0,	/* Lustre */
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (statfs(path, &sf) < 0)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(magic); i++)
+		if ((long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
+/* Pick the engine for one root; the synchronous path is the fallback. */
+static void pick_engine(struct cachectl_walk *w, const char *path)
+{
+	bool want = w->op == CACHECTL_OP_PREFETCH &&
+		    ((w->run_flags & CACHECTL_RUN_READ) || w->force_uring ||
+		     is_remote(path));
+
+	if (want && !w->uring &&
+	    uring_batch_new(w, w->run_flags & CACHECTL_RUN_READ, &w->uring) < 0)
+		dbg(w->ctx, "no io_uring: prefetching synchronously\n");
+	if (!want && w->uring) {
+		uring_batch_free(w->uring);
+		w->uring = NULL;
+	}
+}
+
 static int visit_root(struct cachectl_walk *w, const char *path)
 {
 	struct stat st;
@@ -564,15 +673,25 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 	if (stat(path, &st) < 0)
 		return fail(w, -errno);
 	w->root_dev = st.st_dev;
-	if (S_ISDIR(st.st_mode))
-		return visit_dir(w, AT_FDCWD, path, true, true);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return fail(w, -EINVAL);
-	if (w->excludes.n && excluded(w, path, true)) {
+	if (S_ISREG(st.st_mode) && w->excludes.n &&
+	    excluded(w, path, true)) {
 		w->totals.skipped++;
 		return 0;
 	}
-	return visit_file(w, AT_FDCWD, path, true, true);
+	pick_engine(w, path);
+	if (S_ISDIR(st.st_mode))
+		r = visit_dir(w, AT_FDCWD, path, true, true);
+	else
+		r = visit_file(w, AT_FDCWD, path, true, true);
+	if (w->uring) {
+		int rr = uring_batch_flush(w->uring, w, batch_done);
+
+		if (r >= 0)
+			r = rr;
+	}
+	return r;
 }
 
 CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
@@ -605,6 +724,8 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 
 	if (w->progress_fn)
 		w->progress_fn(w, &w->totals, w->progress_data);
+	uring_batch_free(w->uring);
+	w->uring = NULL;
 	inode_set_free(&w->links);
 	inode_set_free(&w->dirs);
 	free(w->stack);

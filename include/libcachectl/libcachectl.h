@@ -366,8 +366,11 @@ int cachectl_walk_set_progress_fn(struct cachectl_walk *walk,
  * @walk: the walk
  * @depth: 1..4096; 0 picks the default (32)
  *
- * Prefetch of cold data keeps up to @depth requests in flight through
- * io_uring where the kernel has it.
+ * Prefetch keeps up to @depth requests in flight across files through
+ * io_uring. The pipeline is used by default on network and FUSE
+ * filesystems and with CACHECTL_RUN_READ; setting a depth here asks for
+ * it everywhere. Each file in flight holds a descriptor, so the depth is
+ * capped at a quarter of RLIMIT_NOFILE.
  *
  * Returns: 0, -EINVAL for a depth out of range.
  * Since: 0.1

@@ -29,7 +29,7 @@ static int chunk_missing(struct pf *p, uint64_t off, uint64_t len,
 	struct cachestat cs;
 	int r;
 
-	if (p->ctx->cachestat == 2) {
+	if (__atomic_load_n(&p->ctx->cachestat, __ATOMIC_RELAXED) == 2) {
 		*missing = len;
 		return 0;
 	}

@@ -84,12 +84,13 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 	if (len == 0)
 		return 0;
 
-	if (ctx->cachestat != CS_NO) {
+	/* walk workers share the context: these flags are set atomically */
+	if (__atomic_load_n(&ctx->cachestat, __ATOMIC_RELAXED) != CS_NO) {
 		r = o->cachestat(fd, offset, len, &cs);
 		if (r == 0) {
 			uint64_t ps = ctx->page_size;
 
-			ctx->cachestat = CS_YES;
+			__atomic_store_n(&ctx->cachestat, CS_YES, __ATOMIC_RELAXED);
 			/*
 			 * Whole pages, as the kernel counts them (and fincore
 			 * prints): a 37-byte file that is cached holds 4 KiB.
@@ -107,7 +108,7 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		}
 		if (r != -ENOSYS)
 			return r;
-		ctx->cachestat = CS_NO;
+		__atomic_store_n(&ctx->cachestat, CS_NO, __ATOMIC_RELAXED);
 		dbg(ctx, "no cachestat(2): falling back to mincore(2)\n");
 	}
 

@@ -66,6 +66,8 @@ struct cachectl_walk {
 	size_t depth, stack_cap;
 	struct inode_set links, dirs;
 	struct uring_batch *uring;	/* prefetch through io_uring */
+	struct pool *pool;		/* warm metadata: one core each */
+	int nthreads;			/* 0 not tried, -1 none */
 	struct cachectl_totals totals;
 };
 

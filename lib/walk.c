@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cachectl-private.h"
+#include "pool.h"
 #include "walk-private.h"
 
 #define WALK_FLAGS (CACHECTL_WALK_RECURSIVE | CACHECTL_WALK_FOLLOW | \
@@ -367,56 +368,66 @@ static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 }
 
 /*
- * @root: the path came from the caller, so follow a symlink there and
- * report a vanished file instead of skipping it quietly.
+ * Open a file the walk found. Returns 0 with *ret_fd set, 1 if the file
+ * is to be skipped (vanished, became something else, other filesystem),
+ * or a negative errno. @root: the path came from the caller, so a
+ * vanished file is an error and a symlink there is followed.
  */
-static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
-		      bool root, bool follow)
+static int open_file(struct cachectl_walk *w, int dirfd, const char *name,
+		     bool root, bool follow, int *ret_fd, struct stat *st)
 {
-	struct cachectl_entry e = { .path = w->path };
 	int oflags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	struct stat st;
+	bool noatime = __atomic_load_n(&w->noatime, __ATOMIC_RELAXED);
 	int fd, r;
 
 	if (!follow)
 		oflags |= O_NOFOLLOW;
-	if (w->noatime)
-		oflags |= O_NOATIME;
-	fd = openat(dirfd, name, oflags);
-	if (fd < 0 && errno == EPERM && w->noatime) {
+	fd = openat(dirfd, name, oflags | (noatime ? O_NOATIME : 0));
+	if (fd < 0 && errno == EPERM && noatime) {
 		/* O_NOATIME needs ownership; stop trying it */
-		w->noatime = false;
-		fd = openat(dirfd, name, oflags & ~O_NOATIME);
+		__atomic_store_n(&w->noatime, false, __ATOMIC_RELAXED);
+		fd = openat(dirfd, name, oflags);
 	}
 	if (fd < 0) {
 		r = -errno;
-		if (!root && (r == -ENOENT || r == -ELOOP)) {
-			/* vanished, or became a symlink, since readdir */
-			w->totals.skipped++;
-			return 0;
-		}
-		return fail(w, r);
+		/* vanished, or became a symlink, since readdir */
+		if (!root && (r == -ENOENT || r == -ELOOP))
+			return 1;
+		return r;
 	}
-	r = w->ctx->ops->fstat(fd, &st);
+	r = w->ctx->ops->fstat(fd, st);
 	if (r < 0) {
 		close(fd);
-		return fail(w, r);
+		return r;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		close(fd);
 		if (root)
-			return fail(w, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL);
-		w->totals.skipped++;
-		return 0;
+			return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+		return 1;
 	}
 	if ((w->flags & CACHECTL_WALK_ONE_FS) && !root &&
-	    st.st_dev != w->root_dev) {
+	    st->st_dev != w->root_dev) {
 		close(fd);
-		w->totals.skipped++;
-		return 0;
+		return 1;
 	}
-	if (link_seen(w, &st)) {
-		close(fd);
+	*ret_fd = fd;
+	return 0;
+}
+
+static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
+		      bool root, bool follow)
+{
+	struct cachectl_entry e = { .path = w->path };
+	struct stat st;
+	int fd = -1, r;
+
+	r = open_file(w, dirfd, name, root, follow, &fd, &st);
+	if (r < 0)
+		return fail(w, r);
+	if (r > 0 || link_seen(w, &st)) {
+		if (fd >= 0)
+			close(fd);
 		w->totals.skipped++;
 		return 0;
 	}
@@ -425,6 +436,83 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
 	r = file_op(w, fd, &st, &e);
 	close(fd);
 	return file_done(w, &e, r);
+}
+
+/* ---- parallel directory chunks ----------------------------------------- */
+
+/*
+ * The regular files of one getdents chunk are opened and operated on by
+ * the pool; the results are then emitted in order by the caller's thread.
+ * Hard-link dedupe happens at emit time: a second link costs one more
+ * (idempotent) operation on the same inode, never a second row.
+ */
+struct slot {
+	const char *name;
+	int r;			/* <0 error, 0 done, 1 skip */
+	int op_r;
+	struct stat st;
+	struct cachectl_entry e;
+};
+
+struct chunk {
+	struct cachectl_walk *w;
+	int dirfd;
+	struct slot *slots;
+};
+
+#define PAR_MIN 16
+
+static void chunk_work(void *arg, size_t i)
+{
+	struct chunk *c = arg;
+	struct slot *s = &c->slots[i];
+	int fd = -1;
+
+	s->r = open_file(c->w, c->dirfd, s->name, false,
+			 c->w->flags & CACHECTL_WALK_FOLLOW, &fd, &s->st);
+	if (s->r)
+		return;
+	s->op_r = file_op(c->w, fd, &s->st, &s->e);
+	close(fd);
+}
+
+static int chunk_emit(struct cachectl_walk *w, struct slot *s)
+{
+	size_t mark;
+	int r;
+
+	r = path_push(w, s->name, &mark);
+	if (r < 0)
+		return r;
+	if (s->r < 0)
+		r = fail(w, s->r);
+	else if (s->r > 0 || link_seen(w, &s->st)) {
+		w->totals.skipped++;
+		r = 0;
+	} else {
+		s->e.path = w->path;
+		r = file_done(w, &s->e, s->op_r);
+	}
+	path_pop(w, mark);
+	return r;
+}
+
+static bool want_pool(struct cachectl_walk *w)
+{
+	long n;
+
+	if (w->uring || w->nthreads < 0)
+		return false;
+	if (w->pool)
+		return true;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	n = n > 8 ? 8 : n;
+	if (n < 2 || pool_new((unsigned int)n - 1, &w->pool) < 0) {
+		w->nthreads = -1;
+		return false;
+	}
+	w->nthreads = (int)n;
+	return true;
 }
 
 /* ---- directories ------------------------------------------------------ */
@@ -461,8 +549,45 @@ static int stack_push(struct cachectl_walk *w, const struct stat *st)
 	return 0;
 }
 
+static bool is_dot(const char *nm)
+{
+	return nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]));
+}
+
+/* Files of the chunk that can go to the pool; the rest stay in order. */
+static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
+			  struct slot *slots, size_t max)
+{
+	size_t k = 0, mark;
+	long pos;
+
+	for (pos = 0; pos < n && k < max;) {
+		struct linux_dirent64 *d = (void *)(buf + pos);
+
+		pos += d->d_reclen;
+		if (d->d_type != DT_REG || is_dot(d->d_name))
+			continue;
+		if (w->excludes.n || w->includes.n) {
+			bool x;
+
+			if (path_push(w, d->d_name, &mark) < 0)
+				continue;
+			x = excluded(w, d->d_name, true);
+			path_pop(w, mark);
+			if (x)
+				continue;	/* visit() skips it in order */
+		}
+		memset(&slots[k], 0, sizeof(slots[k]));
+		slots[k].name = d->d_name;
+		k++;
+	}
+	return k;
+}
+
 static int read_dir(struct cachectl_walk *w, int fd)
 {
+	struct slot *slots = NULL;
+	size_t max = DENTS_BUF / 24;	/* smallest dirent is 24 bytes */
 	char *buf;
 	int r = 0;
 
@@ -471,6 +596,7 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		return -ENOMEM;
 	for (;;) {
 		long n = syscall(SYS_getdents64, fd, buf, DENTS_BUF);
+		size_t nfiles = 0, k = 0;
 		long pos;
 
 		if (n < 0) {
@@ -481,20 +607,37 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		}
 		if (n == 0)
 			break;
+		if (!w->uring && w->nthreads >= 0) {
+			if (!slots)
+				slots = malloc(max * sizeof(*slots));
+			if (slots)
+				nfiles = chunk_files(w, buf, n, slots, max);
+			/* threads pay only for chunks with enough files */
+			if (nfiles < PAR_MIN || !want_pool(w)) {
+				nfiles = 0;
+			} else {
+				struct chunk c = { w, fd, slots };
+
+				pool_run(w->pool, chunk_work, &c, nfiles);
+			}
+		}
 		for (pos = 0; pos < n;) {
 			struct linux_dirent64 *d = (void *)(buf + pos);
 			const char *nm = d->d_name;
 
 			pos += d->d_reclen;
-			if (nm[0] == '.' &&
-			    (!nm[1] || (nm[1] == '.' && !nm[2])))
+			if (is_dot(nm))
 				continue;
-			r = visit(w, fd, nm, d->d_type);
+			if (k < nfiles && slots[k].name == nm)
+				r = chunk_emit(w, &slots[k++]);
+			else
+				r = visit(w, fd, nm, d->d_type);
 			if (r < 0)
 				goto out;
 		}
 	}
 out:
+	free(slots);
 	free(buf);
 	return r;
 }
@@ -726,6 +869,9 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 		w->progress_fn(w, &w->totals, w->progress_data);
 	uring_batch_free(w->uring);
 	w->uring = NULL;
+	pool_free(w->pool);
+	w->pool = NULL;
+	w->nthreads = 0;
 	inode_set_free(&w->links);
 	inode_set_free(&w->dirs);
 	free(w->stack);

@@ -554,6 +554,20 @@ static bool is_dot(const char *nm)
 	return nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]));
 }
 
+static size_t count_files(const char *buf, long n)
+{
+	size_t k = 0;
+	long pos;
+
+	for (pos = 0; pos < n;) {
+		const struct linux_dirent64 *d = (const void *)(buf + pos);
+
+		pos += d->d_reclen;
+		k += d->d_type == DT_REG;
+	}
+	return k;
+}
+
 /* Files of the chunk that can go to the pool; the rest stay in order. */
 static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 			  struct slot *slots, size_t max)
@@ -587,7 +601,7 @@ static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 static int read_dir(struct cachectl_walk *w, int fd)
 {
 	struct slot *slots = NULL;
-	size_t max = DENTS_BUF / 24;	/* smallest dirent is 24 bytes */
+	size_t cap = 0;
 	char *buf;
 	int r = 0;
 
@@ -607,18 +621,27 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		}
 		if (n == 0)
 			break;
-		if (!w->uring && w->nthreads >= 0) {
-			if (!slots)
-				slots = malloc(max * sizeof(*slots));
-			if (slots)
-				nfiles = chunk_files(w, buf, n, slots, max);
-			/* threads pay only for chunks with enough files */
-			if (nfiles < PAR_MIN || !want_pool(w)) {
-				nfiles = 0;
-			} else {
+		/* threads pay only for chunks with enough files */
+		if (!w->uring && w->nthreads >= 0 &&
+		    count_files(buf, n) >= PAR_MIN && want_pool(w)) {
+			size_t want = count_files(buf, n);
+
+			if (want > cap) {
+				struct slot *ns = realloc(slots, want * sizeof(*ns));
+
+				if (ns) {
+					slots = ns;
+					cap = want;
+				}
+			}
+			if (cap >= want)
+				nfiles = chunk_files(w, buf, n, slots, cap);
+			if (nfiles >= PAR_MIN) {
 				struct chunk c = { w, fd, slots };
 
 				pool_run(w->pool, chunk_work, &c, nfiles);
+			} else {
+				nfiles = 0;
 			}
 		}
 		for (pos = 0; pos < n;) {

@@ -39,6 +39,7 @@ struct cachectl_sysops {
 	/* lseek SEEK_DATA / SEEK_HOLE */
 	int64_t (*seek)(int fd, uint64_t off, int whence);
 	int (*access_write)(int fd);	/* 0 if the caller could write fd */
+	int (*has_cap)(int cap);	/* 1 if effective, 0 if not */
 	void (*nap)(unsigned int ms);
 };
 
@@ -54,6 +55,7 @@ struct cachectl_ctx {
 	unsigned int features;
 	int forced_backend;		/* from CACHECTL_BACKEND, <0 bad name */
 	int page_size;
+	int fowner;			/* CAP_FOWNER: -1 not yet asked */
 	int cachestat;			/* 0 untried, 1 works, 2 ENOSYS */
 };
 

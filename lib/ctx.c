@@ -33,6 +33,7 @@ CACHECTL_EXPORT int cachectl_new(struct cachectl_ctx **ret_ctx)
 	ctx->log_fn = cachectl_log_stderr;
 	ctx->log_priority = LOG_ERR;
 	ctx->ops = &cachectl_default_sysops;
+	ctx->fowner = -1;
 	ps = sysconf(_SC_PAGESIZE);
 	ctx->page_size = ps > 0 ? (int)ps : 4096;
 
@@ -72,4 +73,6 @@ void cachectl_ctx_set_sysops(struct cachectl_ctx *ctx,
 	ctx->ops = ops ? ops : &cachectl_default_sysops;
 	ctx->backend = 0;
 	ctx->features = 0;
+	ctx->fowner = -1;
+	ctx->cachestat = 0;
 }

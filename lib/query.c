@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/capability.h>
 
 #include "cachectl-private.h"
 
@@ -20,10 +21,22 @@ static void res_unknown(struct cachectl_residency *res)
 	res->flags |= CACHECTL_RES_UNKNOWN | CACHECTL_RES_NO_STATE;
 }
 
+/* The kernel's own test: owner, CAP_FOWNER, or write permission. */
 static bool mincore_is_truthful(struct cachectl_ctx *ctx, int fd,
 				const struct stat *st)
 {
+	int fowner;
+
 	if (st->st_uid == geteuid())
+		return true;
+	fowner = __atomic_load_n(&ctx->fowner, __ATOMIC_RELAXED);
+
+	if (fowner < 0) {
+		/* capget per file would double the cost of a query */
+		fowner = ctx->ops->has_cap(CAP_FOWNER) > 0;
+		__atomic_store_n(&ctx->fowner, fowner, __ATOMIC_RELAXED);
+	}
+	if (fowner)
 		return true;
 	return ctx->ops->access_write(fd) == 0;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/capability.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -97,6 +98,22 @@ static int sys_access_write(int fd)
 	return faccessat(AT_FDCWD, p, W_OK, AT_EACCESS) < 0 ? -errno : 0;
 }
 
+/* 1 if the capability is in our effective set, 0 if not, <0 on error. */
+static int sys_has_cap(int cap)
+{
+	cap_flag_value_t v = CAP_CLEAR;
+	cap_t caps = cap_get_proc();
+	int r;
+
+	if (!caps)
+		return -errno;
+	r = cap_get_flag(caps, cap, CAP_EFFECTIVE, &v);
+	cap_free(caps);
+	if (r < 0)
+		return -EINVAL;
+	return v == CAP_SET;
+}
+
 static void sys_nap(unsigned int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000,
@@ -114,5 +131,6 @@ const struct cachectl_sysops cachectl_default_sysops = {
 	.fstat = sys_fstat,
 	.seek = sys_seek,
 	.access_write = sys_access_write,
+	.has_cap = sys_has_cap,
 	.nap = sys_nap,
 };

@@ -152,6 +152,11 @@ static int f_access_write(int fd)
 	return fk.access_err;
 }
 
+static int f_has_cap(int cap)
+{
+	return fk.caps & (1ull << cap) ? 1 : 0;
+}
+
 static void f_nap(unsigned int ms)
 {
 }
@@ -164,5 +169,6 @@ const struct cachectl_sysops fake_sysops = {
 	.fstat = f_fstat,
 	.seek = f_seek,
 	.access_write = f_access_write,
+	.has_cap = f_has_cap,
 	.nap = f_nap,
 };

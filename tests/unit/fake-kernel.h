@@ -29,7 +29,8 @@ struct fake_kernel {
 	int settle;			/* DONTNEED tries until locked pages drop */
 	int cachestat_err;		/* forced error, e.g. -EPERM, -ENOSYS */
 	int access_err;
-	bool foreign;			/* st_uid is someone else's */			/* access_write answer */
+	bool foreign;			/* st_uid is someone else's */
+	uint64_t caps;			/* effective capabilities, 1 << CAP_x */			/* access_write answer */
 	uint64_t ra_cap;		/* WILLNEED reads at most this much */
 	/* data extents [start, end) for SEEK_DATA/SEEK_HOLE; none = dense */
 	uint64_t ext[8][2];

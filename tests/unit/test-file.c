@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sys/capability.h>
 
 #include "fake-kernel.h"
 
@@ -106,6 +107,15 @@ static void query_mincore_lie_is_unknown(void **state)
 					     sizeof(r)), 0);
 	assert_true(r.flags & CACHECTL_RES_UNKNOWN);
 	assert_int_equal(fk.mincore_calls, 0);
+
+	/* CAP_FOWNER makes the kernel answer truthfully again */
+	fk.caps = 1ull << CAP_FOWNER;
+	fk.resident[0] = true;
+	cachectl_ctx_set_sysops(f->ctx, &fake_sysops);	/* asked once per ctx */
+	assert_int_equal(cachectl_file_query(f->ctx, f->fd, 0, 0, 0, &r,
+					     sizeof(r)), 0);
+	assert_false(r.flags & CACHECTL_RES_UNKNOWN);
+	assert_int_equal(r.cached, 4096);
 }
 
 static void query_bad_args(void **state)

@@ -432,4 +432,50 @@ T_HELPER long long fscache_stat(const char *line_tag, const char *key)
 	return v;
 }
 
+
+/* Read bcull and bstop (in statfs blocks) from the daemon's state line
+ * ("cull=0 frun=.. fcull=.. fstop=.. brun=.. bcull=.. bstop=..", hex).
+ * *culling is set from "cull=". */
+T_HELPER int cache_limits(unsigned long long *bcull, unsigned long long *bstop,
+			  int *culling)
+{
+	char line[512] = "", *p;
+	FILE *f = popen("cfctl state 2>&1", "r");
+
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	pclose(f);
+	p = strstr(line, "cull=");
+	if (culling)
+		*culling = p ? p[5] == '1' : -1;
+	p = strstr(line, " bcull=");
+	if (!p || sscanf(p, " bcull=%llx", bcull) != 1)
+		return -1;
+	p = strstr(line, " bstop=");
+	if (!p || sscanf(p, " bstop=%llx", bstop) != 1)
+		return -1;
+	return 0;
+}
+
+/* Take the cache filesystem down to about `left` available blocks with a
+ * ballast file outside the cache directory.  Returns 0 on success. */
+T_HELPER int ballast_fill(const char *ballast, unsigned long long left)
+{
+	struct statfs sfs;
+	int fd, r = -1;
+
+	if (statfs(CACHE_DIR, &sfs) < 0)
+		return -1;
+	fd = open(ballast, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	if (sfs.f_bavail > left)
+		r = fallocate(fd, 0, 0, (off_t)(sfs.f_bavail - left) *
+			      sfs.f_bsize);
+	close(fd);
+	return r;
+}
+
 #endif

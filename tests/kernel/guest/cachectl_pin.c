@@ -11,6 +11,13 @@
 #define FSIZE (1 << 20)
 
 static char paths[NFILES][PATH_MAX];
+static char ballast[PATH_MAX];
+
+static void cleanup(void)
+{
+	if (ballast[0])
+		unlink(ballast);
+}
 
 static int op(int fd, unsigned int o, struct cachectl_args *a)
 {
@@ -70,6 +77,7 @@ static int cull_all(int *busy, int *other)
 int main(void)
 {
 	char bpath[PATH_MAX * 4], bdir[PATH_MAX * 4], leaf[64];
+	unsigned long long bcull, bstop;
 	struct cachectl_args a;
 	long long rd0, rd1, dl0, dl1;
 	int fds[NFILES], i, busy, other, culled, r;
@@ -78,6 +86,7 @@ int main(void)
 	t_require_9p_fscache();
 	if (cfctl("ping") != 0)
 		t_skip_all("no cache daemon (cfctl ping failed)");
+	atexit(cleanup);
 
 	for (i = 0; i < NFILES; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "%s/cachectl-pin.%d.%d",
@@ -125,6 +134,33 @@ int main(void)
 		     r);
 	}
 
+	/* Fill the cache filesystem past its cull limit, as cachefilesd would
+	 * see it before a cull pass, and make cachefiles notice. */
+	snprintf(ballast, sizeof(ballast), "%s/cachectl-ballast", CACHE_DIR);
+	if (!cache_limits(&bcull, &bstop, NULL) &&
+	    !ballast_fill(ballast, (bcull + bstop) / 2)) {
+		int culling = 0;
+
+		char trig[PATH_MAX + 16];
+		int tfd;
+
+		/* A new object makes cachefiles check its space. */
+		snprintf(trig, sizeof(trig), "%s.trigger", paths[0]);
+		make_file(trig, 65536);
+		drop_caches();
+		tfd = open(trig, O_RDONLY);
+		read_range(tfd, 0, 65536);
+		sleep_ms(300);
+		close(tfd);
+		unlink(trig);
+		cache_limits(&bcull, &bstop, &culling);
+		t_ok(culling == 1, "cache past its cull limit: daemon state cull=%d",
+		     culling);
+		drop_caches();
+	} else {
+		t_ok(0, "could not fill the cache past its cull limit");
+	}
+
 	culled = cull_all(&busy, &other);
 	t_diag("cull pass: %d culled, %d busy, %d other errors", culled, busy,
 	       other);
@@ -136,6 +172,8 @@ int main(void)
 	t_ok(backing_bytes(paths[0]) == FSIZE,
 	     "pinned file still fully in the cache (%lld)",
 	     backing_bytes(paths[0]));
+
+	unlink(ballast);
 
 	/* Re-lookup: the pin is read back from the xattr. */
 	rd0 = fscache_stat("IO", "rd");

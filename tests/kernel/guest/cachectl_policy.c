@@ -35,26 +35,6 @@ static void cleanup(void)
 		unlink(ballast);
 }
 
-/* Read bcull and bstop (in statfs blocks) from the daemon's state line. */
-static int limits(unsigned long long *bcull, unsigned long long *bstop)
-{
-	char line[512] = "", *p;
-	FILE *f = popen("cfctl state 2>&1", "r");
-
-	if (!f)
-		return -1;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = 0;
-	pclose(f);
-	p = strstr(line, " bcull=");
-	if (!p || sscanf(p, " bcull=%llx", bcull) != 1)
-		return -1;
-	p = strstr(line, " bstop=");
-	if (!p || sscanf(p, " bstop=%llx", bstop) != 1)
-		return -1;
-	return 0;
-}
-
 /* Try to cull every object in the cache, as cachefilesd would. */
 static void cull_all(int *culled, int *busy)
 {
@@ -86,13 +66,13 @@ int main(void)
 	long long ncr0, nwr0, ncr1, nwr1;
 	struct cachectl_args a;
 	struct statfs sfs;
-	int fd, bfd, r, i, culled, busy, nfiles = 0, full = 0;
+	int fd, r, i, culled, busy, nfiles = 0, full = 0;
 
 	t_require_fcachectl();
 	t_require_9p_fscache();
 	if (cfctl("ping") != 0)
 		t_skip_all("no cache daemon (cfctl ping failed)");
-	if (limits(&bcull, &bstop))
+	if (cache_limits(&bcull, &bstop, NULL))
 		t_skip_all("cannot read the cache limits (cfctl state)");
 	atexit(cleanup);
 
@@ -129,14 +109,8 @@ int main(void)
 	t_diag("cache fs: %llu blocks of %ld, %llu available; bcull %llu bstop %llu",
 	       (unsigned long long)sfs.f_blocks, (long)sfs.f_bsize,
 	       (unsigned long long)sfs.f_bavail, bcull, bstop);
-	bfd = open(ballast, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (sfs.f_bavail > want && bfd >= 0)
-		r = fallocate(bfd, 0, 0, (off_t)(sfs.f_bavail - want) *
-			      sfs.f_bsize);
-	else
-		r = -1;
+	r = sfs.f_bavail > want ? ballast_fill(ballast, want) : -1;
 	t_ok(r == 0, "ballast file allocated");
-	close(bfd);
 
 	ncr0 = fscache_stat("NoSpace", "ncr");
 	nwr0 = fscache_stat("NoSpace", "nwr");

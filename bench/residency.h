@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * residency.h - ground truth for the benchmark: how many pages of a file
+ * the kernel holds in the page cache.
+ *
+ * Independent of libcachectl on purpose: the benchmark must not trust the
+ * code it measures.  Uses cachestat(2) (syscall 451, Linux >= 6.5) and falls
+ * back to mmap+mincore when the kernel lacks it.  The bench runs as root,
+ * where mincore is truthful (it only lies to callers that cannot write the
+ * file, see DESIGN.md / prior-art notes).
+ */
+#ifndef BENCH_RESIDENCY_H
+#define BENCH_RESIDENCY_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+struct bench_cs_range { uint64_t off, len; };
+struct bench_cs {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static int bench_have_cachestat = -1; /* -1 unknown, 0 no, 1 yes */
+static long bench_pagesize;
+
+static inline double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline uint64_t bench_file_pages(uint64_t size)
+{
+	if (!bench_pagesize)
+		bench_pagesize = sysconf(_SC_PAGESIZE);
+	return (size + bench_pagesize - 1) / bench_pagesize;
+}
+
+/*
+ * Cached pages of an open file of the given size; -1 with errno on error.
+ * When evicted is not NULL it receives cachestat's nr_evicted: shadow
+ * entries, i.e. pages that were in the cache and were reclaimed (by memory
+ * reclaim, kswapd or DAMON; POSIX_FADV_DONTNEED leaves no shadow).  The
+ * mincore fallback cannot tell and stores 0.
+ */
+static inline int64_t bench_cached_pages2(int fd, uint64_t size, uint64_t *evicted)
+{
+	if (!bench_pagesize)
+		bench_pagesize = sysconf(_SC_PAGESIZE);
+	if (evicted)
+		*evicted = 0;
+	if (size == 0)
+		return 0;
+	if (bench_have_cachestat != 0) {
+		struct bench_cs_range r = { 0, 0 };
+		struct bench_cs cs;
+		memset(&cs, 0, sizeof(cs));
+		if (syscall(__NR_cachestat, fd, &r, &cs, 0) == 0) {
+			bench_have_cachestat = 1;
+			if (evicted)
+				*evicted = cs.nr_evicted;
+			return (int64_t)cs.nr_cache;
+		}
+		if (errno != ENOSYS)
+			return -1;
+		bench_have_cachestat = 0;
+	}
+	if (evicted)
+		*evicted = 0;
+	{
+		/* mincore fallback, in 1 GiB windows to bound the vector */
+		const uint64_t win = 1ULL << 30;
+		uint64_t off, npages = bench_file_pages(size);
+		int64_t n = 0;
+		unsigned char *vec = malloc(win / bench_pagesize);
+		if (!vec)
+			return -1;
+		for (off = 0; off < size; off += win) {
+			uint64_t len = size - off < win ? size - off : win;
+			uint64_t i, np = (len + bench_pagesize - 1) / bench_pagesize;
+			void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+			if (p == MAP_FAILED) {
+				free(vec);
+				return -1;
+			}
+			if (mincore(p, len, vec) < 0) {
+				int e = errno;
+				munmap(p, len);
+				free(vec);
+				errno = e;
+				return -1;
+			}
+			for (i = 0; i < np; i++)
+				n += vec[i] & 1;
+			munmap(p, len);
+		}
+		free(vec);
+		(void)npages;
+		return n;
+	}
+}
+
+static inline int64_t bench_cached_pages(int fd, uint64_t size)
+{
+	return bench_cached_pages2(fd, size, NULL);
+}
+
+static inline const char *bench_engine(void)
+{
+	return bench_have_cachestat == 1 ? "cachestat" :
+	       bench_have_cachestat == 0 ? "mincore" : "unknown";
+}
+
+/*
+ * Path lists: NUL-separated file (as written by `find -print0`) loaded whole.
+ * Returns an array of pointers into one buffer; *n set to the count.
+ */
+static inline char **bench_load_list(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL, **v = NULL;
+	size_t cap = 0, len = 0, i, cnt = 0, k = 0;
+	if (!f) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t r;
+		if (len + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			buf = realloc(buf, cap);
+			if (!buf) {
+				fclose(f);
+				return NULL;
+			}
+		}
+		r = fread(buf + len, 1, 65536, f);
+		len += r;
+		if (r == 0)
+			break;
+	}
+	fclose(f);
+	if (len && buf[len - 1] != '\0')
+		buf[len++] = '\0';
+	for (i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			cnt++;
+	v = malloc((cnt + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (i = 0; i < len;) {
+		size_t l = strlen(buf + i);
+		if (l)
+			v[k++] = buf + i;
+		i += l + 1;
+	}
+	v[k] = NULL;
+	*n = k;
+	return v;
+}
+
+#endif

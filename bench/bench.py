@@ -306,6 +306,14 @@ def environment(scratch, cachectl):
     tools["fincore"] = tool_version(["fincore", "--version"]) if shutil.which("fincore") else "missing"
     tools["fio"] = tool_version(["fio", "--version"]) if shutil.which("fio") else "missing"
     tools["cachectl"] = tool_version([cachectl, "--version"]) if cachectl else "not built"
+    if cachectl:
+        import hashlib
+        with open(cachectl, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        mtime = datetime.datetime.fromtimestamp(os.stat(cachectl).st_mtime, datetime.timezone.utc)
+        head = first_line(sh(["git", "-C", REPO, "describe", "--always", "--dirty"]).stdout) or "?"
+        env["cachectl_binary"] = (f"{cachectl} sha256:{digest} built {mtime:%Y-%m-%dT%H:%M:%SZ}, "
+                                  f"repo at {head}")
     tools["cc"] = tool_version(["cc", "--version"])
     tools["python3"] = sys.version.split()[0]
     env["tools"] = tools
@@ -556,8 +564,14 @@ def sc_large(b, path, listf, mib, reps):
     fio = ["fio", "--name=seq", f"--filename={path}", "--rw=read", "--direct=1", "--bs=1M",
            "--iodepth=32", "--ioengine=libaio", f"--size={size}", "--readonly",
            "--output-format=json", f"--output={fio_json}"]
+    # informational: the same with requests as large as the device takes
+    # (max_sectors_kb), which is what buffered readahead sends; not the ceiling
+    msk = b.env["queue"].get("max_sectors_kb", "1024")
+    fio_big = [a if a != "--bs=1M" else f"--bs={msk}k" for a in fio]
     cc = b.cachectl
     tools = [("fio", "fio direct qd32 (ceiling)", fio if b.have["fio"] else None),
+             ("fio_big", f"fio direct qd32 bs={msk}k (info)",
+              fio_big if b.have["fio"] and msk != "1024" else None),
              ("cachectl", "cachectl prefetch", [cc, "prefetch", path] if cc else None),
              ("cachectl_wait", "cachectl prefetch --wait", [cc, "prefetch", "--wait", path] if cc else None),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", path] if b.have["vmtouch"] else None),
@@ -571,7 +585,7 @@ def sc_large(b, path, listf, mib, reps):
                 warn(f"{l}: sample {rep + 1} aborted: eviction not verified ({info})")
                 res[k].append({"aborted": True, "evict": info})
                 continue
-            if k == "fio":
+            if k.startswith("fio"):
                 try:
                     os.unlink(fio_json)
                 except OSError:
@@ -605,18 +619,19 @@ def sc_large(b, path, listf, mib, reps):
     rows = []
     for k, l, c in tools:
         if not c:
-            rows.append([l, "not built" if k.startswith("cachectl") else "not installed", "", "", "", ""])
+            if k != "fio_big":
+                rows.append([l, "not built" if k.startswith("cachectl") else "not installed"])
             continue
         s = res[k]
         mb, ttr, wall = summarize(s, "mbps"), summarize(s, "ttr"), summarize(s, "wall")
         pe = summarize(s, "pct_exit")
         pct = (mb["median"] / ceiling["median"] * 100) if mb and ceiling else None
-        done = complete(s) if k != "fio" else "-"
+        done = complete(s) if not k.startswith("fio") else "-"
         out["tools"][k] = {"label": l, "cmd": c, "mbps": mb, "ttr": ttr, "wall": wall,
                            "pct_resident_at_exit": pe, "pct_of_fio": pct,
                            "samples_reaching_100pct": done, "samples": s}
         rows.append([l, f"{mb['median']:.0f} [{mb['min']:.0f}-{mb['max']:.0f}]" if mb else "n/a",
-                     fmt_s(ttr) if k != "fio" else "-", fmt_s(wall),
+                     fmt_s(ttr) if not k.startswith("fio") else "-", fmt_s(wall),
                      (f"{pe['median']:.2f}%" if pe else "-"), done,
                      (f"{pct:.0f}%" if pct is not None else "n/a") + (" " + bad_status(s) if bad_status(s) else "")])
     log("")
@@ -775,7 +790,7 @@ def main():
     log(f"  bg reclaim   {env['background_reclaim']}")
     for k, v in env["tools"].items():
         log(f"  {k:<12} {v}")
-    log(f"  cachectl bin {cachectl or 'not built (--skip-cachectl)'}")
+    log(f"  cachectl bin {env.get('cachectl_binary') or 'not built (--skip-cachectl)'}")
     log(f"  load         {env['uptime']}")
     log(f"  protocol     n={args.n} per tool, round-robin; cold = {args.cold} + cachestat-verified "
         f"0 pages before every cold sample; medians [min-max]")
@@ -783,6 +798,7 @@ def main():
     helpers = build_helpers(os.path.join(scratch, "bin"))
     b = Bench(args, helpers, cachectl, scratch)
     b.have = have
+    b.env = env
 
     log("\ntrees:")
     tag = "quick" if args.quick else "full"

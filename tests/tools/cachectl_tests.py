@@ -310,6 +310,11 @@ def settle(t, desc, fn, tries=3):
     return t.ok(False, desc, *problems)
 
 
+def kmissing(path):
+    """Diagnostics: which pages of path the kernel does not have."""
+    return kcs(['-p', path]).text.strip()
+
+
 def make_cold(path):
     r = kcs(['-e', path])
     if r.rc != 0:
@@ -517,7 +522,7 @@ def t_acceptance(t, E):
             return ['prefetch FILE: exit 0 and nothing on stdout expected\n' + r.show()]
         k = wait_cached(f, lambda c: c >= 8 * MiB)
         if k != 8 * MiB:
-            return ['kernel cached %d after prefetch, want %d' % (k, 8 * MiB)]
+            return ['kernel cached %d after prefetch, want %d; %s' % (k, 8 * MiB, kmissing(f))]
         r = E.cachectl(['status', '-J', '-b', f])
         try:
             row = json.loads(r.out)['cachectl'][0]
@@ -545,7 +550,7 @@ def t_acceptance(t, E):
             if r.rc != 0:
                 return [r.show()]
             k = kcached(f) if '--wait' in mode else wait_cached(f, lambda c: c >= 8 * MiB)
-            return [] if k == 8 * MiB else ['kernel cached %d' % k]
+            return [] if k == 8 * MiB else ['kernel cached %d; %s' % (k, kmissing(f))]
         settle(t, 'prefetch %s FILE: exit 0, kernel has 8 MiB' % ' '.join(mode), one)
     make_cold(f)
 
@@ -662,7 +667,7 @@ def t_tree(t, E):
                 want = roundup(os.stat(f).st_size)
                 c = kcached(f) if wait else wait_cached(f, lambda c, w=want: c >= w)
                 if c != want:
-                    bad.append('%s: kernel %d, want %d' % (f, c, want))
+                    bad.append('%s: kernel %d, want %d; %s' % (f, c, want, kmissing(f)))
             return bad
         return go
     settle(t, 'prefetch -r TREE: exit 0, kernel has every file cached',
@@ -1643,11 +1648,18 @@ def t_bad_sparse(t, E):
     if big_ok:
         make_cold(huge)
     E.cachectl(['--version'])   # page in the binary and the library
-    best = None
-    for _ in range(3):
-        r = E.cachectl(['status', '-J', '-b', huge], timeout=30)
-        best = r if best is None or r.elapsed < best.elapsed else best
-    r = best
+
+    def fastest(args, n=3, timeout=30):
+        """Best of n runs: wall-clock limits must not fail because a busy
+        host (parallel builds) stole the CPU once."""
+        best = None
+        for _ in range(n):
+            r = E.cachectl(args, timeout=timeout)
+            best = r if best is None or r.elapsed < best.elapsed else best
+            if r.rc != 0 or r.elapsed < 0.5:
+                break
+        return best
+    r = fastest(['status', '-J', '-b', huge])
     t.eq(r.rc, 0, 'status 1 TiB sparse file: exit 0', r.show())
     t.ok(r.elapsed < 1.0, 'status 1 TiB sparse file: < 1 s wall (%.3f s)' % r.elapsed,
          r.show())
@@ -1658,7 +1670,7 @@ def t_bad_sparse(t, E):
             t.eq(rows[0].get('cached'), kcached(huge), 'status 1 TiB: cached == kernel')
         else:
             t.eq(rows[0].get('cached'), 0, 'status 1 TiB (never read): cached 0')
-    r = E.cachectl(['status', '-r', '-c', '-J', '-b', H], timeout=30)
+    r = fastest(['status', '-r', '-c', '-J', '-b', H])
     t.ok(r.rc == 0 and r.elapsed < 1.0,
          'status -r -c over a dir with the 1 TiB file: < 1 s (%.3f s)' % r.elapsed,
          r.show())
@@ -1690,7 +1702,7 @@ def t_bad_sparse(t, E):
     t.eq(kcached(sp), 0, 'kernel: sparse file evicted')
 
     # the whole 1 TiB hole: nothing to read
-    r = E.cachectl(['prefetch', huge], timeout=5)
+    r = fastest(['prefetch', huge], timeout=5)
     t.ok(r.rc == 0 and not r.timed_out and r.elapsed < 3.0,
          'prefetch 1 TiB hole: exit 0 quickly (%.3f s)' % r.elapsed, r.show())
     if big_ok:
@@ -1968,7 +1980,7 @@ def t_mincore(t, E):
         r = E.cachectl(['prefetch', '-r', '--wait', root])
         if r.rc != 0:
             return [r.show()]
-        return ['%s: kernel %d' % (f, kcached(f)) for f in files
+        return ['%s: kernel %d; %s' % (f, kcached(f), kmissing(f)) for f in files
                 if kcached(f) != roundup(os.stat(f).st_size)]
     settle(t, 'mincore: prefetch -r --wait: exit 0, kernel has every file cached',
            prefetch_m)

@@ -14,6 +14,8 @@
  *   -m        use mincore(2) instead of cachestat(2); this is also the
  *             fallback on kernels without cachestat (before 6.5)
  *   -i        print the engine this kernel gets: "cachestat" or "mincore"
+ *   -p        print the indices of the pages that are NOT cached instead
+ *             (diagnostics: "missing: 511 512 (2 of 768 pages)")
  *
  * With several files, prints only the cached bytes of each, one line per
  * file ("ERR" where the kernel would not say): a quick snapshot.
@@ -106,6 +108,24 @@ static int kc_mincore(int fd, uint64_t *cached)
 
 static int use_mincore;
 
+/* 1 in *res if the page at off is resident, by mincore */
+static int kc_mincore_range(int fd, uint64_t off, uint64_t *res)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char v = 0;
+	void *p = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, (off_t)off);
+
+	if (p == MAP_FAILED)
+		return -1;
+	if (mincore(p, (size_t)page, &v) < 0) {
+		munmap(p, (size_t)page);
+		return -1;
+	}
+	munmap(p, (size_t)page);
+	*res = v & 1;
+	return 0;
+}
+
 /* cachestat, or mincore (fills nr_cache only) when asked or when the kernel
  * has no cachestat */
 static int kc_stat(int fd, struct kc_stat *cs)
@@ -121,6 +141,42 @@ static int kc_stat(int fd, struct kc_stat *cs)
 	if (kc_mincore(fd, &cs->nr_cache) < 0)
 		return -1;
 	cs->nr_cache /= (uint64_t)sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+/* Indices of the pages of the file that are not in the page cache (for
+ * diagnostics: where are the holes in a "fully" cached file?). */
+static int missing_pages(int fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t i, n, shown = 0;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	n = ((uint64_t)st.st_size + (uint64_t)page - 1) / (uint64_t)page;
+	printf("missing:");
+	for (i = 0; i < n; i++) {
+		struct kc_range range = { i * (uint64_t)page, (uint64_t)page };
+		struct kc_stat cs;
+		uint64_t nr = 0;
+
+		memset(&cs, 0, sizeof(cs));
+		if (use_mincore) {
+			if (kc_mincore_range(fd, i * (uint64_t)page, &nr) < 0)
+				return -1;
+		} else {
+			if (syscall(__NR_cachestat, fd, &range, &cs, 0) < 0)
+				return -1;
+			nr = cs.nr_cache;
+		}
+		if (nr)
+			continue;
+		if (shown++ < 64)
+			printf(" %llu", (unsigned long long)i);
+	}
+	printf(" (%llu of %llu pages)\n", (unsigned long long)shown,
+	       (unsigned long long)n);
 	return 0;
 }
 
@@ -157,12 +213,15 @@ static void snapshot(const char *path)
 int main(int argc, char **argv)
 {
 	unsigned long long readn = 0;
-	int evict = 0, opt, fd, r;
+	int evict = 0, pages = 0, opt, fd, r;
 	long page = sysconf(_SC_PAGESIZE);
 	struct kc_stat cs;
 
-	while ((opt = getopt(argc, argv, "eimr:")) != -1) {
+	while ((opt = getopt(argc, argv, "eimpr:")) != -1) {
 		switch (opt) {
+		case 'p':
+			pages = 1;
+			break;
 		case 'e':
 			evict = 1;
 			break;
@@ -274,6 +333,11 @@ int main(int argc, char **argv)
 	if (kc_stat(fd, &cs) < 0) {
 		fprintf(stderr, "kcachestat: cachestat: %s\n", strerror(errno));
 		return 1;
+	}
+	if (pages) {
+		r = missing_pages(fd);
+		close(fd);
+		return r < 0 ? 1 : 0;
 	}
 	if (use_mincore) {
 		printf("%llu - - - -\n",

@@ -4,10 +4,14 @@
  * the kernel holds in the page cache.
  *
  * Independent of libcachectl on purpose: the benchmark must not trust the
- * code it measures.  Uses cachestat(2) (syscall 451, Linux >= 6.5) and falls
- * back to mmap+mincore when the kernel lacks it.  The bench runs as root,
- * where mincore is truthful (it only lies to callers that cannot write the
- * file, see DESIGN.md / prior-art notes).
+ * code it measures.  Two questions, two calls:
+ *  - "is anything of this file left in the cache" (eviction): cachestat(2)
+ *    (syscall 451, Linux >= 6.5) nr_cache, which also counts pages whose
+ *    read is in flight, and nr_evicted (shadow entries);
+ *  - "is the data there yet" (time-to-resident): mmap+mincore, which counts
+ *    only uptodate pages.
+ * The bench runs as root, where mincore is truthful (it only lies to
+ * callers that cannot write the file, see DESIGN.md / prior-art notes).
  */
 #ifndef BENCH_RESIDENCY_H
 #define BENCH_RESIDENCY_H
@@ -55,16 +59,61 @@ static inline uint64_t bench_file_pages(uint64_t size)
 }
 
 /*
- * Cached pages of an open file of the given size; -1 with errno on error.
- * When evicted is not NULL it receives cachestat's nr_evicted: shadow
- * entries, i.e. pages that were in the cache and were reclaimed (by memory
- * reclaim, kswapd or DAMON; POSIX_FADV_DONTNEED leaves no shadow).  The
- * mincore fallback cannot tell and stores 0.
+ * Pages of an open file whose data is in memory and valid (uptodate), by
+ * mmap + mincore, in 1 GiB windows to bound the vector.  mincore tests
+ * folio_test_uptodate(), so a page that readahead has inserted into the
+ * cache but whose read is still in flight is NOT counted.  That is the
+ * question "is the data resident yet" asks after an asynchronous prefetch.
+ * Truthful for root and for callers that may write the file.
+ */
+static inline int64_t bench_uptodate_pages(int fd, uint64_t size)
+{
+	const uint64_t win = 1ULL << 30;
+	uint64_t off;
+	int64_t n = 0;
+	unsigned char *vec;
+
+	if (!bench_pagesize)
+		bench_pagesize = sysconf(_SC_PAGESIZE);
+	if (size == 0)
+		return 0;
+	vec = malloc(win / bench_pagesize);
+	if (!vec)
+		return -1;
+	for (off = 0; off < size; off += win) {
+		uint64_t len = size - off < win ? size - off : win;
+		uint64_t i, np = (len + bench_pagesize - 1) / bench_pagesize;
+		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+		if (p == MAP_FAILED) {
+			free(vec);
+			return -1;
+		}
+		if (mincore(p, len, vec) < 0) {
+			int e = errno;
+			munmap(p, len);
+			free(vec);
+			errno = e;
+			return -1;
+		}
+		for (i = 0; i < np; i++)
+			n += vec[i] & 1;
+		munmap(p, len);
+	}
+	free(vec);
+	return n;
+}
+
+/*
+ * Pages of an open file of the given size that are in the page cache
+ * (cachestat nr_cache: present in the mapping, including pages whose read
+ * is still in flight); -1 with errno on error.  When evicted is not NULL it
+ * receives cachestat's nr_evicted: shadow entries, i.e. pages that were in
+ * the cache and were reclaimed (by memory reclaim, kswapd or DAMON;
+ * POSIX_FADV_DONTNEED leaves no shadow).  Without cachestat (Linux < 6.5)
+ * this is the mincore count and *evicted is 0.
  */
 static inline int64_t bench_cached_pages2(int fd, uint64_t size, uint64_t *evicted)
 {
-	if (!bench_pagesize)
-		bench_pagesize = sysconf(_SC_PAGESIZE);
 	if (evicted)
 		*evicted = 0;
 	if (size == 0)
@@ -83,39 +132,7 @@ static inline int64_t bench_cached_pages2(int fd, uint64_t size, uint64_t *evict
 			return -1;
 		bench_have_cachestat = 0;
 	}
-	if (evicted)
-		*evicted = 0;
-	{
-		/* mincore fallback, in 1 GiB windows to bound the vector */
-		const uint64_t win = 1ULL << 30;
-		uint64_t off, npages = bench_file_pages(size);
-		int64_t n = 0;
-		unsigned char *vec = malloc(win / bench_pagesize);
-		if (!vec)
-			return -1;
-		for (off = 0; off < size; off += win) {
-			uint64_t len = size - off < win ? size - off : win;
-			uint64_t i, np = (len + bench_pagesize - 1) / bench_pagesize;
-			void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
-			if (p == MAP_FAILED) {
-				free(vec);
-				return -1;
-			}
-			if (mincore(p, len, vec) < 0) {
-				int e = errno;
-				munmap(p, len);
-				free(vec);
-				errno = e;
-				return -1;
-			}
-			for (i = 0; i < np; i++)
-				n += vec[i] & 1;
-			munmap(p, len);
-		}
-		free(vec);
-		(void)npages;
-		return n;
-	}
+	return bench_uptodate_pages(fd, size);
 }
 
 static inline int64_t bench_cached_pages(int fd, uint64_t size)

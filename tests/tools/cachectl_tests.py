@@ -960,6 +960,10 @@ def t_opt_from(t, E):
         return ['%s: kernel %d' % (p, kcached(p)) for p in pick
                 if wait_cached(p, lambda c: c >= 4 * KiB) < 4 * KiB]
     settle(t, 'prefetch --from: exit 0, kernel: the listed files warmed', prefetch_from)
+    # let the asynchronous reads finish: pages under read I/O are locked and
+    # DONTNEED skips them (cachectl would rightly say "still resident")
+    for p in pick + [weird, spaced]:
+        warm(p, os.stat(p).st_size)
     r = E.cachectl(['evict', '-0', '--from', '-'], input=nul)
     t.eq(r.rc, 0, 'evict -0 --from - exits 0', r.show())
     t.ok(all(kcached(p) == 0 for p in pick + [weird, spaced]),
@@ -1697,6 +1701,8 @@ def t_bad_sparse(t, E):
     rows = jrows(t, r, 'status sparse after prefetch')
     if rows:
         kcheck(t, rows[0].get('cached'), sp, 'status sparse: cached == kernel')
+    with open(sp, 'rb') as fh:     # wait for in-flight reads (locked pages)
+        os.pread(fh.fileno(), MiB, 512 * MiB)
     r = E.cachectl(['evict', sp], timeout=10)
     t.eq(r.rc, 0, 'evict sparse: exit 0', r.show())
     t.eq(kcached(sp), 0, 'kernel: sparse file evicted')

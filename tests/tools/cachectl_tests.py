@@ -25,7 +25,6 @@ lacks something: a disk filesystem, root for the privileged groups,
 seccomp for the mincore group).
 """
 
-import errno
 import json
 import os
 import random
@@ -529,7 +528,7 @@ def t_acceptance(t, E):
         except (ValueError, KeyError, IndexError) as e:
             return ['status after prefetch: bad JSON %s\n%s' % (e, r.show())]
         if row.get('cached') != 8 * MiB or row.get('pct') != 100:
-            ok, why = kmatch(row.get('cached'), f)
+            why = kmatch(row.get('cached'), f)[1]
             return ['status after prefetch: %r (%s)' % (row, why)]
         return []
     settle(t, 'prefetch FILE: exit 0, silent; kernel and cachectl status both say '
@@ -891,7 +890,7 @@ def t_opt_links(t, E):
 
 
 def t_opt_from(t, E):
-    root, rels = filter_tree(E)
+    root, _ = filter_tree(E)
     pick = [os.path.join(root, x) for x in ('a.txt', 'sub/c.txt')]
     weird = os.path.join(root, 'nl\nname.txt')
     spaced = os.path.join(root, 'with space.txt')

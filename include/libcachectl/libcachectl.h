@@ -448,6 +448,371 @@ int cachectl_entry_get_residency(const struct cachectl_entry *entry,
  */
 uint64_t cachectl_entry_get_bytes(const struct cachectl_entry *entry);
 
+
+/* ---- pins (0.2) --------------------------------------------------------
+ *
+ * A pin is a durable promise that a file or tree stays cached. Pins live
+ * in a store (a file, crash-safe) per scope; cachectld(8) keeps them true.
+ */
+
+struct cachectl_pin;
+struct cachectl_pinstore;
+struct cachectl_daemon;
+struct cachectl_event;
+
+enum {
+	CACHECTL_SCOPE_USER = 1,	/* $XDG_STATE_HOME/cachectl */
+	CACHECTL_SCOPE_SYSTEM = 2,	/* /var/lib/cachectl */
+};
+
+#define CACHECTL_PIN_RECURSIVE	(1u << 0)  /* the whole tree under path */
+#define CACHECTL_PIN_INHERIT	(1u << 1)  /* files created later too */
+#define CACHECTL_PIN_HARD	(1u << 2)  /* lock in memory, not refill */
+
+#define CACHECTL_PRIORITY_MIN	(-1000)
+#define CACHECTL_PRIORITY_MAX	1000
+
+/**
+ * cachectl_pin_new - describe a pin
+ * @ctx: the context; the pin holds a reference
+ * @path: file or directory; made absolute and canonical (realpath)
+ * @flags: CACHECTL_PIN_* bits; INHERIT needs RECURSIVE
+ * @ret_pin: receives the pin
+ *
+ * Returns: 0; -EINVAL for bad flags or an empty path; -ENOENT, -EACCES,
+ * -ELOOP, -ENOTDIR from resolving @path; -ENOMEM.
+ * Since: 0.2
+ */
+int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
+		     unsigned int flags, struct cachectl_pin **ret_pin);
+
+/**
+ * cachectl_pin_ref - take a reference on a pin
+ * Returns: @pin.
+ * Since: 0.2
+ */
+struct cachectl_pin *cachectl_pin_ref(struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_unref - drop a reference on a pin
+ * Returns: NULL once freed (or if @pin was NULL), else @pin.
+ * Since: 0.2
+ */
+struct cachectl_pin *cachectl_pin_unref(struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_get_path - the pin's canonical absolute path
+ * Returns: the path, valid as long as the pin.
+ * Since: 0.2
+ */
+const char *cachectl_pin_get_path(const struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_get_flags - the pin's CACHECTL_PIN_* bits
+ * Returns: the flags.
+ * Since: 0.2
+ */
+unsigned int cachectl_pin_get_flags(const struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_get_priority - the pin's priority
+ *
+ * When pins do not all fit (memory, RLIMIT_MEMLOCK), lower priorities
+ * give way first.
+ *
+ * Returns: CACHECTL_PRIORITY_MIN .. CACHECTL_PRIORITY_MAX; 0 by default.
+ * Since: 0.2
+ */
+int cachectl_pin_get_priority(const struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_set_priority - set the pin's priority
+ * Returns: 0, or -ERANGE outside CACHECTL_PRIORITY_MIN .. _MAX.
+ * Since: 0.2
+ */
+int cachectl_pin_set_priority(struct cachectl_pin *pin, int priority);
+
+/**
+ * cachectl_pin_get_budget - the most bytes the pin may hold
+ * Returns: the budget in bytes, 0 for none.
+ * Since: 0.2
+ */
+uint64_t cachectl_pin_get_budget(const struct cachectl_pin *pin);
+
+/**
+ * cachectl_pin_set_budget - cap the bytes the pin may hold
+ * @bytes: 0 for no budget
+ *
+ * Files beyond the budget (in walk order) are not kept; the shortfall is
+ * reported by cachectl_daemon_status() and as an event.
+ *
+ * Returns: 0.
+ * Since: 0.2
+ */
+int cachectl_pin_set_budget(struct cachectl_pin *pin, uint64_t bytes);
+
+/**
+ * cachectl_pinstore_open - read a scope's pin store
+ * @ctx: the context; the store holds a reference
+ * @scope: CACHECTL_SCOPE_USER or CACHECTL_SCOPE_SYSTEM
+ * @ret_store: receives the store
+ *
+ * The store is the file "pins" in $CACHECTL_STATE_DIR if set (tests),
+ * else $XDG_STATE_HOME/cachectl (default ~/.local/state/cachectl) for
+ * the user scope and /var/lib/cachectl for the system scope. A missing
+ * store is empty. A store that fails its checks is never replaced: the
+ * error names its path and line through the log, and every change is
+ * refused until a person repairs or removes it.
+ *
+ * Returns: 0; -EINVAL for a bad scope; -EBADMSG for a corrupt store;
+ * -EPROTONOSUPPORT for a store of another format or version; -EACCES;
+ * -ENOMEM; another negative errno from reading it.
+ * Since: 0.2
+ */
+int cachectl_pinstore_open(struct cachectl_ctx *ctx, int scope,
+			   struct cachectl_pinstore **ret_store);
+
+/**
+ * cachectl_pinstore_ref - take a reference on a store
+ * Returns: @store.
+ * Since: 0.2
+ */
+struct cachectl_pinstore *cachectl_pinstore_ref(struct cachectl_pinstore *store);
+
+/**
+ * cachectl_pinstore_unref - drop a reference on a store
+ * Returns: NULL once freed (or if @store was NULL), else @store.
+ * Since: 0.2
+ */
+struct cachectl_pinstore *cachectl_pinstore_unref(struct cachectl_pinstore *store);
+
+/**
+ * cachectl_pinstore_get_path - where the store lives
+ * Returns: the store file's path.
+ * Since: 0.2
+ */
+const char *cachectl_pinstore_get_path(const struct cachectl_pinstore *store);
+
+/**
+ * cachectl_pinstore_add - record a pin
+ * @store: the store
+ * @pin: the pin; one with the same path is replaced
+ *
+ * Takes the store's lock, re-reads it (so concurrent writers do not lose
+ * each other's pins), and commits the new set atomically: after a crash
+ * or power cut at any instant the store holds either the old or the new
+ * set, never a mix.
+ *
+ * Returns: 0; -EBADMSG or -EPROTONOSUPPORT if the store on disk is
+ * damaged or foreign; -EACCES or -EPERM (e.g. the system store without
+ * privilege); -ENOSPC; another negative errno from writing.
+ * Since: 0.2
+ */
+int cachectl_pinstore_add(struct cachectl_pinstore *store,
+			  struct cachectl_pin *pin);
+
+/**
+ * cachectl_pinstore_remove - forget a pin
+ * @store: the store
+ * @path: the pinned path; canonicalised if it still exists
+ *
+ * Returns: 0; -ENOENT if no pin has that path; errors as for
+ * cachectl_pinstore_add().
+ * Since: 0.2
+ */
+int cachectl_pinstore_remove(struct cachectl_pinstore *store,
+			     const char *path);
+
+/**
+ * cachectl_pinstore_reload - read the store again
+ * Returns: 0, or errors as for cachectl_pinstore_open().
+ * Since: 0.2
+ */
+int cachectl_pinstore_reload(struct cachectl_pinstore *store);
+
+/**
+ * cachectl_pinstore_get_count - number of pins
+ * Returns: the number of pins in the store as last read.
+ * Since: 0.2
+ */
+size_t cachectl_pinstore_get_count(const struct cachectl_pinstore *store);
+
+/**
+ * cachectl_pinstore_get_pin - a pin by index
+ * @index: 0 .. count-1
+ *
+ * Returns: the pin (owned by the store, valid until the next change or
+ * reload), or NULL for an index out of range.
+ * Since: 0.2
+ */
+struct cachectl_pin *cachectl_pinstore_get_pin(const struct cachectl_pinstore *store,
+					       size_t index);
+
+/* ---- cachectld client (0.2) ------------------------------------------- */
+
+/* Live state of one pin, as cachectld sees it. Extend only at the end. */
+struct cachectl_pin_status {
+	uint64_t files;		/* files the pin covers now */
+	uint64_t size;		/* their bytes */
+	uint64_t cached;	/* bytes resident now */
+	uint64_t locked;	/* bytes locked in memory (hard pins) */
+	uint64_t shortfall;	/* bytes the daemon could not keep */
+	uint64_t flags;		/* CACHECTL_PIN_STATUS_* */
+};
+
+#define CACHECTL_PIN_STATUS_SATISFIED	(1u << 0)  /* everything kept */
+#define CACHECTL_PIN_STATUS_OVER_BUDGET	(1u << 1)
+#define CACHECTL_PIN_STATUS_NO_MEMORY	(1u << 2)  /* RAM or RLIMIT_MEMLOCK */
+#define CACHECTL_PIN_STATUS_ERROR	(1u << 3)  /* see the daemon's log */
+
+/* Event types from cachectl_event_get_type() */
+enum {
+	CACHECTL_EVENT_SATISFIED = 1,	/* a pin is fully kept */
+	CACHECTL_EVENT_EVICTED = 2,	/* pinned data was evicted ... */
+	CACHECTL_EVENT_REFILLED = 3,	/* ... and brought back */
+	CACHECTL_EVENT_OVER_BUDGET = 4,
+	CACHECTL_EVENT_SHORTFALL = 5,	/* memory could not hold it */
+	CACHECTL_EVENT_ADDED = 6,	/* a new file joined an inherit pin */
+	CACHECTL_EVENT_ERROR = 7,
+};
+
+/**
+ * cachectl_daemon_connect - connect to cachectld
+ * @ctx: the context; the connection holds a reference
+ * @scope: whose daemon: CACHECTL_SCOPE_USER or CACHECTL_SCOPE_SYSTEM
+ * @ret_daemon: receives the connection
+ *
+ * The socket is $CACHECTL_RUNTIME_DIR/cachectld.sock if set, else
+ * $XDG_RUNTIME_DIR/cachectl/cachectld.sock (user) or
+ * /run/cachectl/cachectld.sock (system).
+ *
+ * Returns: 0; -ENOENT or -ECONNREFUSED when no daemon runs; -EACCES;
+ * -EPROTO if the other end does not speak the protocol; -ENOMEM.
+ * Since: 0.2
+ */
+int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
+			    struct cachectl_daemon **ret_daemon);
+
+/**
+ * cachectl_daemon_ref - take a reference on a connection
+ * Returns: @daemon.
+ * Since: 0.2
+ */
+struct cachectl_daemon *cachectl_daemon_ref(struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_unref - drop a reference; the last one disconnects
+ * Returns: NULL once freed (or if @daemon was NULL), else @daemon.
+ * Since: 0.2
+ */
+struct cachectl_daemon *cachectl_daemon_unref(struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_pin - ask the daemon to record and keep a pin
+ *
+ * The daemon checks the caller's credentials (SO_PEERCRED): a client may
+ * pin only files it can read, and system pins need root.
+ *
+ * Returns: 0; -EPERM or -EACCES with the daemon's reason in
+ * cachectl_daemon_get_error(); -EPIPE if the daemon went away; errors as
+ * for cachectl_pinstore_add().
+ * Since: 0.2
+ */
+int cachectl_daemon_pin(struct cachectl_daemon *daemon,
+			const struct cachectl_pin *pin);
+
+/**
+ * cachectl_daemon_unpin - ask the daemon to drop a pin
+ * Returns: 0; -ENOENT if there is no such pin; as for cachectl_daemon_pin().
+ * Since: 0.2
+ */
+int cachectl_daemon_unpin(struct cachectl_daemon *daemon, const char *path);
+
+/**
+ * cachectl_daemon_reload - make the daemon re-read its store
+ * Returns: 0; errors as for cachectl_pinstore_open() or -EPIPE.
+ * Since: 0.2
+ */
+int cachectl_daemon_reload(struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_get_status - live state of a pin
+ * @path: the pin's path
+ * @ret: receives the status
+ * @size: sizeof(*ret) as the caller knows it
+ *
+ * Returns: 0; -ENOENT if the daemon has no such pin; -EINVAL; -EPIPE.
+ * Since: 0.2
+ */
+int cachectl_daemon_get_status(struct cachectl_daemon *daemon,
+			       const char *path,
+			       struct cachectl_pin_status *ret, size_t size);
+
+/**
+ * cachectl_daemon_get_error - the daemon's reason for the last failure
+ * Returns: a message, or NULL if the last call succeeded.
+ * Since: 0.2
+ */
+const char *cachectl_daemon_get_error(const struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_subscribe - ask for events
+ *
+ * After this, the connection carries events only: read them with
+ * cachectl_daemon_next_event().
+ *
+ * Returns: 0 or a negative errno.
+ * Since: 0.2
+ */
+int cachectl_daemon_subscribe(struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_get_fd - the connection's socket, for poll(2)
+ * Returns: the file descriptor.
+ * Since: 0.2
+ */
+int cachectl_daemon_get_fd(const struct cachectl_daemon *daemon);
+
+/**
+ * cachectl_daemon_next_event - wait for the next event
+ * @timeout_ms: -1 to wait for ever, 0 to poll
+ * @ret_event: receives the event; unref it when done
+ *
+ * Returns: 0 with an event; -ETIMEDOUT; -EPIPE when the daemon is gone;
+ * -EPROTO for a malformed message.
+ * Since: 0.2
+ */
+int cachectl_daemon_next_event(struct cachectl_daemon *daemon, int timeout_ms,
+			       struct cachectl_event **ret_event);
+
+/**
+ * cachectl_event_unref - free an event
+ * Returns: NULL.
+ * Since: 0.2
+ */
+struct cachectl_event *cachectl_event_unref(struct cachectl_event *event);
+
+/**
+ * cachectl_event_get_type - what happened
+ * Returns: a CACHECTL_EVENT_* value.
+ * Since: 0.2
+ */
+int cachectl_event_get_type(const struct cachectl_event *event);
+
+/**
+ * cachectl_event_get_path - the file or pin it happened to
+ * Returns: the path (valid as long as the event), or NULL.
+ * Since: 0.2
+ */
+const char *cachectl_event_get_path(const struct cachectl_event *event);
+
+/**
+ * cachectl_event_get_bytes - how much it was about
+ * Returns: bytes evicted, refilled, over budget or short; 0 if none.
+ * Since: 0.2
+ */
+uint64_t cachectl_event_get_bytes(const struct cachectl_event *event);
+
 #ifdef __cplusplus
 }
 #endif

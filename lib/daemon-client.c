@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Talking to cachectld over its Unix socket (protocol: lib/proto.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cachectl-private.h"
+#include "pin-private.h"
+#include "proto.h"
+
+#define REPLY_TIMEOUT_MS 30000
+
+struct cachectl_daemon {
+	int refcount;
+	struct cachectl_ctx *ctx;
+	int fd;
+	struct proto_buf in;
+	char *error;
+};
+
+struct cachectl_event {
+	int type;
+	char *path;
+	uint64_t bytes;
+};
+
+int scope_socket_path(int scope, char **ret)
+{
+	const char *env = secure_getenv("CACHECTL_RUNTIME_DIR");
+	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (scope != CACHECTL_SCOPE_USER && scope != CACHECTL_SCOPE_SYSTEM)
+		return -EINVAL;
+	if (env && *env)
+		n = asprintf(ret, "%s/cachectld.sock", env);
+	else if (scope == CACHECTL_SCOPE_SYSTEM)
+		n = asprintf(ret, "/run/cachectl/cachectld.sock");
+	else if (xdg && *xdg == '/')
+		n = asprintf(ret, "%s/cachectl/cachectld.sock", xdg);
+	else
+		n = asprintf(ret, "/tmp/cachectl-%u/cachectld.sock",
+			     (unsigned int)getuid());
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static void set_error(struct cachectl_daemon *d, const char *msg)
+{
+	free(d->error);
+	d->error = msg ? strdup(msg) : NULL;
+}
+
+/* Wait for the answer to a request; ERR turns into its errno. */
+static int reply(struct cachectl_daemon *d, struct proto_msg *m)
+{
+	int r, e;
+
+	r = proto_recv(d->fd, &d->in, m, REPLY_TIMEOUT_MS);
+	if (r < 0) {
+		set_error(d, r == -EPIPE ? "cachectld closed the connection"
+					 : "no valid answer from cachectld");
+		return r;
+	}
+	if (!strcmp(m->verb, "OK")) {
+		set_error(d, NULL);
+		return 0;
+	}
+	if (!strcmp(m->verb, "ERR") && proto_get_int(m, "errno", &e) == 0 &&
+	    e > 0 && e < 4096) {
+		set_error(d, proto_get(m, "message"));
+		proto_msg_free(m);
+		return -e;
+	}
+	proto_msg_free(m);
+	set_error(d, "unexpected answer from cachectld");
+	return -EPROTO;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
+					    struct cachectl_daemon **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cachectl_daemon *d;
+	struct proto_msg m;
+	uint64_t version;
+	char *path;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	r = scope_socket_path(scope, &path);
+	if (r < 0)
+		return r;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		free(path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	free(path);
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->refcount = 1;
+	d->ctx = cachectl_ref(ctx);
+	d->in.fd = -1;
+	d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = proto_recv(d->fd, &d->in, &m, REPLY_TIMEOUT_MS);
+	if (r < 0) {
+		r = r == -ETIMEDOUT || r == -EPIPE ? r : -EPROTO;
+		goto fail;
+	}
+	if (strcmp(m.verb, "HELLO") || proto_get_u64(&m, "version", &version) < 0 ||
+	    version != PROTO_VERSION) {
+		proto_msg_free(&m);
+		r = -EPROTO;
+		goto fail;
+	}
+	proto_msg_free(&m);
+	*ret = d;
+	return 0;
+fail:
+	cachectl_daemon_unref(d);
+	return r;
+}
+
+CACHECTL_EXPORT struct cachectl_daemon *cachectl_daemon_ref(struct cachectl_daemon *d)
+{
+	if (d)
+		d->refcount++;
+	return d;
+}
+
+CACHECTL_EXPORT struct cachectl_daemon *cachectl_daemon_unref(struct cachectl_daemon *d)
+{
+	if (!d)
+		return NULL;
+	if (--d->refcount > 0)
+		return d;
+	if (d->fd >= 0)
+		close(d->fd);
+	proto_buf_free(&d->in);
+	cachectl_unref(d->ctx);
+	free(d->error);
+	free(d);
+	return NULL;
+}
+
+static int simple(struct cachectl_daemon *d, const char *verb, int fd,
+		  const char *const *kv, size_t n)
+{
+	struct proto_msg m;
+	int r;
+
+	r = proto_send(d->fd, verb, fd, kv, n);
+	if (r < 0) {
+		set_error(d, "cannot reach cachectld");
+		return r;
+	}
+	r = reply(d, &m);
+	if (r == 0)
+		proto_msg_free(&m);
+	return r;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_pin(struct cachectl_daemon *d,
+					const struct cachectl_pin *pin)
+{
+	char flags[16], prio[16], budget[24];
+	const char *kv[] = { "path", NULL, "flags", flags, "priority", prio,
+			     "budget", budget };
+	int fd, r;
+
+	if (!d || !pin)
+		return -EINVAL;
+	kv[1] = pin->path;
+	snprintf(flags, sizeof(flags), "%u", pin->flags);
+	snprintf(prio, sizeof(prio), "%d", pin->priority);
+	snprintf(budget, sizeof(budget), "%llu",
+		 (unsigned long long)pin->budget);
+	/* the descriptor proves to the daemon that we can read the path */
+	fd = open(pin->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		set_error(d, NULL);
+		return r;
+	}
+	r = simple(d, "PIN", fd, kv, 4);
+	close(fd);
+	return r;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_unpin(struct cachectl_daemon *d,
+					  const char *path)
+{
+	char *canonical;
+	const char *kv[] = { "path", NULL };
+	int r;
+
+	if (!d || !path || !*path)
+		return -EINVAL;
+	canonical = realpath(path, NULL);
+	kv[1] = canonical ? canonical : path;
+	r = simple(d, "UNPIN", -1, kv, 1);
+	free(canonical);
+	return r;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_reload(struct cachectl_daemon *d)
+{
+	return d ? simple(d, "RELOAD", -1, NULL, 0) : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
+					       const char *path,
+					       struct cachectl_pin_status *ret,
+					       size_t size)
+{
+	struct cachectl_pin_status st = { 0 };
+	const char *kv[] = { "path", path };
+	struct proto_msg m;
+	int r;
+
+	if (!d || !path || !ret || size < sizeof(st))
+		return -EINVAL;
+	r = proto_send(d->fd, "STATUS", -1, kv, 1);
+	if (r < 0)
+		return r;
+	r = reply(d, &m);
+	if (r < 0)
+		return r;
+	if (proto_get_u64(&m, "files", &st.files) < 0 ||
+	    proto_get_u64(&m, "size", &st.size) < 0 ||
+	    proto_get_u64(&m, "cached", &st.cached) < 0 ||
+	    proto_get_u64(&m, "locked", &st.locked) < 0 ||
+	    proto_get_u64(&m, "shortfall", &st.shortfall) < 0 ||
+	    proto_get_u64(&m, "flags", &st.flags) < 0)
+		r = -EPROTO;
+	proto_msg_free(&m);
+	if (r < 0)
+		return r;
+	memset(ret, 0, size);
+	memcpy(ret, &st, sizeof(st));
+	return 0;
+}
+
+CACHECTL_EXPORT const char *cachectl_daemon_get_error(const struct cachectl_daemon *d)
+{
+	return d ? d->error : NULL;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_subscribe(struct cachectl_daemon *d)
+{
+	return d ? simple(d, "SUBSCRIBE", -1, NULL, 0) : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_get_fd(const struct cachectl_daemon *d)
+{
+	return d ? d->fd : -EINVAL;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_next_event(struct cachectl_daemon *d,
+					       int timeout_ms,
+					       struct cachectl_event **ret)
+{
+	struct cachectl_event *e;
+	struct proto_msg m;
+	const char *path;
+	int r;
+
+	if (!d || !ret)
+		return -EINVAL;
+	r = proto_recv(d->fd, &d->in, &m, timeout_ms);
+	if (r < 0)
+		return r;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		proto_msg_free(&m);
+		return -ENOMEM;
+	}
+	path = proto_get(&m, "path");
+	if (strcmp(m.verb, "EVENT") || proto_get_int(&m, "type", &e->type) < 0 ||
+	    (path && !(e->path = strdup(path)))) {
+		proto_msg_free(&m);
+		cachectl_event_unref(e);
+		return -EPROTO;
+	}
+	if (proto_get_u64(&m, "bytes", &e->bytes) == -EINVAL) {
+		proto_msg_free(&m);
+		cachectl_event_unref(e);
+		return -EPROTO;
+	}
+	proto_msg_free(&m);
+	*ret = e;
+	return 0;
+}
+
+CACHECTL_EXPORT struct cachectl_event *cachectl_event_unref(struct cachectl_event *e)
+{
+	if (e) {
+		free(e->path);
+		free(e);
+	}
+	return NULL;
+}
+
+CACHECTL_EXPORT int cachectl_event_get_type(const struct cachectl_event *e)
+{
+	return e ? e->type : -EINVAL;
+}
+
+CACHECTL_EXPORT const char *cachectl_event_get_path(const struct cachectl_event *e)
+{
+	return e ? e->path : NULL;
+}
+
+CACHECTL_EXPORT uint64_t cachectl_event_get_bytes(const struct cachectl_event *e)
+{
+	return e ? e->bytes : 0;
+}

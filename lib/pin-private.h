@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CACHECTL_PIN_PRIVATE_H
+#define CACHECTL_PIN_PRIVATE_H
+
+#include <stdint.h>
+
+#include "cachectl-private.h"
+
+struct cachectl_pin {
+	int refcount;
+	struct cachectl_ctx *ctx;
+	char *path;		/* canonical, absolute */
+	unsigned int flags;
+	int priority;
+	uint64_t budget;
+};
+
+/* A pin for a path already canonical (from a store or the wire). */
+int pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
+	      unsigned int flags, struct cachectl_pin **ret);
+
+/* Where a scope keeps its things; callers free the strings. */
+int scope_state_dir(int scope, char **ret);
+int scope_socket_path(int scope, char **ret);
+
+#endif

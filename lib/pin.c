@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* A pin: what to keep cached, and how. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cachectl-private.h"
+#include "pin-private.h"
+
+#define PIN_FLAGS (CACHECTL_PIN_RECURSIVE | CACHECTL_PIN_INHERIT | \
+		   CACHECTL_PIN_HARD)
+
+int pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
+	      unsigned int flags, struct cachectl_pin **ret)
+{
+	struct cachectl_pin *p;
+
+	if (!ctx || !canonical || !*canonical || (flags & ~PIN_FLAGS) ||
+	    ((flags & CACHECTL_PIN_INHERIT) && !(flags & CACHECTL_PIN_RECURSIVE)))
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->path = strdup(canonical);
+	if (!p->path) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->refcount = 1;
+	p->ctx = cachectl_ref(ctx);
+	p->flags = flags;
+	*ret = p;
+	return 0;
+}
+
+CACHECTL_EXPORT int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
+				     unsigned int flags,
+				     struct cachectl_pin **ret_pin)
+{
+	char *canonical;
+	int r;
+
+	if (!ctx || !path || !*path || !ret_pin)
+		return -EINVAL;
+	canonical = realpath(path, NULL);
+	if (!canonical)
+		return -errno;
+	r = pin_alloc(ctx, canonical, flags, ret_pin);
+	free(canonical);
+	return r;
+}
+
+CACHECTL_EXPORT struct cachectl_pin *cachectl_pin_ref(struct cachectl_pin *p)
+{
+	if (p)
+		p->refcount++;
+	return p;
+}
+
+CACHECTL_EXPORT struct cachectl_pin *cachectl_pin_unref(struct cachectl_pin *p)
+{
+	if (!p)
+		return NULL;
+	if (--p->refcount > 0)
+		return p;
+	cachectl_unref(p->ctx);
+	free(p->path);
+	free(p);
+	return NULL;
+}
+
+CACHECTL_EXPORT const char *cachectl_pin_get_path(const struct cachectl_pin *p)
+{
+	return p ? p->path : NULL;
+}
+
+CACHECTL_EXPORT unsigned int cachectl_pin_get_flags(const struct cachectl_pin *p)
+{
+	return p ? p->flags : 0;
+}
+
+CACHECTL_EXPORT int cachectl_pin_get_priority(const struct cachectl_pin *p)
+{
+	return p ? p->priority : 0;
+}
+
+CACHECTL_EXPORT int cachectl_pin_set_priority(struct cachectl_pin *p,
+					      int priority)
+{
+	if (!p)
+		return -EINVAL;
+	if (priority < CACHECTL_PRIORITY_MIN || priority > CACHECTL_PRIORITY_MAX)
+		return -ERANGE;
+	p->priority = priority;
+	return 0;
+}
+
+CACHECTL_EXPORT uint64_t cachectl_pin_get_budget(const struct cachectl_pin *p)
+{
+	return p ? p->budget : 0;
+}
+
+CACHECTL_EXPORT int cachectl_pin_set_budget(struct cachectl_pin *p,
+					    uint64_t bytes)
+{
+	if (!p)
+		return -EINVAL;
+	p->budget = bytes;
+	return 0;
+}

@@ -101,16 +101,23 @@ int main(void)
 	t_ok(backing_bytes(paths[0]) == FSIZE, "object still cached (%lld)",
 	     backing_bytes(paths[0]));
 
-	/* Take the cache filesystem down to between its stop and cull
-	 * limits with a ballast file outside the cache. */
+	/* Take the cache filesystem down to a little above its cull limit
+	 * with a ballast file outside the cache; the 9p files below then
+	 * fill it past the cull limit until it refuses data. */
 	snprintf(ballast, sizeof(ballast), "%s/cachectl-ballast", CACHE_DIR);
 	statfs(CACHE_DIR, &sfs);
-	want = (bcull + bstop) / 2;
+	want = bcull + (12ULL << 20) / sfs.f_bsize;
 	t_diag("cache fs: %llu blocks of %ld, %llu available; bcull %llu bstop %llu",
 	       (unsigned long long)sfs.f_blocks, (long)sfs.f_bsize,
 	       (unsigned long long)sfs.f_bavail, bcull, bstop);
 	r = sfs.f_bavail > want ? ballast_fill(ballast, want) : -1;
 	t_ok(r == 0, "ballast file allocated");
+	fd = open(paths[0], O_RDONLY);
+	query(fd, &a);
+	close(fd);
+	t_ok(!(a.state & CACHECTL_STATE_CACHE_FULL),
+	     "above the cull limit: no CACHE_FULL (state %#llx)",
+	     (unsigned long long)a.state);
 
 	ncr0 = fscache_stat("NoSpace", "ncr");
 	nwr0 = fscache_stat("NoSpace", "nwr");
@@ -132,8 +139,9 @@ int main(void)
 	}
 	ncr1 = fscache_stat("NoSpace", "ncr");
 	nwr1 = fscache_stat("NoSpace", "nwr");
-	t_ok(full, "the cache filled up: file %d got %llu of %d bytes", i - 1,
-	     (unsigned long long)a.fscache_bytes, FSIZE);
+	t_ok(full && i > 2,
+	     "the cache filled up: %d files fully cached, file %d got %llu of %d bytes",
+	     i - 2, i - 1, (unsigned long long)a.fscache_bytes, FSIZE);
 	t_ok(ncr1 + nwr1 > ncr0 + nwr0,
 	     "cache refused space (NoSpace ncr %lld -> %lld, nwr %lld -> %lld)",
 	     ncr0, ncr1, nwr0, nwr1);
@@ -143,6 +151,14 @@ int main(void)
 	     (a.state & CACHECTL_STATE_CULL_DISABLED),
 	     "QUERY reports CACHE_FULL and CULL_DISABLED (%#llx)",
 	     (unsigned long long)a.state);
+	{
+		int culling = -1;
+
+		cache_limits(&bcull, &bstop, &culling);
+		t_ok(culling == 0,
+		     "full cache, culling disabled: daemon not asked to cull (cull=%d)",
+		     culling);
+	}
 	close(fd);
 	drop_caches();
 

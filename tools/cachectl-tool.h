@@ -25,6 +25,10 @@ struct verb {
 int verb_status(int argc, char **argv);
 int verb_prefetch(int argc, char **argv);
 int verb_evict(int argc, char **argv);
+int verb_pin(int argc, char **argv);
+int verb_unpin(int argc, char **argv);
+int verb_pins(int argc, char **argv);
+int verb_monitor(int argc, char **argv);
 
 /* util.c */
 void warnx_path(const char *path, const char *fmt, ...)

@@ -11,6 +11,10 @@ static const struct verb verbs[] = {
 	{ "status", verb_status, "show what is in the page cache" },
 	{ "prefetch", verb_prefetch, "bring files into the page cache" },
 	{ "evict", verb_evict, "drop files from the page cache" },
+	{ "pin", verb_pin, "keep files cached (with cachectld)" },
+	{ "unpin", verb_unpin, "forget pins" },
+	{ "pins", verb_pins, "list pins and their state" },
+	{ "monitor", verb_monitor, "follow cachectld's events" },
 };
 
 static void usage(void)
@@ -18,7 +22,7 @@ static void usage(void)
 	size_t i;
 
 	printf("Usage:\n %s VERB [options] [PATH...]\n\n"
-	       "Query, prefetch and evict file data in the Linux page cache.\n\n"
+	       "Query, prefetch, evict and pin file data in the Linux page cache.\n\n"
 	       "Verbs:\n", program_name);
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %s\n", verbs[i].name, verbs[i].help);

@@ -309,6 +309,15 @@ def settle(t, desc, fn, tries=3):
     return t.ok(False, desc, *problems)
 
 
+def kuptodate(paths):
+    """Bytes of each file whose pages are uptodate (read completed), by
+    mincore as root; cachestat also counts pages still under read I/O."""
+    r = kcs(['-m'] + list(paths) + [paths[0]])
+    v = r.text.split('\n')
+    return {p: int(v[i].split()[0]) if v[i].split() and v[i].split()[0].isdigit() else -1
+            for i, p in enumerate(paths)}
+
+
 def kmissing(path):
     """Diagnostics: which pages of path the kernel does not have."""
     return kcs(['-p', path]).text.strip()
@@ -542,15 +551,23 @@ def t_acceptance(t, E):
     if rows:
         t.eq(rows[0].get('cached'), 0, 'cachectl status: 0 cached after evict')
 
+    wait_flaws = []
     for mode in (['--read'], ['--wait'], ['--wait', '-d', '1'], ['--read', '-d', '256']):
         def one(mode=mode):
             make_cold(f)
             r = E.cachectl(['prefetch'] + mode + [f])
+            up = kuptodate([f])[f]
             if r.rc != 0:
                 return [r.show()]
             k = kcached(f) if '--wait' in mode else wait_cached(f, lambda c: c >= 8 * MiB)
+            if '--wait' in mode and k == 8 * MiB and up != k:
+                wait_flaws.append('prefetch %s: on return %d bytes present but only %d '
+                                  'read in' % (' '.join(mode), k, up))
             return [] if k == 8 * MiB else ['kernel cached %d; %s' % (k, kmissing(f))]
         settle(t, 'prefetch %s FILE: exit 0, kernel has 8 MiB' % ' '.join(mode), one)
+    if ENGINE == 'cachestat':
+        t.ok(not wait_flaws, 'prefetch --wait returns only when the reads completed '
+             '(every page uptodate per mincore)', *wait_flaws)
     make_cold(f)
 
     # human table: default columns CACHED SIZE PCT FILE, a heading, one row
@@ -659,6 +676,7 @@ def t_tree(t, E):
             for f in files:
                 make_cold(f)
             r = E.cachectl(['prefetch'] + args + [root])
+            up = kuptodate(files)
             if r.rc != 0:
                 return [r.show()]
             bad = []
@@ -667,13 +685,20 @@ def t_tree(t, E):
                 c = kcached(f) if wait else wait_cached(f, lambda c, w=want: c >= w)
                 if c != want:
                     bad.append('%s: kernel %d, want %d; %s' % (f, c, want, kmissing(f)))
+                elif wait and up[f] != c:
+                    wait_flaws.append('prefetch %s: %s: on return %d bytes present but '
+                                      'only %d read in' % (' '.join(args), f, c, up[f]))
             return bad
         return go
+    wait_flaws = []
     settle(t, 'prefetch -r TREE: exit 0, kernel has every file cached',
            prefetch_tree(['-r']))
     for qd in ('1', '256'):
         settle(t, 'prefetch -r --wait -d %s TREE: exit 0, kernel has every file '
                'cached on return' % qd, prefetch_tree(['-r', '--wait', '-d', qd], True))
+    if ENGINE == 'cachestat':
+        t.ok(not wait_flaws, 'prefetch -r --wait returns only when the reads completed '
+             '(every page uptodate per mincore)', *wait_flaws)
 
     def evict_top():
         for f in files:
@@ -1091,6 +1116,25 @@ def t_opt_output(t, E):
         return []
     settle(t, 'prefetch --wait -J: exit 0, cached after the operation == whole file, '
            'kernel agrees', prefetch_wait)
+    # prefetch skips what is resident: BYTES counts only what was requested
+    # (32 MiB, first half read: chunking by the readahead window, e.g.
+    # 8 MiB, must still skip the resident chunks)
+    g = mkfile(E.path('out', 'partial.bin'), 32 * MiB, cold=True)
+    warm(g, 16 * MiB)
+    r = E.cachectl(['prefetch', '-J', '-b', g])
+    before = BEFORE.get(_key(g), 0)
+    rows = jrows(t, r, 'prefetch -J -b partly resident')
+    if rows:
+        b = rows[0].get('bytes')
+        t.ok(type(b) is int and 32 * MiB - before <= b < 32 * MiB,
+             'prefetch -J: BYTES covers what was missing and skips what was resident',
+             'bytes %r, kernel had %d of %d cached before' % (b, before, 32 * MiB))
+    warm(g, 32 * MiB)
+    r = E.cachectl(['prefetch', '-J', '-b', g])
+    rows = jrows(t, r, 'prefetch -J -b fully resident')
+    if rows and BEFORE.get(_key(g)) == 32 * MiB:
+        t.eq(rows[0].get('bytes'), 0, 'prefetch -J: BYTES 0 for a fully resident file')
+
     r = E.cachectl(['evict', '-o', 'FILE,BYTES', '-n', '--raw', '-b', f])
     t.eq(r.rc, 0, 'evict -o FILE,BYTES exits 0', r.show())
     t.eq(r.text.strip(), '%s 0' % f, 'evict -o FILE,BYTES: 0 bytes left resident')
@@ -1860,6 +1904,12 @@ def t_exitcodes(t, E):
         r = E.cachectl([verb, f])
         t.eq(r.rc, 0, '%s FILE: exit 0' % verb, r.show())
         t.eq(r.err, b'', '%s FILE: nothing on stderr' % verb)
+        if verb != 'status':
+            t.eq(r.out, b'', '%s FILE: nothing on stdout without -J/-o/-c' % verb)
+            r = E.cachectl([verb, '-c', '-b', f])
+            t.ok(r.rc == 0 and r.text.splitlines()[-1:] and
+                 r.text.splitlines()[-1].split()[-1:] == ['total'],
+                 '%s -c: a table ending with the total row' % verb, r.show())
         r = E.cachectl([verb, nope])
         t.eq(r.rc, 1, '%s MISSING: exit 1' % verb, r.show())
         r = E.cachectl([verb, f, nope])

@@ -540,7 +540,8 @@ CACHECTL_EXPORT int cachectl_pinstore_add(struct cachectl_pinstore *st,
 		r = -ENOMEM;
 		goto out;
 	}
-	memcpy(pins, st->pins, st->n * sizeof(*pins));
+	if (st->n)
+		memcpy(pins, st->pins, st->n * sizeof(*pins));
 	if (at >= 0)
 		pins[at] = pin;
 	else

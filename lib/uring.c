@@ -35,6 +35,7 @@ struct pending {
 };
 
 struct uring_batch {
+	struct cachectl_ctx *ctx;
 	struct io_uring ring;
 	unsigned int depth;
 	bool read;		/* read the data, else FADVISE WILLNEED */
@@ -66,6 +67,7 @@ int uring_batch_new(struct cachectl_walk *w, bool read,
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	b->ctx = w->ctx;
 	b->depth = fd_budget(w->queue_depth);
 	b->read = read;
 	b->items = calloc(b->depth, sizeof(*b->items));
@@ -133,33 +135,54 @@ int uring_batch_add(struct uring_batch *b, int fd, const struct stat *st,
 	return 0;
 }
 
+/*
+ * Bytes of [off, off+len) not yet resident. Only asked for files of more
+ * than one chunk: for smaller ones the walk's query already decided.
+ */
+static uint64_t missing(struct uring_batch *b, struct pending *p, uint64_t off,
+			uint64_t len)
+{
+	struct cachestat cs;
+
+	if ((uint64_t)p->st.st_size <= CACHECTL_CHUNK ||
+	    b->ctx->ops->cachestat(p->fd, off, len, &cs) < 0)
+		return len;
+	return len - MIN(cs.nr_cache * (uint64_t)b->ctx->page_size, len);
+}
+
 static bool queue_one(struct uring_batch *b)
 {
 	struct io_uring_sqe *sqe;
 	struct pending *p;
-	uint64_t len;
+	uint64_t len, miss;
 
-	while (b->cursor < b->n && b->items[b->cursor].next >= b->items[b->cursor].end)
-		b->cursor++;
-	if (b->cursor == b->n)
-		return false;
+	for (;;) {
+		while (b->cursor < b->n &&
+		       b->items[b->cursor].next >= b->items[b->cursor].end)
+			b->cursor++;
+		if (b->cursor == b->n)
+			return false;
+		p = &b->items[b->cursor];
+		len = MIN(b->read ? (uint64_t)READ_SIZE : CACHECTL_CHUNK,
+			  p->end - p->next);
+		miss = missing(b, p, p->next, len);
+		if (miss)
+			break;
+		p->next += len;	/* resident already: no request */
+	}
 	sqe = io_uring_get_sqe(&b->ring);
 	if (!sqe)
 		return false;
-	p = &b->items[b->cursor];
-	if (b->read) {
-		len = MIN((uint64_t)READ_SIZE, p->end - p->next);
+	if (b->read)
 		io_uring_prep_read(sqe, p->fd, b->scratch, (unsigned int)len,
 				   p->next);
-	} else {
-		/* FADVISE's length is 32 bits before 6.11; chunk anyway */
-		len = MIN(CACHECTL_CHUNK, p->end - p->next);
+	else
+		/* FADVISE's length is 32 bits before 6.11; chunks fit */
 		io_uring_prep_fadvise(sqe, p->fd, p->next, (off_t)len,
 				      POSIX_FADV_WILLNEED);
-	}
 	io_uring_sqe_set_data64(sqe, b->cursor);
 	p->next += len;
-	p->e.bytes += len;
+	p->e.bytes += miss;
 	p->inflight++;
 	b->inflight++;
 	return true;

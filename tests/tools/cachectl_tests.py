@@ -1268,6 +1268,8 @@ def t_bad_special(t, E):
                     for what, p in specials:
                         hits = opened(r.trace, os.path.basename(p))
                         t.ok(not hits, desc + ': %s never opened' % what, *hits)
+                    hits = opened(r.trace, 'fifolink') + opened(r.trace, 'cdevlink')
+                    t.ok(not hits, desc + ': no open through the symlinks to them', *hits)
             # explicit roots
             for what, p in specials:
                 r = E.cachectl([verb, p], timeout=10, strace=st)

@@ -1,0 +1,1723 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Black-box tests of pins: cachectld and the cachectl pin verbs, on real
+files on the host kernel (issue 3, Acceptance).
+
+usage: daemon_tests.py GROUP      (GROUP: see GROUPS at the bottom)
+
+Environment:
+  CACHECTL     the cachectl binary under test (required)
+  CACHECTLD    the cachectld binary under test (required)
+  KCACHESTAT   tests/tools/kcachestat (required): the kernel's own view of
+               residency through cachestat(2), independent of libcachectl
+  CACHECTL_TEST_TMPDIR   where to make scratch trees (a disk filesystem,
+               never tmpfs, whose pages are always resident); default
+               /var/tmp, then the build dir
+
+Every test makes its own scratch dir with its own store dir
+(CACHECTL_STATE_DIR) and socket dir (CACHECTL_RUNTIME_DIR), starts the
+daemon itself in the foreground, and always kills it (and anything it
+forked) and removes its files, cgroups and dirs, also on failure.
+
+Expectations about residency come from the kernel (kcachestat), about the
+store from our own parser of the format (lib/pinstore.c's top comment,
+cachectl-pins(5)), about the daemon from the wire protocol (lib/proto.h)
+spoken directly: never from libcachectl.
+
+Output is TAP; exit 0 pass, 1 fail, 77 skip (only when the machine truly
+lacks something: root, a disk filesystem, the cgroup v1 memory controller).
+"""
+
+import json
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+PAGE = os.sysconf('SC_PAGESIZE')
+NOBODY = 65534
+SETPRIV = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
+           '--clear-groups']
+
+CACHECTL = os.environ.get('CACHECTL', '')
+CACHECTLD = os.environ.get('CACHECTLD', '')
+KCS = os.environ.get('KCACHESTAT', '')
+
+REFILL_SECS = 5.0       # the acceptance bound for soft refill and inherit
+
+
+class Skip(Exception):
+    pass
+
+
+# ---- TAP ------------------------------------------------------------------
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = []
+
+    def diag(self, *lines):
+        for text in lines:
+            for ln in str(text).splitlines() or ['']:
+                print('#', ln)
+        sys.stdout.flush()
+
+    def ok(self, cond, desc, *diag):
+        self.n += 1
+        if cond:
+            print('ok %d - %s' % (self.n, desc))
+        else:
+            print('not ok %d - %s' % (self.n, desc))
+            self.failed.append(desc)
+            self.diag(*diag)
+        sys.stdout.flush()
+        return bool(cond)
+
+    def eq(self, got, want, desc, *diag):
+        return self.ok(got == want, desc,
+                       'expected: %r' % (want,), 'got:      %r' % (got,), *diag)
+
+    def skip(self, desc, why):
+        self.n += 1
+        print('ok %d - %s # SKIP %s' % (self.n, desc, why))
+        sys.stdout.flush()
+
+
+class Fatal(Exception):
+    """A precondition failed: the rest of the group cannot mean anything."""
+
+
+# ---- running things ---------------------------------------------------------
+
+class Res:
+    def __init__(self, cmd, rc, out, err, elapsed, timed_out=False):
+        self.cmd, self.rc, self.out, self.err = cmd, rc, out, err
+        self.elapsed, self.timed_out = elapsed, timed_out
+
+    @property
+    def text(self):
+        return self.out.decode('utf-8', 'surrogateescape')
+
+    @property
+    def etext(self):
+        return self.err.decode('utf-8', 'surrogateescape')
+
+    def show(self):
+        c = ' '.join(repr(a) if (not a or set(a) & set(' \n\t\'"\\')) else a
+                     for a in self.cmd)
+        s = ['$ ' + c, 'rc=%s elapsed=%.3fs%s' % (
+            self.rc, self.elapsed, ' TIMED OUT' if self.timed_out else '')]
+        if self.out:
+            s.append('stdout: ' + repr(self.out[:3000]))
+        if self.err:
+            s.append('stderr: ' + repr(self.err[:3000]))
+        return '\n'.join(s)
+
+
+def run(cmd, env=None, timeout=60, input=None, cwd=None):
+    """Run in a new session so a hung child can be killed with its group."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd,
+                         stdin=subprocess.PIPE if input is not None
+                         else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    timed_out = False
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(p.pid)
+        out, err = p.communicate()
+    return Res([os.fsdecode(a) for a in cmd], p.returncode, out, err,
+               time.monotonic() - t0, timed_out)
+
+
+def kill_group(pgid):
+    """SIGKILL a process group this script created (start_new_session)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid):
+    seen, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            if c not in seen:
+                seen.append(c)
+                todo.append(c)
+    return seen
+
+
+def proc_status(pid, key):
+    """A kB field of /proc/PID/status in bytes (0 if absent)."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for ln in f:
+                if ln.startswith(key + ':'):
+                    return int(ln.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def meminfo(key):
+    with open('/proc/meminfo') as f:
+        for ln in f:
+            if ln.startswith(key + ':'):
+                return int(ln.split()[1]) * 1024
+    return 0
+
+
+def fstype(path):
+    r = run(['stat', '-f', '-c', '%T', path], timeout=10)
+    return r.text.strip() if r.rc == 0 else ''
+
+
+def wait_for(pred, secs, step=0.1):
+    """Poll pred() until it returns something true or secs pass; returns
+    (value, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        v = pred()
+        if v or time.monotonic() - t0 > secs:
+            return v, time.monotonic() - t0
+        time.sleep(step)
+
+
+def roundup(n, to=PAGE):
+    return (n + to - 1) // to * to
+
+
+# ---- the kernel's view (kcachestat) --------------------------------------------
+
+def kcs(args, user=None):
+    cmd = ([] if user is None else SETPRIV) + [KCS] + [os.fsdecode(a) for a in args]
+    return run(cmd, timeout=120)
+
+
+def ksnap(paths):
+    """Cached bytes of each path by cachestat(2) (kcachestat's several-file
+    mode), None where the kernel would not say."""
+    out = []
+    paths = list(paths)
+    for i in range(0, len(paths), 2000):
+        chunk = paths[i:i + 2000]
+        args = chunk + ([chunk[0]] if len(chunk) == 1 else [])
+        r = kcs(args)
+        if r.rc != 0:
+            raise RuntimeError('kcachestat failed: ' + r.show())
+        vals = r.text.split('\n')[:len(chunk)]
+        out += [int(v) if v.strip().isdigit() else None for v in vals]
+    return out
+
+
+def kcached(path):
+    return ksnap([path])[0]
+
+
+def kmissing(path):
+    return kcs(['-p', path]).text.strip()
+
+
+class Resid:
+    """Residency of a set of files, as the kernel sees it."""
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+        self.want = [roundup(os.stat(p).st_size) for p in self.paths]
+        self.total = sum(self.want)
+
+    def now(self):
+        got = ksnap(self.paths)
+        cached = sum(g or 0 for g in got)
+        full = all(g is not None and g >= w for g, w in zip(got, self.want))
+        return cached, full, got
+
+    def pct(self):
+        c, _, _ = self.now()
+        return 100.0 * c / self.total if self.total else 100.0
+
+    def full(self):
+        return self.now()[1]
+
+    def describe(self):
+        cached, full, got = self.now()
+        short = [(os.path.basename(p), g, w)
+                 for p, g, w in zip(self.paths, got, self.want)
+                 if g is None or g < w]
+        return ('%d of %d bytes resident (%.1f%%), %d of %d files short%s'
+                % (cached, self.total, 100.0 * cached / max(self.total, 1),
+                   len(short), len(self.paths),
+                   (': ' + ', '.join('%s %s/%d' % s for s in short[:8]))
+                   if short else ''))
+
+
+def evict(path):
+    """fsync + DONTNEED via kcachestat -e; returns the bytes still cached
+    right after (0 when the eviction took)."""
+    r = kcs(['-e', path])
+    if r.rc != 0:
+        raise RuntimeError('kcachestat -e failed: ' + r.show())
+    return int(r.text.split()[0])
+
+
+def write_file(path, size, block=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        left = size
+        while left:
+            n = min(left, 4 * MiB)
+            f.write(block[:n] if block else os.urandom(n))
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+# ---- the pin store, parsed independently --------------------------------------
+#
+# From lib/pinstore.c's top comment (cachectl-pins(5)):
+#   cachectl-pins 1
+#   pin soft r- 0 0 /home/me/work
+#   pin hard ri 10 1073741824 /data/set
+#   end 2 8c1f0a55e3a9d4b2
+# The last line counts the pins and carries a 64-bit FNV-1a hash (16 hex
+# digits) of every byte before it. Paths escape bytes < 0x20, 0x7f and '\'
+# as \xHH.
+
+class StoreError(Exception):
+    pass
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
+def parse_store(data):
+    """bytes -> list of (mode, opts, priority, budget, path bytes); raises
+    StoreError for anything that is not a whole, valid store."""
+    if not data.endswith(b'\n'):
+        raise StoreError('does not end with a newline (cut short?)')
+    lines = data[:-1].split(b'\n')
+    if len(lines) < 2:
+        raise StoreError('fewer than two lines')
+    if lines[0] != b'cachectl-pins 1':
+        raise StoreError('bad header %r' % lines[0][:40])
+    m = re.fullmatch(rb'end (\d+) ([0-9a-f]{16})', lines[-1])
+    if not m:
+        raise StoreError('bad end line %r' % lines[-1][:60])
+    body = data[:len(data) - len(lines[-1]) - 1]
+    if fnv1a64(body) != int(m.group(2), 16):
+        raise StoreError('hash mismatch: %016x in file, %016x computed'
+                         % (int(m.group(2), 16), fnv1a64(body)))
+    pins = []
+    for ln in lines[1:-1]:
+        pm = re.fullmatch(rb'pin (soft|hard) ([r-][i-]) (-?\d+) (\d+) (/.*)', ln,
+                          re.S)
+        if not pm:
+            raise StoreError('bad pin line %r' % ln[:80])
+        path = pm.group(5)
+        if re.search(rb'\\(?!x[0-9a-fA-F]{2})', path):
+            raise StoreError('bad escape in %r' % path)
+        path = re.sub(rb'\\x([0-9a-fA-F]{2})',
+                      lambda x: bytes([int(x.group(1), 16)]), path)
+        pins.append((pm.group(1).decode(), pm.group(2).decode(),
+                     int(pm.group(3)), int(pm.group(4)), path))
+    if len(pins) != int(m.group(1)):
+        raise StoreError('end line counts %s pins, file has %d'
+                         % (m.group(1).decode(), len(pins)))
+    return pins
+
+
+def make_store(pins, count=None, header=b'cachectl-pins 1'):
+    """Our own writer (for corrupt-store variants with valid hashes)."""
+    body = header + b'\n'
+    for mode, opts, prio, budget, path in pins:
+        body += b'pin %s %s %d %d %s\n' % (mode.encode(), opts.encode(), prio,
+                                           budget, path)
+    n = len(pins) if count is None else count
+    return body + b'end %d %016x\n' % (n, fnv1a64(body))
+
+
+# ---- the daemon protocol, spoken directly --------------------------------------
+
+def esc(v):
+    if isinstance(v, str):
+        v = os.fsencode(v)
+    return b''.join(b'\\x%02x' % c if c < 0x20 or c == 0x7f or c == 0x5c
+                    else bytes([c]) for c in v)
+
+
+def frame(verb, fields=()):
+    body = verb.encode() if isinstance(verb, str) else verb
+    for k, v in fields:
+        body += b'\n' + k.encode() + b'=' + esc(v)
+    return struct.pack('<I', len(body)) + body
+
+
+class ProtoError(Exception):
+    pass
+
+
+class Conn:
+    """A raw client connection. recv() returns (verb, {key: value bytes})."""
+
+    def __init__(self, sock_path, hello=True, timeout=1.0):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(sock_path)
+        self.buf = b''
+        self.hello = None
+        if hello:
+            self.hello = self.recv(timeout)
+            if self.hello[0] != 'HELLO':
+                raise ProtoError('first message is %r, not HELLO' % (self.hello,))
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def send_raw(self, data, fds=None):
+        if fds:
+            socket.send_fds(self.s, [data], fds)
+        else:
+            self.s.sendall(data)
+
+    def send(self, verb, fields=(), fd=None):
+        self.send_raw(frame(verb, fields), [fd] if fd is not None else None)
+
+    def recv(self, timeout=1.0):
+        end = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 4:
+                n = struct.unpack('<I', self.buf[:4])[0]
+                if n > 64 * KiB:
+                    raise ProtoError('daemon sent a %d-byte frame' % n)
+                if len(self.buf) >= 4 + n:
+                    body, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                    lines = body.split(b'\n')
+                    fields = {}
+                    for ln in lines[1:]:
+                        k, _, v = ln.partition(b'=')
+                        fields[k.decode('ascii', 'replace')] = re.sub(
+                            rb'\\x([0-9a-fA-F]{2})',
+                            lambda x: bytes([int(x.group(1), 16)]), v)
+                    return lines[0].decode('ascii', 'replace'), fields
+            left = end - time.monotonic()
+            if left <= 0:
+                raise socket.timeout('no whole message within %.1fs' % timeout)
+            self.s.settimeout(left)
+            d = self.s.recv(65536)
+            if not d:
+                raise ProtoError('connection closed by the daemon')
+            self.buf += d
+
+    def call(self, verb, fields=(), fd=None, timeout=5.0):
+        self.send(verb, fields, fd)
+        return self.recv(timeout)
+
+
+def ival(fields, key):
+    try:
+        return int(fields[key])
+    except (KeyError, ValueError):
+        return None
+
+
+# ---- the daemon -------------------------------------------------------------
+
+STATUS_SATISFIED = 1
+STATUS_OVER_BUDGET = 2
+STATUS_NO_MEMORY = 4
+STATUS_ERROR = 8
+FLAG_RECURSIVE, FLAG_INHERIT, FLAG_HARD = 1, 2, 4
+
+CLEANUP = []            # callables run at the end, last first
+
+
+class Daemon:
+    def __init__(self, E, args=(), user=None, env=None, name='cachectld'):
+        self.E = E
+        self.logpath = E.path('%s.%d.log' % (name, len(E.daemons)))
+        self.log = open(self.logpath, 'wb')
+        exe = E.nobody_exe(CACHECTLD) if user == 'nobody' else CACHECTLD
+        cmd = ([] if user is None else SETPRIV) + [exe, '--user', '-v'] + list(args)
+        self.cmd = cmd
+        self.p = subprocess.Popen(cmd, env=env or E.env(user), stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        self.known = set()
+        E.daemons.append(self)
+        self.sock = os.path.join((env or E.env(user))['CACHECTL_RUNTIME_DIR'],
+                                 'cachectld.sock')
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def track(self):
+        """Remember the daemon's descendants (lock workers), to kill them
+        even if the daemon dies first."""
+        if self.alive():
+            self.known.update(descendants(self.pid))
+        return self.known
+
+    def wait_ready(self, secs=15.0):
+        """Until a connection gets HELLO; False if it exits or never does."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < secs:
+            if not self.alive():
+                return False
+            try:
+                c = Conn(self.sock, timeout=1.0)
+                c.close()
+                self.track()
+                return True
+            except (OSError, ProtoError):
+                time.sleep(0.02)
+        return False
+
+    def conn(self, timeout=2.0):
+        return Conn(self.sock, timeout=timeout)
+
+    def status(self, path):
+        c = self.conn()
+        try:
+            verb, f = c.call('STATUS', [('path', path)])
+        finally:
+            c.close()
+        return verb, f
+
+    def list(self):
+        c = self.conn()
+        try:
+            verb, f = c.call('LIST', timeout=10.0)
+            if verb != 'OK':
+                return verb, f, []
+            pins = []
+            for _ in range(ival(f, 'count') or 0):
+                pins.append(c.recv(10.0))
+            return verb, f, pins
+        finally:
+            c.close()
+
+    def ping(self, timeout=1.0):
+        """New connection: HELLO then PING -> OK, each within timeout.
+        Returns None if fine, else what went wrong."""
+        t0 = time.monotonic()
+        if not self.alive():
+            return 'daemon exited with %r' % self.p.returncode
+        try:
+            c = Conn(self.sock, timeout=timeout)
+            try:
+                verb, f = c.call('PING', timeout=timeout)
+            finally:
+                c.close()
+        except Exception as e:  # noqa: BLE001
+            return 'no HELLO/PING within %.1fs: %s: %s' % (timeout, type(e).__name__, e)
+        if verb != 'OK':
+            return 'PING answered %r %r' % (verb, f)
+        el = time.monotonic() - t0
+        if el > timeout:
+            return 'HELLO+PING took %.2fs' % el
+        return None
+
+    def logtext(self):
+        try:
+            self.log.flush()
+            with open(self.logpath, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def tail(self, n=40):
+        return 'daemon log (%s), last lines:\n' % self.logpath + \
+            '\n'.join(self.logtext().splitlines()[-n:])
+
+    def kill(self, sig=signal.SIGTERM):
+        """Stop it and everything it forked; SIGKILL after 5 s."""
+        self.track()
+        if self.alive():
+            try:
+                self.p.send_signal(sig)
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        if self.alive():
+            self.p.kill()
+            self.p.wait()
+        kill_group(self.pid)
+        for pid in self.known:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.log.close() if not self.log.closed else None
+        return self.p.returncode
+
+
+class Env:
+    """Per-run state: scratch dir, store and socket dirs, daemons."""
+
+    def __init__(self, work):
+        self.work = work
+        self.daemons = []
+        self.state = self.path('state')
+        self.runtime = self.path('run')
+        os.makedirs(self.state, mode=0o700)
+        os.makedirs(self.runtime, mode=0o700)
+        self._nobody = {}
+        self.nobody_base = None
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    @property
+    def store(self):
+        return os.path.join(self.state, 'pins')
+
+    def env(self, user=None, state=None, runtime=None):
+        e = dict(os.environ)
+        e.pop('CACHECTL_BACKEND', None)
+        e['LC_ALL'] = 'C'
+        if user == 'nobody':
+            base = self.nobody_home()
+            e['CACHECTL_STATE_DIR'] = state or os.path.join(base, 'state')
+            e['CACHECTL_RUNTIME_DIR'] = runtime or os.path.join(base, 'run')
+            e['HOME'] = base
+            e.update(self._nobody.get('env', {}))
+        else:
+            e['CACHECTL_STATE_DIR'] = state or self.state
+            e['CACHECTL_RUNTIME_DIR'] = runtime or self.runtime
+            e['HOME'] = self.path('home')
+        # never the real user's dirs, whatever honours what
+        e['XDG_STATE_HOME'] = os.path.join(e['HOME'], 'xdg-state')
+        e['XDG_RUNTIME_DIR'] = os.path.join(e['HOME'], 'xdg-run')
+        return e
+
+    def nobody_home(self):
+        if not self.nobody_base:
+            b = self.path('nobody')
+            os.makedirs(os.path.join(b, 'state'))
+            os.makedirs(os.path.join(b, 'run'))
+            for d in (b, os.path.join(b, 'state'), os.path.join(b, 'run')):
+                os.chown(d, NOBODY, NOBODY)
+                os.chmod(d, 0o700)
+            self.nobody_base = b
+        return self.nobody_base
+
+    def nobody_exe(self, exe):
+        """A copy of exe uid 65534 can run if the build dir is closed to it."""
+        if exe in self._nobody:
+            return self._nobody[exe]
+        r = run(SETPRIV + [exe, '--help'], timeout=10)
+        if r.rc != 126 and b'ermission denied' not in r.err:
+            self._nobody[exe] = exe
+            return exe
+        bindir = self.path('bin')
+        os.makedirs(bindir, exist_ok=True)
+        os.chmod(bindir, 0o755)
+        dst = os.path.join(bindir, os.path.basename(exe))
+        shutil.copy2(exe, dst)
+        os.chmod(dst, 0o755)
+        ldd = run(['ldd', exe], timeout=10)
+        for m in re.finditer(r'=> (\S*libcachectl\S*)', ldd.text):
+            lib = os.path.join(bindir, os.path.basename(m.group(1)))
+            shutil.copy2(m.group(1), lib)
+            os.chmod(lib, 0o755)
+        self._nobody.setdefault('env', {})['LD_LIBRARY_PATH'] = bindir
+        self._nobody[exe] = dst
+        return dst
+
+    def cachectl(self, args, user=None, timeout=60, env=None):
+        exe = self.nobody_exe(CACHECTL) if user == 'nobody' else CACHECTL
+        pre = SETPRIV if user == 'nobody' else []
+        r = run(pre + [exe] + [os.fsdecode(a) for a in args],
+                env=env or self.env(user), timeout=timeout)
+        r.cmd = (['(as nobody)'] if user else []) + ['cachectl'] + r.cmd[len(pre) + 1:]
+        return r
+
+    def daemon(self, **kw):
+        d = Daemon(self, **kw)
+        return d
+
+    def start_daemon(self, t, desc='cachectld starts and answers HELLO', **kw):
+        d = self.daemon(**kw)
+        if not t.ok(d.wait_ready(), desc, ' '.join(d.cmd), d.tail()):
+            raise Fatal('cachectld did not start')
+        return d
+
+    def store_bytes(self, path=None):
+        try:
+            with open(path or self.store, 'rb') as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def store_pins(self, path=None):
+        b = self.store_bytes(path)
+        return [] if b is None else parse_store(b)
+
+    def cleanup(self):
+        for d in self.daemons:
+            try:
+                d.kill(signal.SIGKILL)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def pinned_paths(pins):
+    return set(os.fsdecode(p[4]) for p in pins)
+
+
+def wait_satisfied(t, E, d, path, files, secs=30.0, hard=False):
+    """Until the daemon says the pin is satisfied (hard: and locked all) or
+    the kernel has every file 100%; returns (True/False, how)."""
+    R = Resid(files)
+    last = {}
+
+    def check():
+        try:
+            verb, f = d.status(path)
+            last.clear()
+            last.update(f, verb=verb)
+            fl = ival(f, 'flags') or 0
+            if verb == 'OK' and fl & STATUS_SATISFIED:
+                if not hard or (ival(f, 'locked') or 0) >= R.total:
+                    return 'daemon says satisfied'
+        except Exception as e:  # noqa: BLE001
+            last['error'] = repr(e)
+        if not hard and R.full():
+            return 'kernel shows 100%'
+        return None
+
+    how, el = wait_for(check, secs, 0.2)
+    if how:
+        t.diag('%s after %.1fs (%s)' % (os.path.basename(path), el, how))
+    else:
+        t.diag('STATUS %s: %r' % (path, last), R.describe(), d.tail(20))
+    return bool(how), how
+
+
+# ===========================================================================
+# 1. soft-refill: a 64 MiB soft tree comes back within 5 s of an eviction
+# ===========================================================================
+
+def t_soft_refill(t, E):
+    root = E.path('tree')
+    block = os.urandom(4 * MiB)
+    files = [write_file(os.path.join(root, 'd%d' % (i % 4), 'f%02d' % i), 4 * MiB,
+                        block[i:] + block[:i]) for i in range(16)]
+    for f in files:
+        evict(f)
+    R = Resid(files)
+    t.eq(R.now()[0], 0, 'kernel: the 64 MiB tree starts cold')
+
+    d = E.start_daemon(t)
+    r = E.cachectl(['pin', '-r', root])
+    t.eq(r.rc, 0, 'cachectl pin -r TREE exits 0', r.show())
+    ok, _ = wait_satisfied(t, E, d, root, files, 30)
+    if not t.ok(ok, 'the pin is satisfied (daemon STATUS or kernel 100%) within 30 s'):
+        raise Fatal('never satisfied')
+    full, el = wait_for(R.full, 10)
+    t.ok(full, 'kernel: the whole tree is resident after the pin', R.describe())
+
+    for attempt in range(3):
+        left = [evict(f) for f in files]
+        t0 = time.monotonic()
+        if sum(left) == 0:
+            break
+        t.diag('attempt %d: %d bytes stayed after DONTNEED: %r' % (attempt, sum(left), left))
+    t.eq(sum(left), 0, 'kernel: every file had 0 bytes cached right after DONTNEED',
+         'per file: %r' % left)
+    full, el = wait_for(R.full, REFILL_SECS, 0.05)
+    el = time.monotonic() - t0
+    t.ok(full, 'kernel: the tree is 100%% resident again within %.0f s of the '
+         'eviction (took %.2f s)' % (REFILL_SECS, el), R.describe(), d.tail(20))
+
+    # a second round: the daemon keeps doing it, not only once
+    left = [evict(f) for f in files[:8]]
+    t0 = time.monotonic()
+    full, _ = wait_for(R.full, REFILL_SECS, 0.05)
+    t.ok(full and sum(left) == 0, 'second eviction of half the tree refilled within '
+         '%.0f s (took %.2f s)' % (REFILL_SECS, time.monotonic() - t0),
+         'left after DONTNEED: %r' % left, R.describe())
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ===========================================================================
+# 2. hard-pressure: a hard pin survives memory pressure in a memory cgroup
+# ===========================================================================
+#
+# Where the daemon runs: OUTSIDE the cgroup. Page-cache pages are charged to
+# the memory cgroup of whoever first faults them in, and a cgroup's limit
+# reclaims only pages charged to it. So the pinned file and the control file
+# are read first by a process INSIDE the cgroup: both are charged there, and
+# the cgroup's reclaim will go for both. Then the daemon (outside, in the
+# test's own cgroup) locks the pinned file; mlock does not move the charge,
+# so the locked 32 MiB still count against the cgroup's 128 MiB, as they
+# would for a user whose workload and pins share a cgroup. Were the daemon
+# inside, its own memory and any page it faulted in would also be charged
+# there, and a daemon that never locked but re-read quickly would still be
+# racing the pressure it is part of. Were the pinned file charged outside,
+# the cgroup could not evict it at all and the test could not fail.
+
+CG_LIMIT = 128 * MiB
+
+
+def my_memcg():
+    with open('/proc/self/cgroup') as f:
+        for ln in f:
+            _, ctrl, path = ln.rstrip('\n').split(':', 2)
+            if 'memory' in ctrl.split(','):
+                return '/sys/fs/cgroup/memory' + path.rstrip('/')
+    return None
+
+
+def cg_read(cg, name):
+    with open(os.path.join(cg, name)) as f:
+        return f.read().strip()
+
+
+def cg_remove(cg, parent):
+    for _ in range(50):
+        try:
+            pids = cg_read(cg, 'cgroup.procs').split()
+        except OSError:
+            return True
+        for pid in pids:
+            try:
+                with open(os.path.join(parent, 'cgroup.procs'), 'w') as f:
+                    f.write(pid)
+            except OSError:
+                pass
+        try:
+            os.rmdir(cg)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def in_cgroup(cg, cmd):
+    """Run cmd (a shell string) inside cg."""
+    return run(['sh', '-c', 'echo $$ > "$CG/cgroup.procs" && exec ' + cmd],
+               env=dict(os.environ, CG=cg), timeout=120)
+
+
+def t_hard_pressure(t, E):
+    parent = my_memcg()
+    if not parent or not os.path.exists(os.path.join(parent, 'memory.limit_in_bytes')):
+        raise Skip('no cgroup v1 memory controller (%r)' % parent)
+    cg = os.path.join(parent, 'cachectl-test-%d' % os.getpid())
+    os.mkdir(cg)
+    CLEANUP.append(lambda: cg_remove(cg, parent) or
+                   print('# WARNING: could not remove cgroup %s' % cg))
+    with open(os.path.join(cg, 'memory.limit_in_bytes'), 'w') as f:
+        f.write(str(CG_LIMIT))
+    t.diag('cgroup %s, limit %d MiB' % (cg, int(cg_read(cg, 'memory.limit_in_bytes')) // MiB))
+
+    block = os.urandom(4 * MiB)
+    pinned = write_file(E.path('data', 'pinned.bin'), 32 * MiB, block)
+    control = write_file(E.path('data', 'control.bin'), 32 * MiB, block[1:] + block[:1])
+    press = [write_file(E.path('press', 'p%d' % i), 64 * MiB, block[i + 2:] + block[:i + 2])
+             for i in range(6)]
+    for f in [pinned, control] + press:
+        evict(f)
+    t.eq(ksnap([pinned, control]), [0, 0], 'kernel: pinned and control files start cold')
+
+    d = E.start_daemon(t)
+
+    # charge both files to the cgroup: read them from inside it
+    r = in_cgroup(cg, 'cat "%s" "%s" > /dev/null' % (pinned, control))
+    t.eq(r.rc, 0, 'read pinned and control file inside the cgroup', r.show())
+    usage = int(cg_read(cg, 'memory.usage_in_bytes'))
+    t.ok(usage >= 56 * MiB, 'cgroup: the 64 MiB just read are charged to it '
+         '(usage %d MiB)' % (usage // MiB))
+
+    r = E.cachectl(['pin', '--hard', pinned])
+    t.eq(r.rc, 0, 'cachectl pin --hard FILE exits 0', r.show())
+    ok, how = wait_satisfied(t, E, d, pinned, [pinned], 30, hard=True)
+    t.ok(ok, 'daemon reports the hard pin satisfied with all 32 MiB locked')
+    locked = sum(proc_status(p, 'VmLck') for p in [d.pid] + list(d.track()))
+    t.diag('VmLck of cachectld and its children: %d MiB' % (locked // MiB))
+    t.eq(kcached(pinned), 32 * MiB, 'kernel: the pinned file is resident before the pressure')
+
+    # the pressure: read 384 MiB through the 128 MiB cgroup, watching the
+    # pinned file all the while
+    before_fail = int(cg_read(cg, 'memory.failcnt'))
+    p = subprocess.Popen(['sh', '-c', 'echo $$ > "$CG/cgroup.procs" && exec cat "$@" > /dev/null',
+                          'sh'] + press, env=dict(os.environ, CG=cg),
+                         start_new_session=True)
+    low = 32 * MiB
+    samples = 0
+    try:
+        while p.poll() is None:
+            c = kcached(pinned)
+            low = min(low, c)
+            samples += 1
+            time.sleep(0.05)
+        p.wait(120)
+    finally:
+        if p.poll() is None:
+            kill_group(p.pid)
+            p.wait()
+    t.eq(p.returncode, 0, 'pressure generator (cat of 384 MiB in the cgroup) ran')
+    fails = int(cg_read(cg, 'memory.failcnt')) - before_fail
+    maxu = int(cg_read(cg, 'memory.max_usage_in_bytes'))
+    t.diag('cgroup: failcnt +%d, max usage %d MiB, %d samples of the pinned file'
+           % (fails, maxu // MiB, samples))
+    pc, cc = ksnap([pinned, control])
+    t.ok(cc < 32 * MiB, 'kernel: the unpinned control file was evicted by the pressure '
+         '(%d of 32 MiB left)' % (cc // MiB),
+         'the pressure did not reach the control file: the test proves nothing')
+    t.eq(pc, 32 * MiB, 'kernel: the hard-pinned file is 100% resident after the pressure',
+         kmissing(pinned), d.tail(20))
+    t.eq(low, 32 * MiB, 'kernel: the hard-pinned file stayed 100%% resident in every one '
+         'of %d samples during the pressure (lowest %d bytes)' % (samples, low))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ===========================================================================
+# 3. hard-100k: 100k small files hard-pinned, all locked, no map-count wall
+# ===========================================================================
+
+NFILES_100K = 100000
+
+
+def make_small_tree(root, n, size=4 * KiB, per_dir=100):
+    data = os.urandom(size)
+    paths = []
+    for i in range(n):
+        d = os.path.join(root, 'd%04d' % (i // per_dir))
+        if i % per_dir == 0:
+            os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, 'f%03d' % (i % per_dir))
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+        paths.append(p)
+    return paths
+
+
+def t_hard_100k(t, E):
+    root = E.path('t100k')
+    t0 = time.monotonic()
+    files = make_small_tree(root, NFILES_100K)
+    os.sync()
+    t.diag('made %d files of 4 KiB in %.1fs' % (len(files), time.monotonic() - t0))
+    total = len(files) * roundup(4 * KiB)
+
+    d = E.start_daemon(t)
+    mlocked0 = meminfo('Mlocked')
+    t0 = time.monotonic()
+    r = E.cachectl(['pin', '-r', '--hard', root], timeout=180)
+    t.eq(r.rc, 0, 'cachectl pin -r --hard TREE (100k files) exits 0 (%.1fs)' % r.elapsed,
+         r.show())
+    last = {}
+
+    def locked_all():
+        try:
+            verb, f = d.status(root)
+        except Exception as e:  # noqa: BLE001
+            last['error'] = repr(e)
+            return None
+        last.clear()
+        last.update(f, verb=verb)
+        return verb == 'OK' and (ival(f, 'locked') or 0) >= total and \
+            (ival(f, 'flags') or 0) & STATUS_SATISFIED
+    ok, el = wait_for(locked_all, 120, 0.5)
+    t.ok(ok, 'daemon STATUS: satisfied, locked >= %d bytes within 120 s (%.1fs after '
+         'the pin command)' % (total, time.monotonic() - t0),
+         'last STATUS: %r' % last, d.tail(30))
+    t.eq(ival(last, 'files'), NFILES_100K, 'daemon STATUS: files == 100000')
+    t.eq(ival(last, 'shortfall'), 0, 'daemon STATUS: shortfall 0')
+    fl = ival(last, 'flags') or 0
+    t.ok(not fl & (STATUS_NO_MEMORY | STATUS_ERROR), 'daemon STATUS: no NO_MEMORY or '
+         'ERROR flag (flags %d)' % fl)
+
+    procs = [d.pid] + [p for p in d.track() if os.path.exists('/proc/%d' % p)]
+    vmlck = {p: proc_status(p, 'VmLck') for p in procs}
+    maps = {}
+    for p in procs:
+        try:
+            with open('/proc/%d/maps' % p) as f:
+                maps[p] = sum(1 for _ in f)
+        except OSError:
+            pass
+    mlocked = meminfo('Mlocked') - mlocked0
+    t.diag('VmLck per process (bytes): %r' % vmlck, 'mappings per process: %r' % maps,
+           'Mlocked delta in /proc/meminfo: %d MiB' % (mlocked // MiB))
+    t.ok(sum(vmlck.values()) >= total or mlocked >= total,
+         'locked: VmLck of cachectld + children (%d MiB) or the Mlocked delta (%d MiB) '
+         '>= the tree\'s %d MiB' % (sum(vmlck.values()) // MiB, mlocked // MiB,
+                                     total // MiB))
+    t.ok(all(n < 65530 for n in maps.values()), 'no process near vm.max_map_count '
+         '(most mappings: %d)' % max(maps.values() or [0]))
+    log = d.logtext()
+    bad = [ln for ln in log.splitlines()
+           if re.search(r'max_map_count|ENOMEM|Cannot allocate memory|out of memory|'
+                        r'RLIMIT_MEMLOCK', ln, re.I)]
+    t.ok(not bad, 'daemon log: no max_map_count / ENOMEM failure', *bad[:10])
+
+    got = ksnap(files)
+    short = [(f, g) for f, g in zip(files, got) if g is None or g < 4 * KiB]
+    t.ok(not short, 'kernel: all 100k files 100%% resident (%d short)' % len(short),
+         *['%s: %r' % s for s in short[:10]])
+    # locked means DONTNEED cannot drop them
+    sample = random.Random(3).sample(files, 200)
+    left = [evict(f) for f in sample[:50]]
+    t.ok(all(x == 4 * KiB for x in left), 'kernel: DONTNEED on 50 hard-pinned files '
+         'leaves them resident (mlocked pages are not dropped)',
+         'cached right after DONTNEED: %r' % left[:20])
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ===========================================================================
+# 4. inherit: a file created later under an --inherit pin becomes resident
+# ===========================================================================
+
+def t_inherit(t, E):
+    root = E.path('inh')
+    files = [write_file(os.path.join(root, 'old%d' % i), 1 * MiB) for i in range(4)]
+    d = E.start_daemon(t)
+    r = E.cachectl(['pin', '-r', '--inherit', root])
+    t.eq(r.rc, 0, 'cachectl pin -r --inherit DIR exits 0', r.show())
+    ok, _ = wait_satisfied(t, E, d, root, files, 30)
+    t.ok(ok, 'the pin is satisfied within 30 s')
+    time.sleep(0.5)
+
+    def new_file(path, desc, via=None):
+        src = via or path
+        os.makedirs(os.path.dirname(src), exist_ok=True)
+        with open(src, 'wb') as f:
+            f.write(os.urandom(2 * MiB))
+            f.flush()
+            os.fsync(f.fileno())
+        left = evict(src)
+        if via:
+            os.rename(via, path)
+        t0 = time.monotonic()
+        t.eq(left, 0, '%s: kernel shows it cold right after close + DONTNEED' % desc)
+        full, _ = wait_for(lambda: kcached(path) >= 2 * MiB, REFILL_SECS, 0.05)
+        t.ok(full, '%s: resident within %.0f s without any command (took %.2f s)'
+             % (desc, REFILL_SECS, time.monotonic() - t0),
+             'cached %d of %d' % (kcached(path), 2 * MiB), d.tail(20))
+
+    new_file(os.path.join(root, 'new1'), 'new file in the pinned dir')
+    new_file(os.path.join(root, 'sub', 'deeper', 'new2'), 'new file in a new subdir')
+    os.makedirs(E.path('outside'), exist_ok=True)
+    new_file(os.path.join(root, 'new3'), 'file renamed into the pinned dir',
+             via=E.path('outside', 'tmp3'))
+    # and a file outside the pin stays as it is: the daemon is not reading
+    # everything it sees
+    out = write_file(E.path('outside', 'not-pinned'), 2 * MiB)
+    evict(out)
+    time.sleep(2)
+    t.eq(kcached(out), 0, 'a new file outside the pinned dir is left cold')
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ===========================================================================
+# 5. crash-safety: kill -9 at random points never tears or loses the store
+# ===========================================================================
+
+ITER_CLI = 200
+ITER_DAEMON = 200
+
+
+def pinset(pins):
+    return set(pins)
+
+
+def t_crash_safety(t, E):
+    rnd = random.Random(int(os.environ.get('CACHECTL_TEST_SEED', '0')) or None)
+    seed = rnd.randrange(1 << 30)
+    rnd.seed(seed)
+    t.diag('random seed %d (CACHECTL_TEST_SEED to repeat)' % seed)
+    fdir = E.path('files')
+    os.makedirs(fdir)
+    block = os.urandom(8 * KiB)
+
+    def mk(name):
+        return write_file(os.path.join(fdir, name), 8 * KiB, block)
+
+    # how long an uninterrupted pin takes, to aim the kills inside it
+    probe_env = E.env(state=E.path('probe-state'))
+    times = []
+    for i in range(5):
+        r = E.cachectl(['pin', mk('probe%d' % i)], env=probe_env)
+        if i == 0:
+            t.eq(r.rc, 0, 'cachectl pin with no daemon exits 0', r.show())
+            t.ok(re.search(r'daemon|cachectld', r.etext, re.I),
+                 'cachectl pin with no daemon says on stderr that nothing keeps the pin',
+                 r.show())
+        times.append(r.elapsed)
+    tpin = sorted(times)[2]
+    window = min(0.05, max(0.002, tpin * 1.3))
+    t.diag('cachectl pin takes %.1f ms; kills land in 0..%.1f ms'
+           % (tpin * 1000, window * 1000))
+    try:
+        probe = parse_store(E.store_bytes(E.path('probe-state', 'pins')) or b'')
+        t.eq(len(probe), 5, 'our parser reads the store the CLI wrote: 5 pins')
+    except StoreError as e:
+        t.ok(False, 'our parser reads the store the CLI wrote', str(e))
+
+    # --- kill -9 of cachectl pin ---
+    old = set()
+    outcomes = {'old': 0, 'new': 0}
+    problems = []
+    for i in range(ITER_CLI):
+        f = mk('c%03d' % i)
+        args = ['pin', f]
+        if rnd.random() < 0.3:
+            args[1:1] = ['--priority', str(rnd.randrange(-1000, 1001))]
+        if rnd.random() < 0.2:
+            args[1:1] = ['--hard']
+        p = subprocess.Popen([CACHECTL] + args, env=E.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rnd.uniform(0, window))
+        kill_group(p.pid)
+        p.wait()
+        try:
+            now = set(E.store_pins())
+        except StoreError as e:
+            problems.append('iteration %d: store torn: %s' % (i, e))
+            break
+        if now == old:
+            outcomes['old'] += 1
+        elif len(now - old) == 1 and old <= now and \
+                os.fsdecode(next(iter(now - old))[4]) == f:
+            outcomes['new'] += 1
+        else:
+            problems.append('iteration %d: neither old nor new set: lost %r, gained %r'
+                            % (i, sorted(old - now)[:3], sorted(now - old)[:3]))
+            break
+        old = now
+    t.ok(not problems, 'kill -9 of cachectl pin at random points, %d times: the store '
+         'always parses and is the old or the new set' % ITER_CLI, *problems)
+    t.diag('outcomes: %r' % outcomes)
+    t.ok(outcomes['old'] and outcomes['new'], 'the kills landed both before and after '
+         'the commit (old %d, new %d)' % (outcomes['old'], outcomes['new']))
+    tmp = [n for n in os.listdir(E.state) if n not in ('pins', 'pins.lock')]
+    if tmp:
+        t.diag('note: %d leftover files in the store dir (e.g. %r)' % (len(tmp), tmp[:3]))
+
+    # --- kill -9 of cachectld, during its start and while it serves a pin ---
+    outcomes = {'old': 0, 'new': 0}
+    hung = []
+    for i in range(ITER_DAEMON):
+        f = mk('d%03d' % i)
+        d = E.daemon(name='crash')
+        cli = None
+        if i % 2:
+            # while it serves a pin
+            if not d.wait_ready(10):
+                problems.append('iteration %d: daemon did not start\n%s' % (i, d.tail()))
+                d.kill(signal.SIGKILL)
+                break
+            cli = subprocess.Popen([CACHECTL, 'pin', f], env=E.env(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+            time.sleep(rnd.uniform(0, window))
+        else:
+            # during its start (it reads the store then)
+            time.sleep(rnd.uniform(0, 0.05))
+        d.kill(signal.SIGKILL)
+        if cli:
+            try:
+                cli.wait(15)
+            except subprocess.TimeoutExpired:
+                hung.append(i)
+                kill_group(cli.pid)
+                cli.wait()
+        try:
+            now = set(E.store_pins())
+        except StoreError as e:
+            problems.append('daemon iteration %d: store torn: %s' % (i, e))
+            break
+        if now == old:
+            outcomes['old'] += 1
+        elif len(now - old) == 1 and old <= now and \
+                os.fsdecode(next(iter(now - old))[4]) == f:
+            outcomes['new'] += 1
+        else:
+            problems.append('daemon iteration %d: neither old nor new set: lost %r, '
+                            'gained %r' % (i, sorted(old - now)[:3], sorted(now - old)[:3]))
+            break
+        old = now
+    t.ok(not problems, 'kill -9 of cachectld at random points (start, serving a pin), '
+         '%d times: the store always parses and is the old or the new set'
+         % ITER_DAEMON, *problems)
+    t.diag('outcomes: %r' % outcomes)
+    t.ok(not hung, 'cachectl pin never hangs when the daemon dies under it',
+         'iterations: %r' % hung[:20])
+
+    # --- the restarted daemon restores every pin ---
+    pins = E.store_pins()
+    paths = sorted(pinned_paths(pins))
+    t.ok(len(paths) >= 100, 'the store holds %d pins after the kills' % len(paths))
+    for p in paths:
+        evict(p)
+    d = E.start_daemon(t, 'cachectld starts on the store left by the kills')
+    verb, f, listed = d.list()
+    got = sorted(os.fsdecode(m[1].get('path', b'')) for m in listed)
+    t.ok(verb == 'OK' and got == paths, 'daemon LIST holds exactly the %d pins of the '
+         'store' % len(paths), 'LIST: %s %r, %d pins' % (verb, f, len(got)),
+         'missing: %r' % sorted(set(paths) - set(got))[:5],
+         'extra: %r' % sorted(set(got) - set(paths))[:5])
+    r = E.cachectl(['pins', '-J', '-b'])
+    try:
+        rows = json.loads(r.out)['pins']
+        jp = sorted(row.get('path') for row in rows)
+    except Exception as e:  # noqa: BLE001
+        jp = 'unparsable: %s' % e
+    t.eq(jp, paths, 'cachectl pins -J lists every pin of the store', r.show()[:2000])
+    soft = [os.fsdecode(p[4]) for p in pins]
+    R = Resid(soft)
+    full, el = wait_for(R.full, 20, 0.2)
+    t.ok(full, 'kernel: every pinned file is resident again after the restart '
+         '(%.1fs)' % el, R.describe(), d.tail(20))
+    d.kill()
+
+    # --- a corrupt or foreign store is reported and never rewritten ---
+    good = E.store_bytes()
+    two = parse_store(good)[:2]
+    small = make_store(two)
+    i_path = small.index(b'\npin ') + 30
+    variants = {
+        'flipped byte': small[:i_path] + bytes([small[i_path] ^ 1]) + small[i_path + 1:],
+        'flipped hash': small[:-3] + (b'0' if small[-3:-2] != b'0' else b'1') + small[-2:],
+        'truncated end': small[:-6],
+        'truncated half': small[:len(small) // 2],
+        'foreign': b'{"pins": ["/etc/passwd"]}\n',
+        'binary': os.urandom(300),
+        'empty': b'',
+        'count off': make_store(two, count=3),
+        'version 2': make_store(two, header=b'cachectl-pins 2'),
+        'bad escape': make_store([('soft', '--', 0, 0, b'/x\\xZZ')]),
+        'bad mode': make_store([('warm', '--', 0, 0, b'/x')]),
+    }
+    newf = mk('after-corrupt')
+    for name, data in variants.items():
+        st = E.path('corrupt-' + name.replace(' ', '-'))
+        os.makedirs(st)
+        store = os.path.join(st, 'pins')
+        with open(store, 'wb') as fh:
+            fh.write(data)
+        ino = os.stat(store).st_ino
+        env = E.env(state=st, runtime=E.path('run-' + name.replace(' ', '-')))
+        os.makedirs(env['CACHECTL_RUNTIME_DIR'])
+        r = E.cachectl(['pin', newf], env=env)
+        t.ok(r.rc != 0 and store in r.etext, '%s store: cachectl pin fails and names '
+             'the store' % name, r.show())
+        same = E.store_bytes(store) == data and os.stat(store).st_ino == ino
+        t.ok(same, '%s store: unchanged after cachectl pin' % name)
+        d = Daemon(E, env=env, name='corrupt')
+        try:
+            said, _ = wait_for(lambda: store in d.logtext(), 5)
+            if d.alive() and d.wait_ready(2):
+                r = E.cachectl(['pin', newf], env=env)
+                t.ok(r.rc != 0, '%s store: pin through the running daemon fails'
+                     % name, r.show())
+        finally:
+            d.kill()
+        t.ok(said, '%s store: cachectld reports it with its path' % name, d.tail(10))
+        same = E.store_bytes(store) == data and os.stat(store).st_ino == ino
+        t.ok(same, '%s store: unchanged after cachectld ran on it' % name)
+
+
+# ===========================================================================
+# 6. permissions: nobody cannot pin what it cannot read, nor system pins
+# ===========================================================================
+
+RAW_PIN = r'''
+import os, socket, struct, sys
+sock, path, fdpath = sys.argv[1:4]
+def frame(verb, kv):
+    b = verb
+    for k, v in kv:
+        b += b"\n" + k + b"=" + v
+    return struct.pack("<I", len(b)) + b
+def recv(s):
+    buf = b""
+    while True:
+        if len(buf) >= 4:
+            n = struct.unpack("<I", buf[:4])[0]
+            if len(buf) >= 4 + n:
+                return buf[4:4 + n]
+        d = s.recv(65536)
+        if not d:
+            return b"<closed>"
+        buf += d
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sock)
+recv(s)
+msg = frame(b"PIN", [(b"path", os.fsencode(path)), (b"flags", b"0"),
+                     (b"priority", b"0"), (b"budget", b"0")])
+if fdpath != "-":
+    fd = os.open(fdpath, os.O_RDONLY)
+    socket.send_fds(s, [msg], [fd])
+else:
+    s.sendall(msg)
+sys.stdout.write(recv(s).decode("utf-8", "replace"))
+'''
+
+
+def t_permissions(t, E):
+    if os.geteuid() != 0:
+        raise Skip('needs root (setpriv to uid 65534)')
+    fdir = E.path('files')
+    os.makedirs(fdir)
+    os.chmod(fdir, 0o755)
+    readable = write_file(os.path.join(fdir, 'readable'), 64 * KiB)
+    secret = write_file(os.path.join(fdir, 'secret'), 64 * KiB)
+    os.chmod(readable, 0o644)
+    os.chmod(secret, 0o600)
+    closed = os.path.join(fdir, 'closed')
+    inner = write_file(os.path.join(closed, 'inner'), 64 * KiB)
+    os.chmod(inner, 0o644)
+    os.chmod(closed, 0o700)
+    nenv = E.env('nobody')
+    store = os.path.join(nenv['CACHECTL_STATE_DIR'], 'pins')
+
+    def refused(r, path, desc):
+        why = re.search(r'Permission denied|not readable', r.etext)
+        t.ok(r.rc != 0 and path in r.etext and why,
+             desc + ': fails, naming the path and "Permission denied" or '
+             '"not readable"', r.show())
+
+    for phase in ('no daemon', 'nobody\'s daemon'):
+        d = None
+        if phase != 'no daemon':
+            d = E.start_daemon(t, 'a user cachectld runs as nobody', user='nobody')
+            t.eq(run(['stat', '-c', '%u', '/proc/%d' % d.pid]).text.strip(), str(NOBODY),
+                 'it runs as uid 65534')
+        r = E.cachectl(['pin', readable], user='nobody')
+        t.eq(r.rc, 0, '%s: nobody pins a file it can read' % phase, r.show())
+        before = E.store_bytes(store)
+        t.ok(before is not None and readable in pinned_paths(parse_store(before)),
+             '%s: it is in nobody\'s store' % phase)
+        r = E.cachectl(['pin', secret], user='nobody')
+        refused(r, secret, '%s: nobody pins a 0600 root file' % phase)
+        r = E.cachectl(['pin', inner], user='nobody')
+        refused(r, inner, '%s: nobody pins a file in a 0700 root dir' % phase)
+        r = E.cachectl(['pin', '-r', closed], user='nobody')
+        refused(r, closed, '%s: nobody pins -r a 0700 root dir' % phase)
+        t.ok(E.store_bytes(store) == before, '%s: nobody\'s store unchanged' % phase)
+        r = E.cachectl(['pin', '--system', readable], user='nobody')
+        t.ok(r.rc != 0 and re.search(r'\broot\b|privilege', r.etext, re.I),
+             '%s: nobody\'s cachectl pin --system fails and says system pins need root'
+             % phase, r.show())
+        t.ok(E.store_bytes(store) == before, '%s: store unchanged after --system' % phase)
+        if d:
+            # the daemon's own check (peer credentials), past the CLI
+            exe = shutil.which('python3') or sys.executable
+            for path, fdpath, desc in (
+                    (secret, readable, 'PIN of a file nobody cannot read, with the fd '
+                     'of one it can'),
+                    (secret, '-', 'PIN of a file nobody cannot read, with no fd'),
+                    (inner, '-', 'PIN of a file in a closed dir, with no fd')):
+                r = run(SETPRIV + [exe, '-c', RAW_PIN, d.sock, path, fdpath], timeout=20)
+                t.ok(r.rc == 0 and r.text.startswith('ERR'),
+                     'raw protocol as nobody: %s -> ERR' % desc, r.show())
+            t.ok(E.store_bytes(store) == before, 'store unchanged after the raw PINs')
+            verb, f, listed = d.list()
+            got = set(os.fsdecode(m[1].get('path', b'')) for m in listed)
+            t.ok(secret not in got and inner not in got,
+                 'the daemon keeps no pin nobody could not read', repr(got))
+            t.ok(d.alive(), 'cachectld still runs', d.tail())
+            d.kill()
+
+
+# ===========================================================================
+# 7. hostile-protocol: garbage on the socket gets an error, never a wedge
+# ===========================================================================
+
+def t_hostile(t, E):
+    fdir = E.path('files')
+    a = write_file(os.path.join(fdir, 'a'), 64 * KiB)
+    b = write_file(os.path.join(fdir, 'b'), 64 * KiB)
+    d = E.start_daemon(t)
+    r = E.cachectl(['pin', a])
+    t.eq(r.rc, 0, 'cachectl pin FILE exits 0 (a store to guard)', r.show())
+    store0 = E.store_bytes()
+    nfd0 = len(os.listdir('/proc/%d/fd' % d.pid))
+
+    def after(desc):
+        why = d.ping(1.0)
+        t.ok(why is None, '%s: daemon still answers HELLO and PING within 1 s' % desc,
+             why or '', d.tail(10))
+        if not d.alive():
+            raise Fatal('the daemon died')
+
+    def case(desc, data, fds=None, expect_err=True, hold=0.0):
+        """Send data on a fresh connection; the daemon should answer ERR
+        (or close) and go on."""
+        c = Conn(d.sock, timeout=2.0)
+        got = None
+        try:
+            c.send_raw(data, fds)
+            if hold:
+                time.sleep(hold)
+            try:
+                got = c.recv(2.0)[0]
+            except (ProtoError, OSError) as e:
+                got = '<%s>' % type(e).__name__
+        except OSError as e:
+            got = '<send: %s>' % e
+        finally:
+            c.close()
+            for fd in fds or []:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if expect_err:
+            t.ok(got in ('ERR', '<ProtoError>', '<ConnectionResetError>'),
+                 '%s: answered ERR or closed (got %s)' % (desc, got))
+        after(desc)
+        return got
+
+    case('raw text without a length', b'PING\n\n')
+    case('a 4 GiB length', b'\xff\xff\xff\xff' + b'PING' * 64)
+    case('a length just over 64 KiB', struct.pack('<I', 64 * KiB + 1) + b'x' * 1000)
+    case('an empty message', struct.pack('<I', 0))
+    case('an unknown verb', frame('FROBNICATE', [('path', a)]))
+    case('a lower-case verb', frame('ping'))
+    case('PIN without path', frame('PIN', [('flags', '0'), ('priority', '0'),
+                                           ('budget', '0')]))
+    case('STATUS without path', frame('STATUS'))
+    case('UNPIN without path', frame('UNPIN'))
+    case('a field without "="', frame(b'PIN\npath' + os.fsencode(a)))
+    case('a field with an empty key', frame(b'STATUS\n=' + os.fsencode(a)))
+    case('17 fields', frame('STATUS', [('k%d' % i, 'v') for i in range(17)]))
+    case('an invalid escape', frame(b'STATUS\npath=/x\\xZZ'))
+    case('a cut escape', frame(b'STATUS\npath=/x\\x4'))
+    case('an escaped NUL', frame(b'STATUS\npath=/x\\x00y'))
+    case('a raw NUL byte', frame(b'PI\x00NG'))
+    case('a NUL in a path', frame(b'STATUS\npath=' + os.fsencode(a) + b'\x00/etc/shadow'))
+    case('a relative path', frame('STATUS', [('path', 'etc/passwd')]))
+    case('flags out of range', frame('PIN', [('path', a), ('flags', '4294967296'),
+                                             ('priority', '0'), ('budget', '0')]),
+         fds=[os.open(a, os.O_RDONLY)])
+    case('flags not a number', frame('PIN', [('path', a), ('flags', 'x'),
+                                             ('priority', '0'), ('budget', '0')]),
+         fds=[os.open(a, os.O_RDONLY)])
+    case('priority out of range', frame('PIN', [('path', a), ('flags', '0'),
+                                                ('priority', '99999'), ('budget', '0')]),
+         fds=[os.open(a, os.O_RDONLY)])
+    case('negative budget', frame('PIN', [('path', a), ('flags', '0'),
+                                          ('priority', '0'), ('budget', '-1')]),
+         fds=[os.open(a, os.O_RDONLY)])
+    case('a max-size garbage message', struct.pack('<I', 64 * KiB) + os.urandom(64 * KiB))
+    case('a partial message then close', struct.pack('<I', 100) + b'PING', expect_err=False)
+    case('half a length then close', b'\x04\x00', expect_err=False)
+
+    # PIN without fd, PIN with an fd of another file, with a pipe, with 3 fds
+    case('PIN without fd', frame('PIN', [('path', b), ('flags', '0'), ('priority', '0'),
+                                         ('budget', '0')]))
+    case('PIN with the fd of another file', frame('PIN', [
+        ('path', b), ('flags', '0'), ('priority', '0'), ('budget', '0')]),
+        fds=[os.open(a, os.O_RDONLY)])
+    rp, wp = os.pipe()
+    case('PIN with a pipe fd', frame('PIN', [
+        ('path', b), ('flags', '0'), ('priority', '0'), ('budget', '0')]), fds=[rp])
+    os.close(rp)
+    os.close(wp)
+    case('PIN with an O_PATH fd of the file', frame('PIN', [
+        ('path', b), ('flags', '0'), ('priority', '0'), ('budget', '0')]),
+        fds=[os.open(b, os.O_PATH)])
+    case('PIN with the dir fd for a file path', frame('PIN', [
+        ('path', b), ('flags', '0'), ('priority', '0'), ('budget', '0')]),
+        fds=[os.open(fdir, os.O_RDONLY | os.O_DIRECTORY)])
+    case('an fd on PING, 3 fds at once', frame('PING'),
+         fds=[os.open(a, os.O_RDONLY) for _ in range(3)], expect_err=False)
+    verb, f, listed = d.list()
+    got = set(os.fsdecode(m[1].get('path', b'')) for m in listed)
+    t.ok(b not in got, 'none of the bad PINs of b was kept', repr(got))
+    t.ok(E.store_bytes() == store0, 'the store is unchanged by all of it')
+
+    # several messages in one write, one message in 1-byte writes
+    c = Conn(d.sock)
+    try:
+        c.send_raw(frame('PING') * 3)
+        got = [c.recv(2.0)[0] for _ in range(3)]
+        t.eq(got, ['OK'] * 3, 'three PINGs in one write get three OKs')
+        for byte in frame('PING'):
+            c.send_raw(bytes([byte]))
+            time.sleep(0.002)
+        t.eq(c.recv(2.0)[0], 'OK', 'a PING sent a byte at a time gets OK')
+    except Exception as e:  # noqa: BLE001
+        t.ok(False, 'pipelined and trickled PINGs answered', repr(e))
+    finally:
+        c.close()
+
+    # a partial message then silence: others are served meanwhile
+    slow = Conn(d.sock)
+    slow.send_raw(struct.pack('<I', 200) + b'STATUS\npath=')
+    t0 = time.monotonic()
+    worst = 0.0
+    fails = []
+    for _ in range(5):
+        s0 = time.monotonic()
+        why = d.ping(1.0)
+        worst = max(worst, time.monotonic() - s0)
+        if why:
+            fails.append(why)
+        time.sleep(0.2)
+    t.ok(not fails, 'while a client stalls mid-message, 5 new clients get HELLO+PING '
+         'within 1 s (slowest %.3f s)' % worst, *fails)
+    slow.close()
+
+    # a client that sends and never reads: the daemon must not block on it
+    hog = Conn(d.sock)
+    hog.s.setblocking(False)
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < 3:
+            try:
+                hog.s.send(frame('LIST') * 64)
+                sent += 64
+            except BlockingIOError:
+                time.sleep(0.01)
+                if time.monotonic() - t0 > 1:
+                    break
+    except OSError:
+        pass
+    worst = 0.0
+    fails = []
+    for _ in range(5):
+        s0 = time.monotonic()
+        why = d.ping(1.0)
+        worst = max(worst, time.monotonic() - s0)
+        if why:
+            fails.append(why)
+        time.sleep(0.2)
+    t.ok(not fails, 'while a client floods requests (%d) and never reads replies, new '
+         'clients get HELLO+PING within 1 s (slowest %.3f s)' % (sent, worst), *fails)
+    hog.close()
+    after('the flooding client gone')
+
+    # a subscriber that never reads while events happen
+    sub = Conn(d.sock)
+    try:
+        verb, _ = sub.call('SUBSCRIBE', timeout=2.0)
+        t.eq(verb, 'OK', 'SUBSCRIBE answered OK')
+    except Exception as e:  # noqa: BLE001
+        t.ok(False, 'SUBSCRIBE answered', repr(e))
+    for _ in range(20):
+        evict(a)
+        time.sleep(0.05)
+    after('a subscriber that never reads, while pinned data is evicted and refilled')
+    sub.close()
+
+    # 300 simultaneous connections
+    conns = []
+    errs = []
+    for i in range(300):
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2.0)
+            s.connect(d.sock)
+            conns.append(s)
+        except OSError as e:
+            errs.append('%d: %s' % (i, e))
+            break
+    t.ok(not errs, '300 simultaneous connections are accepted', *errs)
+    greeted = 0
+    for s in conns:
+        try:
+            if len(s.recv(4)) > 0:
+                greeted += 1
+        except OSError:
+            pass
+    t.diag('%d of %d got their HELLO' % (greeted, len(conns)))
+    why = d.ping(1.0)
+    t.ok(why is None, 'with 300 connections open, a new one gets HELLO+PING within 1 s',
+         why or '')
+    for s in conns:
+        s.close()
+    time.sleep(0.5)
+    after('300 connections closed')
+
+    nfd = len(os.listdir('/proc/%d/fd' % d.pid))
+    t.ok(nfd <= nfd0 + 5, 'the daemon leaks no descriptors (%d before, %d after)'
+         % (nfd0, nfd))
+    verb, f = d.status(a)
+    t.eq(verb, 'OK', 'the good pin still answers STATUS', repr(f))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ===========================================================================
+# 8. unpin: after unpin, an eviction is not refilled
+# ===========================================================================
+
+def t_unpin(t, E):
+    f = write_file(E.path('u', 'file.bin'), 8 * MiB)
+    keep = write_file(E.path('u', 'keep.bin'), 8 * MiB)
+    d = E.start_daemon(t)
+    for p in (f, keep):
+        r = E.cachectl(['pin', p])
+        t.eq(r.rc, 0, 'cachectl pin %s exits 0' % os.path.basename(p), r.show())
+    ok, _ = wait_satisfied(t, E, d, f, [f], 30)
+    t.ok(ok, 'the pin is satisfied')
+    # while pinned, an eviction is refilled (else the check below is empty)
+    left = evict(f)
+    t0 = time.monotonic()
+    full, _ = wait_for(lambda: kcached(f) >= 8 * MiB, REFILL_SECS, 0.05)
+    t.ok(full and left == 0, 'while pinned, DONTNEED is undone within %.0f s (%.2f s)'
+         % (REFILL_SECS, time.monotonic() - t0), 'left after DONTNEED %d' % left)
+
+    r = E.cachectl(['unpin', f])
+    t.eq(r.rc, 0, 'cachectl unpin FILE exits 0', r.show())
+    t.ok(f not in pinned_paths(E.store_pins()) and keep in pinned_paths(E.store_pins()),
+         'the store no longer has it, and still has the other pin')
+    verb, fl, listed = d.list()
+    got = set(os.fsdecode(m[1].get('path', b'')) for m in listed)
+    t.ok(f not in got and keep in got, 'daemon LIST no longer has it', repr(got))
+    left = evict(f)
+    t.eq(left, 0, 'kernel: 0 bytes cached right after DONTNEED')
+    high = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3:
+        high = max(high, kcached(f))
+        time.sleep(0.1)
+    t.ok(high <= 8 * MiB // 20, 'kernel: the unpinned file stays cold for 3 s '
+         '(most seen: %d bytes)' % high, d.tail(10))
+    # the other pin is still kept
+    evict(keep)
+    full, _ = wait_for(lambda: kcached(keep) >= 8 * MiB, REFILL_SECS, 0.05)
+    t.ok(full, 'the remaining pin is still refilled')
+    r = E.cachectl(['unpin', f])
+    t.ok(r.rc != 0 and f in r.etext, 'unpin of a path that is not pinned fails '
+         'and names it', r.show())
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+# ---------------------------------------------------------------------------
+
+GROUPS = {
+    'soft-refill': t_soft_refill,
+    'hard-pressure': t_hard_pressure,
+    'hard-100k': t_hard_100k,
+    'inherit': t_inherit,
+    'crash-safety': t_crash_safety,
+    'permissions': t_permissions,
+    'hostile-protocol': t_hostile,
+    'unpin': t_unpin,
+}
+
+
+def pick_workdir():
+    cands = [os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp',
+             os.environ.get('MESON_BUILD_ROOT')]
+    seen = []
+    for base in cands:
+        if not base or not os.path.isdir(base):
+            continue
+        fs = fstype(base)
+        seen.append('%s (%s)' % (base, fs))
+        if fs in ('tmpfs', 'ramfs', 'overlayfs', 'squashfs', 'UNKNOWN', ''):
+            continue
+        d = tempfile.mkdtemp(prefix='cachectl-daemon-', dir=base)
+        os.chmod(d, 0o755)
+        return d
+    raise Skip('no disk filesystem for scratch files, only: ' + ', '.join(seen))
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
+        print('usage: %s GROUP\ngroups: %s' % (sys.argv[0], ' '.join(GROUPS)),
+              file=sys.stderr)
+        return 1
+    group = sys.argv[1]
+    t = Tap()
+    for name, exe in (('CACHECTL', CACHECTL), ('CACHECTLD', CACHECTLD),
+                      ('KCACHESTAT', KCS)):
+        if not exe or not os.access(exe, os.X_OK):
+            print('not ok 1 - %s binary present: %r' % (name, exe))
+            print('1..1')
+            return 1
+    work = None
+    E = None
+    try:
+        if os.geteuid() != 0 and group in ('permissions', 'hard-pressure'):
+            raise Skip('needs root (setpriv, cgroups)')
+        work = pick_workdir()
+        E = Env(work)
+        print('# %s: scratch dir %s (%s), cachectl %s, cachectld %s, kernel truth from %s'
+              % (group, work, fstype(work), CACHECTL, CACHECTLD,
+                 kcs(['-i']).text.strip()))
+        GROUPS[group](t, E)
+    except Skip as e:
+        print('1..0 # SKIP %s' % e)
+        return 77
+    except Fatal as e:
+        t.ok(False, 'group %s ran to the end' % group, str(e))
+    except Exception:  # noqa: BLE001
+        t.ok(False, 'group %s ran to the end' % group, traceback.format_exc())
+    finally:
+        if E:
+            E.cleanup()
+        for fn in reversed(CLEANUP):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                traceback.print_exc(file=sys.stdout)
+        if work:
+            for dp, dns, _ in os.walk(work):
+                for dn in dns:
+                    try:
+                        os.chmod(os.path.join(dp, dn), 0o755)
+                    except OSError:
+                        pass
+            shutil.rmtree(work, ignore_errors=True)
+    print('1..%d' % t.n)
+    if t.failed:
+        print('# FAILED %d of %d: %s' % (len(t.failed), t.n, '; '.join(t.failed[:20])))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""idle-cost: cachectld's CPU with 100k pinned files and nothing changing.
+
+Not a meson test (it takes over a minute and measures, rather than checks,
+the machine): run it by hand, see README.md.
+
+usage: idle-cost.py [--files N] [--secs S] [--hard] [--keep] [--tree DIR]
+
+  CACHECTL, CACHECTLD: the binaries (default: ./build/tools/...)
+  --files N   files of 4 KiB in the pinned tree (default 100000)
+  --secs S    how long to measure (default 60)
+  --hard      pin hard (locked) instead of soft (refilled)
+  --tree DIR  pin DIR instead of making a tree (it is not removed)
+  --settle S  how long to let the daemon settle after the pin is satisfied
+              before measuring (default 10)
+
+It makes the tree under /var/tmp (a disk filesystem; never tmpfs), starts
+cachectld with its own store and socket dirs, pins the tree with
+`cachectl pin -r`, waits until the daemon's STATUS says satisfied, lets it
+settle, then reads utime+stime of the daemon (and cutime+cstime, plus
+utime+stime of every live descendant, e.g. lock workers) from /proc/PID/stat
+at the start and end of the window. Prints the figure in % of one core.
+
+Exit 0 if under 1% of a core, 1 if not (or if something failed).
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    'daemon_tests', os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 'daemon_tests.py'))
+dt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dt)
+
+HZ = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_ticks(pid, with_children_waited=True):
+    with open('/proc/%d/stat' % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(')') + 2:].split()
+    # fields[0] is state (stat field 3): utime is field 14, stime 15,
+    # cutime 16, cstime 17
+    ut, st, cut, cst = (int(fields[i]) for i in (11, 12, 13, 14))
+    return ut + st + ((cut + cst) if with_children_waited else 0)
+
+
+def tree_ticks(pid):
+    """The daemon plus its live descendants: {pid: ticks}."""
+    out = {}
+    for p in [pid] + dt.descendants(pid):
+        try:
+            out[p] = cpu_ticks(p)
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--files', type=int, default=100000)
+    ap.add_argument('--secs', type=float, default=60)
+    ap.add_argument('--settle', type=float, default=10)
+    ap.add_argument('--hard', action='store_true')
+    ap.add_argument('--tree')
+    a = ap.parse_args()
+
+    top = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+    dt.CACHECTL = os.environ.get('CACHECTL') or os.path.join(top, 'build/tools/cachectl')
+    dt.CACHECTLD = os.environ.get('CACHECTLD') or os.path.join(
+        top, 'build/tools/cachectld/cachectld')
+    for exe in (dt.CACHECTL, dt.CACHECTLD):
+        if not os.access(exe, os.X_OK):
+            print('idle-cost: no executable %s (set CACHECTL / CACHECTLD)' % exe,
+                  file=sys.stderr)
+            return 1
+
+    base = os.environ.get('CACHECTL_TEST_TMPDIR', '/var/tmp')
+    if dt.fstype(base) in ('tmpfs', 'ramfs', ''):
+        print('idle-cost: %s is %s; use a disk filesystem (CACHECTL_TEST_TMPDIR)'
+              % (base, dt.fstype(base)), file=sys.stderr)
+        return 1
+    work = tempfile.mkdtemp(prefix='cachectl-idle-', dir=base)
+    E = dt.Env(work)
+    d = None
+    try:
+        if a.tree:
+            root = os.path.abspath(a.tree)
+        else:
+            root = E.path('tree')
+            t0 = time.monotonic()
+            dt.make_small_tree(root, a.files)
+            os.sync()
+            print('# made %d files of 4 KiB in %.1fs' % (a.files, time.monotonic() - t0))
+        d = E.daemon()
+        if not d.wait_ready():
+            print('idle-cost: cachectld did not start\n' + d.tail(), file=sys.stderr)
+            return 1
+        args = ['pin', '-r'] + (['--hard'] if a.hard else []) + [root]
+        r = E.cachectl(args, timeout=600)
+        if r.rc != 0:
+            print('idle-cost: pin failed\n' + r.show(), file=sys.stderr)
+            return 1
+        t0 = time.monotonic()
+
+        def satisfied():
+            try:
+                verb, f = d.status(root)
+            except Exception:  # noqa: BLE001
+                return None
+            return verb == 'OK' and (dt.ival(f, 'flags') or 0) & dt.STATUS_SATISFIED \
+                and f
+        f, _ = dt.wait_for(satisfied, 600, 0.5)
+        if not f:
+            print('idle-cost: the pin never got satisfied\n' + d.tail(), file=sys.stderr)
+            return 1
+        print('# pin satisfied after %.1fs: files=%s size=%s cached=%s locked=%s'
+              % (time.monotonic() - t0, f.get('files'), f.get('size'),
+                 f.get('cached'), f.get('locked')))
+        time.sleep(a.settle)
+        before = tree_ticks(d.pid)
+        t0 = time.monotonic()
+        time.sleep(a.secs)
+        after = tree_ticks(d.pid)
+        wall = time.monotonic() - t0
+        if not d.alive():
+            print('idle-cost: cachectld died\n' + d.tail(), file=sys.stderr)
+            return 1
+        ticks = sum(after[p] - before.get(p, 0) for p in after)
+        pct = 100.0 * ticks / HZ / wall
+        print('cachectld idle cost: %.3f%% of a core (%d ticks of 1/%d s over %.1f s, '
+              '%d processes, %s pin of %s files)'
+              % (pct, ticks, HZ, wall, len(after), 'hard' if a.hard else 'soft',
+                 f.get('files')))
+        print('verdict: %s (limit: under 1%% of a core)' % ('PASS' if pct < 1.0 else 'FAIL'))
+        return 0 if pct < 1.0 else 1
+    finally:
+        if d:
+            d.kill(signal.SIGTERM)
+        E.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -755,6 +755,10 @@ def t_soft_refill(t, E):
         raise Fatal('never satisfied')
     full, el = wait_for(R.full, 10)
     t.ok(full, 'kernel: the whole tree is resident after the pin', R.describe())
+    mon = subprocess.Popen([CACHECTL, 'monitor'], env=E.env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    CLEANUP.append(lambda: kill_group(mon.pid))
+    time.sleep(0.5)
 
     for attempt in range(3):
         left = [evict(f) for f in files]
@@ -777,6 +781,23 @@ def t_soft_refill(t, E):
          '%.0f s (took %.2f s)' % (REFILL_SECS, time.monotonic() - t0),
          'left after DONTNEED: %r' % left, R.describe())
     t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+    # cachectl monitor saw it, and says when the daemon goes away
+    d.kill(signal.SIGTERM)
+    try:
+        out, err = mon.communicate(timeout=5)
+        rc = mon.returncode
+    except subprocess.TimeoutExpired:
+        kill_group(mon.pid)
+        out, err = mon.communicate()
+        rc = 'still running 5 s after the daemon went away'
+    text = (out + err).decode('utf-8', 'replace')
+    show = 'monitor output:\n' + text[-3000:]
+    t.ok(re.search(r'evict', text, re.I) and re.search(r'refill', text, re.I) and
+         root in text, 'cachectl monitor reported the evictions and refills of the pin',
+         show)
+    t.ok(rc == 1 and re.search(r'daemon gone', text, re.I), 'cachectl monitor prints '
+         '"daemon gone" and exits 1 when cachectld stops (rc %r)' % (rc,), show)
 
 
 # ===========================================================================
@@ -1431,7 +1452,8 @@ def t_hostile(t, E):
                 except OSError:
                     pass
         if expect_err:
-            t.ok(got in ('ERR', '<ProtoError>', '<ConnectionResetError>'),
+            t.ok(got in ('ERR', '<ProtoError>', '<ConnectionResetError>') or
+                 got.startswith('<send: [Errno 32]'),
                  '%s: answered ERR or closed (got %s)' % (desc, got))
         after(desc)
         return got

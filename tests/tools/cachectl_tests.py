@@ -570,6 +570,7 @@ def t_acceptance(t, E):
     if ENGINE == 'cachestat':
         t.ok(not wait_flaws, 'prefetch --wait returns only when the reads completed '
              '(every page uptodate per mincore)', *wait_flaws)
+        wait_with_islands(t, E)
     make_cold(f)
 
     # human table: default columns CACHED SIZE PCT FILE, a heading, one row
@@ -586,6 +587,35 @@ def t_acceptance(t, E):
              and fields[3] == f,
              'table -b row: CACHED SIZE PCT FILE in that order, bytes',
              'row %r, %s' % (lines[1], why))
+
+
+def wait_with_islands(t, E):
+    """prefetch --wait must not take one resident page for proof that the
+    pages around it were read: make the last page of every MiB resident
+    (whatever the chunk size, if it is whole MiB, its last page is one of
+    them), the rest cold, and check that no page is still under read I/O
+    when cachectl returns."""
+    w = mkfile(E.path('islands.bin'), 128 * MiB, cold=True)
+    fd = os.open(w, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)   # no readahead
+        for off in range(MiB - PAGE, 128 * MiB, MiB):
+            os.pread(fd, 1, off)
+    finally:
+        os.close(fd)
+    pre = kcached(w)
+    r = E.cachectl(['prefetch', '--wait', w])
+    up = kuptodate([w])[w]
+    present = kcached(w)
+    t.eq(r.rc, 0, 'prefetch --wait, one resident page per MiB: exit 0', r.show())
+    # reclaim between the two counts can only lower present: up >= present
+    # means nothing was still under read I/O when cachectl returned
+    t.ok(up >= present > 0,
+         'prefetch --wait, one resident page per MiB: every page read in on return',
+         'resident before: %d; on return: %d present, %d uptodate (the rest still '
+         'under read I/O)' % (pre, present, up))
+    make_cold(w)
+    os.unlink(w)
 
 
 # ===========================================================================

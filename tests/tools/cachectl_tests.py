@@ -1198,6 +1198,8 @@ def t_bad_missing(t, E):
         t.eq(r.rc, 1, '%s MISSING1 MISSING2: exit 1' % verb, r.show())
         t.ok(names_path(r, nope) and names_path(r, nope2),
              '%s MISSING1 MISSING2: both named' % verb, r.show())
+        t.eq(len(err_lines(r)), 2, '%s MISSING1 MISSING2: one stderr line per failed path'
+             % verb, r.show())
     r = E.cachectl(['status', '-r', '-J', '-b', good, E.path('nodir') + '/'])
     t.eq(r.rc, 64, 'status -r GOOD MISSINGDIR/: exit 64', r.show())
     r = E.cachectl(['status', '-J', '-b', '--from', '-'],

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Logging and events: one line per event on stderr, and to subscribers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cachectld.h"
+
+static const char *const prio_names[] = {
+	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+};
+
+void dlog(struct daemon *d, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio > d->verbose)
+		return;
+	fprintf(stderr, "cachectld: %s: ", prio_names[prio & 7]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * A path made safe for one log line: control bytes, backslash and DEL as
+ * \xHH, as on the wire. Four rotating buffers, so a line may hold several.
+ */
+const char *pesc(const char *path)
+{
+	static char bufs[4][4 * 4096 + 1];
+	static unsigned int next;
+	char *b = bufs[next++ & 3], *w = b;
+	const unsigned char *s = (const unsigned char *)(path ? path : "(null)");
+
+	for (; *s && w - b < 4 * 4096 - 4; s++) {
+		if (*s < 0x20 || *s == 0x7f || *s == '\\')
+			w += sprintf(w, "\\x%02x", *s);
+		else
+			*w++ = (char)*s;
+	}
+	*w = '\0';
+	return b;
+}
+
+void fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char units[] = "KMGTPE";
+	double v = (double)bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.*f %ciB", v < 10 ? 1 : 0, v, units[u]);
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *event_name(int type)
+{
+	switch (type) {
+	case CACHECTL_EVENT_SATISFIED:
+		return "satisfied";
+	case CACHECTL_EVENT_EVICTED:
+		return "evicted";
+	case CACHECTL_EVENT_REFILLED:
+		return "refilled";
+	case CACHECTL_EVENT_OVER_BUDGET:
+		return "over-budget";
+	case CACHECTL_EVENT_SHORTFALL:
+		return "shortfall";
+	case CACHECTL_EVENT_ADDED:
+		return "added";
+	case CACHECTL_EVENT_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
+{
+	int prio = LOG_INFO;
+	char sz[32];
+
+	if (type == CACHECTL_EVENT_SHORTFALL || type == CACHECTL_EVENT_ERROR ||
+	    type == CACHECTL_EVENT_OVER_BUDGET)
+		prio = LOG_WARNING;
+	fmt_size(sz, sizeof(sz), bytes);
+	dlog(d, prio, "event %s %s (%s)", event_name(type), pesc(path), sz);
+	clients_broadcast(d, type, path, bytes);
+}

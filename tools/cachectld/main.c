@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* cachectld: options, set-up, and the event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cachectld.h"
+#include "pin-private.h"
+
+#define TICK_MS 250
+#define PLAN_TICKS 20		/* memory plan for hard pins every 5 s */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: cachectld [--user|--system] [--foreground] [--socket PATH]\n"
+	      "                 [--state-dir DIR] [-v]...\n"
+	      "Keep the pins of a scope true: refill soft pins, lock hard pins,\n"
+	      "pin new files under inherit pins.\n\n"
+	      "  --user           the invoking user's pins (default)\n"
+	      "  --system         the system's pins (/var/lib/cachectl)\n"
+	      "  -f, --foreground stay in the foreground (the default)\n"
+	      "  --socket PATH    listen there instead of the scope's socket\n"
+	      "  --state-dir DIR  keep the pin store there ($CACHECTL_STATE_DIR)\n"
+	      "  -v, --verbose    more messages (repeat for debug)\n"
+	      "  -h, --help       this help\n"
+	      "  -V, --version    the version\n", f);
+}
+
+static void lib_log(void *data, int priority, const char *file, int line,
+		    const char *fn, const char *format, va_list args)
+{
+	struct daemon *d = data;
+	char msg[4096];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	dlog(d, priority, "libcachectl: %s", msg);
+}
+
+static void raise_limits(struct daemon *d)
+{
+	struct rlimit rl;
+
+	/* descriptors kept open make residency checks cheap */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		d->fd_budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 :
+			       (long)rl.rlim_cur - 512;
+		if (d->fd_budget < 0)
+			d->fd_budget = 0;
+	}
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_MEMLOCK, &rl);
+	}
+}
+
+static int reload(struct daemon *d)
+{
+	int r = cachectl_pinstore_reload(d->store);
+
+	if (r < 0) {
+		dlog(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
+		     pesc(cachectl_pinstore_get_path(d->store)), strerror(-r));
+		return r;
+	}
+	return pins_sync(d);
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sig.fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			dlog(d, LOG_NOTICE, "signal %d: exiting", (int)si.ssi_signo);
+			d->quit = true;
+			break;
+		case SIGHUP:
+			dlog(d, LOG_NOTICE, "SIGHUP: reloading");
+			reload(d);
+			break;
+		case SIGCHLD:
+			workers_reap(d);
+			break;
+		}
+	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t n;
+
+	if (read(d->timer.fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	refill_tick(d);
+	clients_tick(d);
+	if (d->ticks % PLAN_TICKS == 0)
+		d->plan_needed = true;
+}
+
+static int setup_fds(struct daemon *d)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, TICK_MS * 1000000L },
+		.it_value = { 0, TICK_MS * 1000000L },
+	};
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0)
+		return -errno;
+	d->sig.type = SRC_SIGNAL;
+	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->timer.type = SRC_TIMER;
+	d->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->sig.fd < 0 || d->timer.fd < 0 ||
+	    timerfd_settime(d->timer.fd, 0, &its, NULL) < 0)
+		return -errno;
+	if (epoll_add(d, &d->sig, EPOLLIN) < 0 ||
+	    epoll_add(d, &d->timer, EPOLLIN) < 0)
+		return -errno;
+	return 0;
+}
+
+static void loop(struct daemon *d)
+{
+	struct epoll_event ev[64];
+
+	while (!d->quit) {
+		int n = epoll_wait(d->epfd, ev, ARRAY_LEN(ev), -1), i;
+
+		if (n < 0 && errno != EINTR) {
+			dlog(d, LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			struct source *s = ev[i].data.ptr;
+
+			switch (s->type) {
+			case SRC_LISTEN:
+				server_accept(d);
+				break;
+			case SRC_SIGNAL:
+				on_signal(d);
+				break;
+			case SRC_TIMER:
+				on_timer(d);
+				break;
+			case SRC_INOTIFY:
+				inherit_event(d);
+				break;
+			case SRC_CLIENT:
+				/* may free it: nothing later in this batch
+				 * refers to a client but its own event */
+				client_event(d, (struct client *)s, ev[i].events);
+				break;
+			case SRC_WORKER:
+			case SRC_WORKER_CMD:
+				worker_event(d, s, ev[i].events);
+				break;
+			}
+		}
+		if (d->plan_needed)
+			lock_plan(d);
+		pins_compact(d);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_USER = 256, OPT_SYSTEM, OPT_SOCKET, OPT_STATE };
+	static const struct option opts[] = {
+		{ "user", no_argument, NULL, OPT_USER },
+		{ "system", no_argument, NULL, OPT_SYSTEM },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	struct daemon dm = {
+		.scope = CACHECTL_SCOPE_USER,
+		.verbose = LOG_NOTICE,
+		.epfd = -1,
+		.listen.fd = -1,
+	};
+	struct daemon *d = &dm;
+	const char *sock = NULL;
+	char *store_path = NULL;
+	int c, r, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "fvhV", opts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_USER:
+			d->scope = CACHECTL_SCOPE_USER;
+			break;
+		case OPT_SYSTEM:
+			d->scope = CACHECTL_SCOPE_SYSTEM;
+			break;
+		case 'f':
+			break;
+		case OPT_SOCKET:
+			sock = optarg;
+			break;
+		case OPT_STATE:
+			if (setenv("CACHECTL_STATE_DIR", optarg, 1) < 0)
+				return 1;
+			break;
+		case 'v':
+			if (d->verbose < LOG_DEBUG)
+				d->verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("cachectld %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	d->uid = geteuid();
+
+	r = cachectl_new(&d->ctx);
+	if (r < 0) {
+		fprintf(stderr, "cachectld: %s\n", strerror(-r));
+		return 1;
+	}
+	cachectl_set_log_fn(d->ctx, lib_log, d);
+	cachectl_set_log_priority(d->ctx, d->verbose);
+	raise_limits(d);
+
+	r = setup_fds(d);
+	if (r < 0) {
+		dlog(d, LOG_ERR, "set-up: %s", strerror(-r));
+		goto out;
+	}
+	if (server_open(d, sock) < 0)
+		goto out;
+	if (caps_setup(d) < 0)
+		goto out;
+
+	r = cachectl_pinstore_open(d->ctx, d->scope, &d->store);
+	if (r < 0) {
+		if (scope_state_dir(d->scope, &store_path) == 0)
+			dlog(d, LOG_ERR,
+			     "cannot load the pin store %s/pins: %s; not touching it (repair or remove it)",
+			     pesc(store_path), strerror(-r));
+		else
+			dlog(d, LOG_ERR, "cannot load the pin store: %s",
+			     strerror(-r));
+		free(store_path);
+		goto out;
+	}
+	r = inherit_init(d);
+	if (r < 0) {
+		dlog(d, LOG_ERR, "inotify: %s", strerror(-r));
+		goto out;
+	}
+	lock_init(d);
+	mem_read(d);
+	pins_load(d);
+	dlog(d, LOG_NOTICE, "ready: %zu pins", d->npins);
+	loop(d);
+	ret = 0;
+out:
+	workers_stop(d);
+	clients_free(d);
+	pins_free(d);
+	server_close(d);
+	cachectl_pinstore_unref(d->store);
+	cachectl_unref(d->ctx);
+	return ret;
+}

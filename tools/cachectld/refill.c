@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Soft pins: check residency round-robin on a CPU-time budget per tick
+ * and bring back what was evicted. cachestat(2) costs about a
+ * microsecond per file on a descriptor we keep, so the idle budget
+ * (IDLE_NS per TICK_MS) re-checks a few hundred files a tick for well
+ * under 1% of a core, while a tree of a few large files is re-checked
+ * whole every tick. Once evictions are seen the budget grows, until the
+ * pins are whole again.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachectld.h"
+
+#define IDLE_NS 1200000ull	/* 1.2 ms of CPU per 250 ms tick */
+#define BUSY_NS 10000000ull	/* 10 ms while refilling */
+#define BLIND_TICKS 40		/* unknown residency: advise every 10 s */
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void mem_read(struct daemon *d)
+{
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kb;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			d->mem_total = kb << 10;
+		else if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			d->mem_avail = kb << 10;
+	}
+	fclose(f);
+	d->reserve = d->mem_total / 10;
+	d->pressure = d->mem_avail < d->reserve;
+}
+
+/* Residency of one file, into f->size/cached/unknown. */
+int query_file(struct daemon *d, struct dfile *f)
+{
+	struct cachectl_residency res;
+	struct stat st;
+	int fd = f->fd, r;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
+		/* deleted or renamed over: follow the path to the new inode */
+		close(fd);
+		f->fd = fd = -1;
+		d->fds_open--;
+		if (lstat(f->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			f->dev = st.st_dev;
+			f->ino = st.st_ino;
+			if (f->lk != LK_NONE)
+				d->plan_needed = true;
+			if (d->fds_open < d->fd_budget) {
+				f->fd = fd = open_ro(f->path);
+				if (fd >= 0)
+					d->fds_open++;
+			}
+		}
+	}
+	if (fd < 0) {
+		fd = open_ro(f->path);
+		if (fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = cachectl_file_query(d->ctx, fd, 0, 0, 0, &res, sizeof(res));
+	if (fd != f->fd)
+		close(fd);
+	if (r < 0)
+		goto fail;
+	if (f->err)
+		f->pin->dirty = true;
+	f->err = 0;
+	f->size = res.size;
+	f->cached = res.cached;
+	f->unknown = res.flags & CACHECTL_RES_UNKNOWN;
+	return 0;
+fail:
+	if (f->err != r) {
+		dlog(d, LOG_WARNING, "pin %s: %s: %s", pesc(f->pin->path),
+		     pesc(f->path), strerror(-r));
+		f->pin->dirty = true;
+	}
+	f->err = r;
+	return r;
+}
+
+/*
+ * Check one kept file and refill what is missing. @initial: the file
+ * was just pinned, so missing data is not an eviction.
+ */
+int refill_file(struct daemon *d, struct dfile *f, bool initial)
+{
+	struct dpin *p = f->pin;
+	uint64_t missing, bytes = 0;
+	int fd, r;
+
+	r = query_file(d, f);
+	if (r < 0)
+		return r;
+	if ((p->flags & CACHECTL_PIN_HARD) &&
+	    (f->lk == LK_LOCKED || f->lk == LK_PENDING || f->want_lock)) {
+		/* locked pages stay; a file that grew needs a new mapping */
+		if (f->lk == LK_LOCKED && f->lock_len != f->size)
+			d->plan_needed = true;
+		return 0;
+	}
+	/* soft, or hard without a lock (no room): refill instead */
+	if (f->unknown) {
+		/* the kernel will not say: advise now and then, blindly */
+		if (!initial && d->ticks - f->blind_tick < BLIND_TICKS)
+			return 0;
+		f->blind_tick = d->ticks;
+		missing = 0;
+	} else {
+		missing = f->cached >= f->size ? 0 : f->size - f->cached;
+		if (!missing) {
+			if (f->refilling && f->was_evicted)
+				p->tick_refilled += f->refilling;
+			if (f->refilling || f->starved)
+				p->dirty = true;
+			f->refilling = 0;
+			f->was_evicted = false;
+			f->starved = false;
+			return 0;
+		}
+	}
+	if (d->pressure && p->priority < d->soft_cutoff) {
+		/* lower priorities give way; reported as NO_MEMORY */
+		if (!f->starved)
+			p->dirty = true;
+		f->starved = true;
+		return 0;
+	}
+	f->starved = false;
+	if (missing && !f->refilling) {
+		f->refilling = missing;
+		f->was_evicted = !initial && !f->unknown;
+		if (f->was_evicted)
+			p->tick_evicted += missing;
+	}
+	fd = f->fd >= 0 ? f->fd : open_ro(f->path);
+	if (fd < 0)
+		return -errno;
+	r = cachectl_file_prefetch(d->ctx, fd, 0, 0, 0, &bytes);
+	if (fd != f->fd)
+		close(fd);
+	if (r < 0 && f->err != r) {
+		dlog(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
+		     pesc(p->path), pesc(f->path), strerror(-r));
+		f->err = r;
+		p->dirty = true;
+	}
+	if (missing)
+		d->busy = true;
+	return r;
+}
+
+void refill_tick(struct daemon *d)
+{
+	uint64_t start, budget = d->busy ? BUSY_NS : IDLE_NS;
+	size_t total = 0, visited = 0, i;
+
+	d->ticks++;
+	mem_read(d);
+	d->soft_cutoff = CACHECTL_PRIORITY_MIN;
+	if (d->pressure) {
+		/* pins are sorted: the first soft one has the top priority */
+		for (i = 0; i < d->npins; i++) {
+			if (!(d->pins[i]->flags & CACHECTL_PIN_HARD)) {
+				d->soft_cutoff = d->pins[i]->priority;
+				break;
+			}
+		}
+	}
+	d->busy = false;
+	for (i = 0; i < d->npins; i++)
+		total += d->pins[i]->nfiles;
+
+	start = cpu_ns();
+	while (visited < total && d->npins) {
+		struct dpin *p;
+		struct dfile *f;
+
+		if (d->cur_pin >= d->npins) {
+			d->cur_pin = 0;
+			d->cur_file = 0;
+		}
+		p = d->pins[d->cur_pin];
+		if (d->cur_file >= p->nfiles) {
+			d->cur_pin++;
+			d->cur_file = 0;
+			continue;
+		}
+		f = p->files[d->cur_file++];
+		visited++;
+		if (f->kept && !f->removed)
+			refill_file(d, f, false);
+		if (!(visited & 15) && cpu_ns() - start > budget)
+			break;
+	}
+
+	for (i = 0; i < d->npins; i++) {
+		struct dpin *p = d->pins[i];
+
+		if (p->tick_evicted) {
+			event_emit(d, CACHECTL_EVENT_EVICTED, p->path,
+				   p->tick_evicted);
+			p->dirty = true;
+		}
+		if (p->tick_refilled) {
+			event_emit(d, CACHECTL_EVENT_REFILLED, p->path,
+				   p->tick_refilled);
+			p->dirty = true;
+		}
+		p->tick_evicted = p->tick_refilled = 0;
+		if (p->dirty)
+			pins_report(d, p);
+	}
+}

@@ -1,0 +1,800 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The Unix socket and the protocol (lib/proto.h). Clients are
+ * non-blocking: input goes through proto_fill()/proto_take(), output is
+ * queued and written as the socket drains, so a client that never reads
+ * cannot wedge the loop. Hostile clients lose their connection: oversized
+ * frames, a message stalled half-way for STALL_MS, or output that piles
+ * up past OUT_MAX.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cachectld.h"
+#include "pin-private.h"
+
+#define MAX_CLIENTS 256
+#define STALL_MS 5000
+#define OUT_MAX (4u << 20)
+
+struct client {
+	struct source src;
+	struct client *next, **pprev;
+	struct ucred cred;
+	struct proto_buf in;
+	struct outbuf out;
+	uint64_t partial_since;		/* ms a message started, 0 if none */
+	uint64_t active;		/* ms of the last request */
+	bool subscribed;
+	bool closing;			/* flush, then close */
+	bool dead;
+};
+
+int epoll_add(struct daemon *d, struct source *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+int epoll_mod(struct daemon *d, struct source *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+void outbuf_free(struct outbuf *o)
+{
+	free(o->data);
+	memset(o, 0, sizeof(*o));
+}
+
+int outbuf_put(struct outbuf *o, const void *p, size_t n)
+{
+	if (o->off && o->off == o->len)
+		o->off = o->len = 0;
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *b;
+
+		if (o->off) {
+			memmove(o->data, o->data + o->off, o->len - o->off);
+			o->len -= o->off;
+			o->off = 0;
+		}
+		while (cap < o->len + n)
+			cap *= 2;
+		if (cap != o->cap) {
+			b = realloc(o->data, cap);
+			if (!b)
+				return -ENOMEM;
+			o->data = b;
+			o->cap = cap;
+		}
+	}
+	memcpy(o->data + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+/* Returns 1 if everything went out, 0 if some is left, or -errno. */
+int outbuf_flush(int fd, struct outbuf *o)
+{
+	while (o->off < o->len) {
+		ssize_t n = send(fd, o->data + o->off, o->len - o->off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			if (errno == ENOTSOCK) {
+				n = write(fd, o->data + o->off, o->len - o->off);
+				if (n < 0 && errno == EAGAIN)
+					return 0;
+			}
+			if (n < 0)
+				return -errno;
+		}
+		o->off += (size_t)n;
+	}
+	o->off = o->len = 0;
+	return 1;
+}
+
+/*
+ * Frame a message as proto_send() does (length, verb, key=value lines
+ * with values escaped), but into a queue rather than a blocking send.
+ */
+static int queue_msg(struct client *c, const char *verb, const char *const *kv,
+		     size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct outbuf m = { 0 };
+	unsigned char len[4];
+	size_t i, total;
+	int r;
+
+	r = outbuf_put(&m, "\0\0\0\0", 4);
+	if (!r)
+		r = outbuf_put(&m, verb, strlen(verb));
+	for (i = 0; i < n && !r; i++) {
+		const unsigned char *s = (const unsigned char *)kv[2 * i + 1];
+
+		r = outbuf_put(&m, "\n", 1);
+		if (!r)
+			r = outbuf_put(&m, kv[2 * i], strlen(kv[2 * i]));
+		if (!r)
+			r = outbuf_put(&m, "=", 1);
+		for (; *s && !r; s++) {
+			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
+
+			if (*s < 0x20 || *s == 0x7f || *s == '\\')
+				r = outbuf_put(&m, e, 4);
+			else
+				r = outbuf_put(&m, s, 1);
+		}
+	}
+	total = m.len - 4;
+	if (!r && total > PROTO_MAX)
+		r = -EMSGSIZE;
+	if (!r) {
+		len[0] = total & 0xff;
+		len[1] = (total >> 8) & 0xff;
+		len[2] = (total >> 16) & 0xff;
+		len[3] = (total >> 24) & 0xff;
+		memcpy(m.data, len, 4);
+		if (c->out.len - c->out.off + m.len > OUT_MAX)
+			r = -ENOBUFS;	/* it does not read: it goes */
+		else
+			r = outbuf_put(&c->out, m.data, m.len);
+	}
+	outbuf_free(&m);
+	if (r < 0)
+		c->dead = true;
+	return r;
+}
+
+static int queue_err(struct client *c, int error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int queue_err(struct client *c, int error, const char *fmt, ...)
+{
+	char num[16], msg[8192];
+	const char *kv[] = { "errno", num, "message", msg };
+	va_list ap;
+
+	snprintf(num, sizeof(num), "%d", error < 0 ? -error : error);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return queue_msg(c, "ERR", kv, 2);
+}
+
+static void client_free(struct daemon *d, struct client *c)
+{
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+	close(c->src.fd);
+	proto_buf_free(&c->in);
+	outbuf_free(&c->out);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	d->nclients--;
+	free(c);
+}
+
+/* Write what is queued; close the client when done or broken. */
+static void client_flush(struct daemon *d, struct client *c)
+{
+	int r = 0;
+
+	if (!c->dead)
+		r = outbuf_flush(c->src.fd, &c->out);
+	if (c->dead || r < 0 || (r == 1 && c->closing)) {
+		client_free(d, c);
+		return;
+	}
+	epoll_mod(d, &c->src, EPOLLIN | EPOLLRDHUP | (r == 0 ? EPOLLOUT : 0));
+}
+
+static const char *scope_name(int scope)
+{
+	return scope == CACHECTL_SCOPE_SYSTEM ? "system" : "user";
+}
+
+/* ---- server socket ---------------------------------------------------- */
+
+/* Is a daemon answering there? 1 yes, 0 no (stale or absent), <0 unsure. */
+static int probe_socket(const struct sockaddr_un *sa)
+{
+	struct proto_buf b = { .fd = -1 };
+	struct proto_msg m;
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		r = errno == ECONNREFUSED || errno == ENOENT ? 0 : -errno;
+		close(fd);
+		return r;
+	}
+	r = proto_recv(fd, &b, &m, 2000);
+	if (r == 0) {
+		proto_msg_free(&m);
+		r = proto_send(fd, "PING", -1, NULL, 0);
+		if (r == 0)
+			r = proto_recv(fd, &b, &m, 2000);
+		if (r == 0) {
+			r = strcmp(m.verb, "OK") ? -EPROTO : 1;
+			proto_msg_free(&m);
+		}
+	}
+	proto_buf_free(&b);
+	close(fd);
+	/* something listens but does not answer: do not take its place */
+	return r == 1 ? 1 : -EADDRINUSE;
+}
+
+static int make_dir(struct daemon *d, const char *path)
+{
+	bool sys = d->scope == CACHECTL_SCOPE_SYSTEM;
+	char *dir = strdup(path), *slash;
+	struct stat st;
+	int r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		goto out;
+	*slash = '\0';
+	if (mkdir(dir, sys ? 0755 : 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		dlog(d, LOG_ERR, "cannot create %s: %s", pesc(dir), strerror(errno));
+		goto out;
+	}
+	if (lstat(dir, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* someone else's directory could hand our clients to another daemon */
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
+	    (!sys && (st.st_mode & 022))) {
+		dlog(d, LOG_ERR,
+		     "%s: not a directory owned by uid %u and closed to others; refusing to put the socket there",
+		     pesc(dir), (unsigned int)geteuid());
+		r = -EPERM;
+	}
+out:
+	free(dir);
+	return r;
+}
+
+int server_open(struct daemon *d, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *lpid = getenv("LISTEN_PID"), *lfds = getenv("LISTEN_FDS");
+	bool sys = d->scope == CACHECTL_SCOPE_SYSTEM;
+	mode_t old;
+	int fd, r;
+
+	d->listen.type = SRC_LISTEN;
+	if (lpid && lfds && strtol(lpid, NULL, 10) == (long)getpid() &&
+	    strtol(lfds, NULL, 10) >= 1) {
+		/* systemd socket activation: the socket is fd 3 */
+		fd = 3;
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		d->listen.fd = fd;
+		d->own_socket = false;
+		dlog(d, LOG_INFO, "listening on the socket systemd passed");
+		return epoll_add(d, &d->listen, EPOLLIN);
+	}
+
+	if (path) {
+		d->sock_path = strdup(path);
+		if (!d->sock_path)
+			return -ENOMEM;
+	} else {
+		r = scope_socket_path(d->scope, &d->sock_path);
+		if (r < 0)
+			return r;
+	}
+	if (strlen(d->sock_path) >= sizeof(sa.sun_path)) {
+		dlog(d, LOG_ERR, "socket path too long: %s", pesc(d->sock_path));
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, d->sock_path, strlen(d->sock_path) + 1);
+	r = make_dir(d, d->sock_path);
+	if (r < 0)
+		return r;
+
+	r = probe_socket(&sa);
+	if (r != 0) {
+		if (r == 1)
+			dlog(d, LOG_ERR, "another cachectld answers on %s",
+			     pesc(d->sock_path));
+		else
+			dlog(d, LOG_ERR, "%s is in use: %s", pesc(d->sock_path),
+			     strerror(-r));
+		return -EADDRINUSE;
+	}
+	if (unlink(d->sock_path) == 0)
+		dlog(d, LOG_INFO, "removed stale socket %s", pesc(d->sock_path));
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(sys ? 0111 : 0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || chmod(d->sock_path, sys ? 0666 : 0600) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = -errno;
+		dlog(d, LOG_ERR, "cannot listen on %s: %s", pesc(d->sock_path),
+		     strerror(errno));
+		close(fd);
+		return r;
+	}
+	d->listen.fd = fd;
+	d->own_socket = true;
+	dlog(d, LOG_NOTICE, "%s scope, listening on %s", scope_name(d->scope),
+	     pesc(d->sock_path));
+	return epoll_add(d, &d->listen, EPOLLIN);
+}
+
+void server_close(struct daemon *d)
+{
+	if (d->listen.fd >= 0) {
+		close(d->listen.fd);
+		d->listen.fd = -1;
+	}
+	if (d->own_socket && d->sock_path)
+		unlink(d->sock_path);
+	free(d->sock_path);
+	d->sock_path = NULL;
+}
+
+/*
+ * At the cap, the client idle the longest makes room for the new one: a
+ * pile of silent connections must not lock everyone out. Subscribers
+ * are kept; they are idle by nature.
+ */
+static bool make_room(struct daemon *d)
+{
+	struct client *c, *old = NULL;
+
+	for (c = d->clients; c; c = c->next)
+		if (!c->subscribed && (!old || c->active < old->active))
+			old = c;
+	if (!old)
+		return false;
+	dlog(d, LOG_INFO, "%d clients: dropping the longest idle one (pid %d)",
+	     d->nclients, (int)old->cred.pid);
+	client_free(d, old);
+	return true;
+}
+
+void server_accept(struct daemon *d)
+{
+	for (;;) {
+		socklen_t len = sizeof(struct ucred);
+		struct client *c;
+		int fd;
+
+		fd = accept4(d->listen.fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				dlog(d, LOG_WARNING, "accept: %s", strerror(errno));
+			return;
+		}
+		if (d->nclients >= MAX_CLIENTS && !make_room(d)) {
+			proto_send_err(fd, EBUSY, "too many clients");
+			close(fd);
+			dlog(d, LOG_WARNING, "refused a client: %d connected",
+			     d->nclients);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->src.type = SRC_CLIENT;
+		c->src.fd = fd;
+		c->active = now_ms();
+		c->in.fd = -1;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = d->clients;
+		if (c->next)
+			c->next->pprev = &c->next;
+		c->pprev = &d->clients;
+		d->clients = c;
+		d->nclients++;
+		if (epoll_add(d, &c->src, EPOLLIN | EPOLLRDHUP) < 0) {
+			client_free(d, c);
+			continue;
+		}
+		dlog(d, LOG_DEBUG, "client pid %d uid %u connected",
+		     (int)c->cred.pid, (unsigned int)c->cred.uid);
+		{
+			const char *kv[] = { "version", "1" };
+
+			queue_msg(c, "HELLO", kv, 1);
+		}
+		client_flush(d, c);
+	}
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static bool may_use(struct daemon *d, struct client *c)
+{
+	return d->scope == CACHECTL_SCOPE_SYSTEM || c->cred.uid == d->uid ||
+	       c->cred.uid == 0;
+}
+
+static bool may_change(struct daemon *d, struct client *c)
+{
+	if (d->scope == CACHECTL_SCOPE_SYSTEM)
+		return c->cred.uid == 0;
+	return may_use(d, c);
+}
+
+static void put_u64(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
+{
+	const char *path = proto_get(m, "path");
+	struct stat st, fst;
+	uint64_t flags = 0, budget = 0;
+	struct cachectl_pin *pin = NULL;
+	int prio = 0, fl, r;
+	char *canon = NULL;
+
+	if (!path || !*path || proto_get_u64(m, "flags", &flags) < 0 ||
+	    flags > UINT32_MAX || proto_get_int(m, "priority", &prio) == -EINVAL ||
+	    proto_get_u64(m, "budget", &budget) == -EINVAL) {
+		queue_err(c, EINVAL, "PIN needs path= and flags=, and numbers in priority= and budget=");
+		return;
+	}
+	if (path[0] != '/') {
+		queue_err(c, EINVAL, "cannot pin %s: the path must be absolute", path);
+		return;
+	}
+	canon = realpath(path, NULL);
+	if (!canon) {
+		r = errno;
+		queue_err(c, r, "cannot pin %s: %s", path, strerror(r));
+		return;
+	}
+	/*
+	 * The client's own read-only descriptor of the path proves it could
+	 * open it: same inode, open for reading, not an O_PATH handle.
+	 */
+	fl = m->fd >= 0 ? fcntl(m->fd, F_GETFL) : -1;
+	if (m->fd < 0 || fl < 0 || (fl & O_PATH) ||
+	    ((fl & O_ACCMODE) != O_RDONLY && (fl & O_ACCMODE) != O_RDWR) ||
+	    fstat(m->fd, &fst) < 0 || stat(canon, &st) < 0 ||
+	    st.st_dev != fst.st_dev || st.st_ino != fst.st_ino) {
+		queue_err(c, EACCES, "cannot pin %s: not readable by uid %u",
+			  path, (unsigned int)c->cred.uid);
+		dlog(d, LOG_NOTICE, "refused pin of %s by uid %u: no proof it can read it",
+		     pesc(path), (unsigned int)c->cred.uid);
+		goto out;
+	}
+	r = pin_alloc(d->ctx, canon, (unsigned int)flags, &pin);
+	if (r == -EINVAL) {
+		queue_err(c, EINVAL, "cannot pin %s: bad flags %llu (inherit needs recursive)",
+			  path, (unsigned long long)flags);
+		goto out;
+	}
+	if (r < 0) {
+		queue_err(c, r, "cannot pin %s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (cachectl_pin_set_priority(pin, prio) < 0) {
+		queue_err(c, ERANGE, "cannot pin %s: priority %d outside %d..%d",
+			  path, prio, CACHECTL_PRIORITY_MIN, CACHECTL_PRIORITY_MAX);
+		goto out;
+	}
+	cachectl_pin_set_budget(pin, budget);
+	r = cachectl_pinstore_add(d->store, pin);
+	if (r < 0) {
+		queue_err(c, r, "cannot record the pin of %s in %s: %s", path,
+			  cachectl_pinstore_get_path(d->store), strerror(-r));
+		dlog(d, LOG_ERR, "cannot record the pin of %s in %s: %s",
+		     pesc(path), pesc(cachectl_pinstore_get_path(d->store)),
+		     strerror(-r));
+		goto out;
+	}
+	dlog(d, LOG_NOTICE, "uid %u pinned %s (flags %llu, priority %d, budget %llu)",
+	     (unsigned int)c->cred.uid, pesc(canon), (unsigned long long)flags,
+	     prio, (unsigned long long)budget);
+	r = pin_set(d, canon, (unsigned int)flags, prio, budget);
+	if (r < 0)
+		queue_err(c, r, "pinned %s, but cannot keep it: %s", path,
+			  strerror(-r));
+	else
+		queue_msg(c, "OK", NULL, 0);
+out:
+	cachectl_pin_unref(pin);
+	free(canon);
+}
+
+static void do_unpin(struct daemon *d, struct client *c, struct proto_msg *m)
+{
+	const char *path = proto_get(m, "path");
+	struct dpin *p;
+	int r;
+
+	if (!path || path[0] != '/') {
+		queue_err(c, EINVAL, "UNPIN needs an absolute path=");
+		return;
+	}
+	r = cachectl_pinstore_remove(d->store, path);
+	if (r == -ENOENT) {
+		queue_err(c, ENOENT, "%s is not pinned", path);
+		return;
+	}
+	if (r < 0) {
+		queue_err(c, r, "cannot unpin %s in %s: %s", path,
+			  cachectl_pinstore_get_path(d->store), strerror(-r));
+		return;
+	}
+	p = pin_find(d, path);
+	if (p) {
+		dlog(d, LOG_NOTICE, "uid %u unpinned %s",
+		     (unsigned int)c->cred.uid, pesc(p->path));
+		pin_drop(d, p);
+	}
+	queue_msg(c, "OK", NULL, 0);
+}
+
+static void do_reload(struct daemon *d, struct client *c)
+{
+	int r = cachectl_pinstore_reload(d->store);
+
+	if (r < 0) {
+		dlog(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
+		     pesc(cachectl_pinstore_get_path(d->store)), strerror(-r));
+		queue_err(c, r, "cannot reload %s: %s",
+			  cachectl_pinstore_get_path(d->store), strerror(-r));
+		return;
+	}
+	r = pins_sync(d);
+	if (r < 0)
+		queue_err(c, r, "reload: %s", strerror(-r));
+	else
+		queue_msg(c, "OK", NULL, 0);
+}
+
+static int status_kv(struct daemon *d, struct dpin *p, bool live,
+		     char num[][24], const char **kv)
+{
+	struct cachectl_pin_status st;
+	int n = 0;
+
+	pin_status(d, p, &st, live);
+#define KV(k, v) do { put_u64(num[n], sizeof(num[n]), v); \
+		      kv[2 * n] = k; kv[2 * n + 1] = num[n]; n++; } while (0)
+	KV("files", st.files);
+	KV("size", st.size);
+	KV("cached", st.cached);
+	KV("locked", st.locked);
+	KV("shortfall", st.shortfall);
+	KV("flags", st.flags);
+#undef KV
+	return n;
+}
+
+static void do_status(struct daemon *d, struct client *c, struct proto_msg *m)
+{
+	const char *path = proto_get(m, "path");
+	char num[6][24];
+	const char *kv[12];
+	struct dpin *p;
+	int n;
+
+	if (!path || path[0] != '/') {
+		queue_err(c, EINVAL, "STATUS needs an absolute path=");
+		return;
+	}
+	p = pin_find(d, path);
+	if (!p) {
+		queue_err(c, ENOENT, "%s is not pinned", path);
+		return;
+	}
+	n = status_kv(d, p, true, num, kv);
+	queue_msg(c, "OK", kv, n);
+}
+
+static void do_list(struct daemon *d, struct client *c)
+{
+	char count[24], flags[24], prio[24], budget[24], num[6][24];
+	const char *kv[2 * PROTO_FIELDS];
+	size_t i;
+
+	put_u64(count, sizeof(count), d->npins);
+	kv[0] = "count";
+	kv[1] = count;
+	if (queue_msg(c, "OK", kv, 1) < 0)
+		return;
+	for (i = 0; i < d->npins; i++) {
+		struct dpin *p = d->pins[i];
+		int n;
+
+		/* a big tree is reported as last seen, not re-queried */
+		n = status_kv(d, p, p->nfiles <= 4096, num, kv + 8);
+		put_u64(flags, sizeof(flags), p->flags);
+		snprintf(prio, sizeof(prio), "%d", p->priority);
+		put_u64(budget, sizeof(budget), p->budget);
+		kv[0] = "path";
+		kv[1] = p->path;
+		kv[2] = "flags";
+		kv[3] = flags;
+		kv[4] = "priority";
+		kv[5] = prio;
+		kv[6] = "budget";
+		kv[7] = budget;
+		/* the status bits go as status=, flags= is the pin's */
+		kv[8 + 2 * (n - 1)] = "status";
+		if (queue_msg(c, "PIN", kv, 4 + n) < 0)
+			return;
+	}
+}
+
+static void handle(struct daemon *d, struct client *c, struct proto_msg *m)
+{
+	const char *v = m->verb;
+	bool change = !strcmp(v, "PIN") || !strcmp(v, "UNPIN") ||
+		      !strcmp(v, "RELOAD");
+
+	if (c->subscribed)
+		return;		/* an event stream carries no requests */
+	if (!may_use(d, c)) {
+		queue_err(c, EPERM, "this cachectld serves uid %u only",
+			  (unsigned int)d->uid);
+		return;
+	}
+	if (change && !may_change(d, c)) {
+		queue_err(c, EPERM, "system pins need root");
+		dlog(d, LOG_NOTICE, "refused %s from uid %u: system pins need root",
+		     v, (unsigned int)c->cred.uid);
+		return;
+	}
+	if (!strcmp(v, "PING"))
+		queue_msg(c, "OK", NULL, 0);
+	else if (!strcmp(v, "PIN"))
+		do_pin(d, c, m);
+	else if (!strcmp(v, "UNPIN"))
+		do_unpin(d, c, m);
+	else if (!strcmp(v, "RELOAD"))
+		do_reload(d, c);
+	else if (!strcmp(v, "STATUS"))
+		do_status(d, c, m);
+	else if (!strcmp(v, "LIST"))
+		do_list(d, c);
+	else if (!strcmp(v, "SUBSCRIBE")) {
+		if (queue_msg(c, "OK", NULL, 0) == 0)
+			c->subscribed = true;
+	} else {
+		queue_err(c, EINVAL, "unknown request %.32s", v);
+	}
+}
+
+static void client_read(struct daemon *d, struct client *c)
+{
+	int r, handled = 0;
+
+	for (;;) {
+		struct proto_msg m;
+
+		r = proto_fill(c->src.fd, &c->in);
+		if (r <= 0)
+			break;
+		c->active = now_ms();
+		r = proto_take(&c->in, &m);
+		if (r < 0) {
+			queue_err(c, EPROTO, "malformed message");
+			continue;
+		}
+		handle(d, c, &m);
+		proto_msg_free(&m);
+		/* let others have a turn; the rest is still buffered */
+		if (++handled == 64 || c->dead)
+			break;
+	}
+	if (r == -EMSGSIZE) {
+		queue_err(c, EMSGSIZE, "message longer than %u bytes", PROTO_MAX);
+		c->closing = true;
+		dlog(d, LOG_NOTICE, "dropped client pid %d: oversized message",
+		     (int)c->cred.pid);
+	} else if (r < 0) {
+		c->closing = true;
+		if (r != -EPIPE)
+			c->dead = true;
+	}
+	if (c->in.len)
+		c->partial_since = c->partial_since ? c->partial_since : now_ms();
+	else
+		c->partial_since = 0;
+}
+
+void client_event(struct daemon *d, struct client *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		client_read(d, c);
+	if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
+		c->dead = true;
+	client_flush(d, c);
+}
+
+void clients_tick(struct daemon *d)
+{
+	uint64_t now = now_ms();
+	struct client *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (c->partial_since && now - c->partial_since > STALL_MS) {
+			dlog(d, LOG_NOTICE,
+			     "dropped client pid %d: message stalled half-way",
+			     (int)c->cred.pid);
+			c->dead = true;
+			client_flush(d, c);
+		}
+	}
+}
+
+void clients_broadcast(struct daemon *d, int type, const char *path,
+		       uint64_t bytes)
+{
+	char t[16], b[24];
+	const char *kv[] = { "type", t, "path", path ? path : "", "bytes", b };
+	struct client *c, *next;
+
+	snprintf(t, sizeof(t), "%d", type);
+	put_u64(b, sizeof(b), bytes);
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (!c->subscribed || c->dead || c->closing)
+			continue;
+		if (queue_msg(c, "EVENT", kv, 3) < 0)
+			dlog(d, LOG_NOTICE,
+			     "dropped subscriber pid %d: it does not read its events",
+			     (int)c->cred.pid);
+		client_flush(d, c);
+	}
+}
+
+void clients_free(struct daemon *d)
+{
+	while (d->clients)
+		client_free(d, d->clients);
+}

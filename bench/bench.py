@@ -271,6 +271,44 @@ def tool_version(cmd, pick=None):
     return first_line(text) or "?"
 
 
+CACHECTL_ORIGIN = None
+
+
+def snapshot_cachectl(cachectl, scratch):
+    """Copy the binary and its non-system shared libraries (libcachectl.so
+    from the build tree) into SCRATCH/cachectl-snapshot, so a rebuild during
+    the run cannot mix two versions.  Returns the path of the copy."""
+    global CACHECTL_ORIGIN
+    import hashlib
+    snap = os.path.join(scratch, "cachectl-snapshot")
+    if os.path.exists(snap):
+        shutil.rmtree(snap)
+    os.makedirs(os.path.join(snap, "tools"))
+    os.makedirs(os.path.join(snap, "lib"))
+    libs = []
+    for line in sh(["ldd", cachectl]).stdout.splitlines():
+        parts = line.split("=>")
+        if len(parts) != 2:
+            continue
+        path = parts[1].split("(")[0].strip()
+        if path.startswith("/") and not path.startswith(("/lib", "/usr/lib", "/lib64")):
+            libs.append(path)
+    h = hashlib.sha256()
+    copy = os.path.join(snap, "tools", "cachectl")
+    for src, dst in [(cachectl, copy)] + [(l, os.path.join(snap, "lib", os.path.basename(l)))
+                                          for l in libs]:
+        shutil.copy2(src, dst)
+        with open(src, "rb") as f:
+            h.update(f.read())
+    os.environ["LD_LIBRARY_PATH"] = os.path.join(snap, "lib") + (
+        ":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+    mtime = datetime.datetime.fromtimestamp(os.stat(cachectl).st_mtime, datetime.timezone.utc)
+    head = first_line(sh(["git", "-C", REPO, "describe", "--always", "--dirty"]).stdout) or "?"
+    CACHECTL_ORIGIN = (f"{cachectl} (+{len(libs)} lib) sha256:{h.hexdigest()[:16]} built "
+                       f"{mtime:%Y-%m-%dT%H:%M:%SZ}, repo at {head}; run from a copy")
+    return copy
+
+
 def environment(scratch, cachectl):
     env = {}
     env["date_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -307,13 +345,7 @@ def environment(scratch, cachectl):
     tools["fio"] = tool_version(["fio", "--version"]) if shutil.which("fio") else "missing"
     tools["cachectl"] = tool_version([cachectl, "--version"]) if cachectl else "not built"
     if cachectl:
-        import hashlib
-        with open(cachectl, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-        mtime = datetime.datetime.fromtimestamp(os.stat(cachectl).st_mtime, datetime.timezone.utc)
-        head = first_line(sh(["git", "-C", REPO, "describe", "--always", "--dirty"]).stdout) or "?"
-        env["cachectl_binary"] = (f"{cachectl} sha256:{digest} built {mtime:%Y-%m-%dT%H:%M:%SZ}, "
-                                  f"repo at {head}")
+        env["cachectl_binary"] = CACHECTL_ORIGIN
     tools["cc"] = tool_version(["cc", "--version"])
     tools["python3"] = sys.version.split()[0]
     env["tools"] = tools
@@ -769,6 +801,8 @@ def main():
     p = QUICK if args.quick else FULL
     scratch = os.path.abspath(args.scratch)
     os.makedirs(scratch, exist_ok=True)
+    if cachectl:
+        cachectl = snapshot_cachectl(cachectl, scratch)
     env = environment(scratch, cachectl)
     if env["fstype"] in ("tmpfs", "ramfs", "devtmpfs", "overlay") and not args.allow_tmpfs:
         die(f"{scratch} is on {env['fstype']}: the bench needs a disk filesystem (use --scratch)")

@@ -35,6 +35,8 @@ struct cachectl_sysops {
 	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
 	int (*fadvise)(int fd, uint64_t off, uint64_t len, int advice);
 	int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off);
+	/* wait until [off, off+len) is read in, without copying */
+	int (*populate)(int fd, uint64_t off, uint64_t len);
 	int (*fstat)(int fd, struct stat *st);
 	/* lseek SEEK_DATA / SEEK_HOLE */
 	int64_t (*seek)(int fd, uint64_t off, int whence);

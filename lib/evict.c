@@ -4,7 +4,7 @@
  * pages still under the read I/O of a recent prefetch are locked, so every
  * eviction is checked against the kernel. DONTNEED also starts writeback
  * of dirty pages. A residue that shrinks between tries is I/O finishing,
- * worth waiting for; one that stays put over three tries is held by a
+ * worth waiting for; one that stays put over five tries is held by a
  * mapping or an mlock and is reported.
  */
 #include <errno.h>
@@ -12,7 +12,7 @@
 
 #include "cachectl-private.h"
 
-#define EVICT_TRIES 6
+#define EVICT_TRIES 8
 
 int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		      uint64_t offset, uint64_t length, uint64_t *ret_left,
@@ -39,12 +39,12 @@ int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		*ret_left = after->cached;
 		if (!after->cached)
 			return 0;
-		/* I/O may hold pages through a couple of naps (~40 ms) */
-		if (after->cached >= prev && i >= 2)
+		/* reads in flight may hold pages for a while (~170 ms) */
+		if (after->cached >= prev && i >= 4)
 			break;
 		prev = after->cached;
 		o->nap(nap);
-		nap *= 4;
+		nap = MIN(nap * 4, 256u);
 	}
 	dbg(ctx, "%llu bytes stayed resident\n",
 	    (unsigned long long)after->cached);

@@ -67,15 +67,14 @@ static int chunk_read(struct pf *p, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* The last page of a chunk is read last; reading it waits for the chunk. */
+/*
+ * Wait until every page of the chunk is read in. Waiting on one page is
+ * not enough: it may have been resident before while the rest is still
+ * under I/O. Populating a mapping waits for each page without copying.
+ */
 static int chunk_wait(struct pf *p, uint64_t off, uint64_t len)
 {
-	char c;
-	int64_t n;
-	uint64_t last = (off + len - 1) & ~((uint64_t)p->ctx->page_size - 1);
-
-	n = p->ctx->ops->pread(p->fd, &c, 1, MAX(last, off));
-	return n < 0 ? (int)n : 0;
+	return p->ctx->ops->populate(p->fd, off, len);
 }
 
 static int prefetch_extent(struct pf *p, uint64_t off, uint64_t end,

@@ -77,6 +77,39 @@ static int64_t sys_pread(int fd, void *buf, size_t len, uint64_t off)
 	return n < 0 ? -errno : n;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+/* Fault a range in (waiting for its I/O) without copying it out. */
+static int sys_populate(int fd, uint64_t off, uint64_t len)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uint64_t start = off & ~((uint64_t)ps - 1);
+	size_t maplen = (size_t)(off + len - start);
+	char *m, buf[4096];
+	uint64_t o;
+	int r = 0;
+
+	m = mmap(NULL, maplen, PROT_READ, MAP_SHARED, fd, (off_t)start);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (madvise(m, maplen, MADV_POPULATE_READ) < 0) {
+		r = -errno;
+		/* past a shrunken end of file: nothing left to wait for */
+		if (r == -EFAULT)
+			r = 0;
+	}
+	munmap(m, maplen);
+	if (r != -EINVAL)
+		return r;
+	/* before Linux 5.14: one byte per page also waits for each page */
+	for (o = start, r = 0; o < off + len && r == 0; o += (uint64_t)ps)
+		if (pread(fd, buf, 1, (off_t)o) < 0)
+			r = -errno;
+	return r;
+}
+
 static int sys_fstat(int fd, struct stat *st)
 {
 	return fstat(fd, st) < 0 ? -errno : 0;
@@ -128,6 +161,7 @@ const struct cachectl_sysops cachectl_default_sysops = {
 	.mincore = sys_mincore,
 	.fadvise = sys_fadvise,
 	.pread = sys_pread,
+	.populate = sys_populate,
 	.fstat = sys_fstat,
 	.seek = sys_seek,
 	.access_write = sys_access_write,

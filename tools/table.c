@@ -272,19 +272,14 @@ static int flush_line(struct table *t)
 struct table *table_new(const struct table_opts *o)
 {
 	struct table *t = calloc(1, sizeof(*t));
-	int i;
 
 	if (!t)
 		return NULL;
 	t->o = *o;
 	t->out = stdout;
-	if (o->json) {
+	/* a table's header waits for its first row: no rows, no header */
+	if (o->json)
 		put(&t->line, "{\n   \"cachectl\": [", 18);
-	} else if (!o->noheadings) {
-		for (i = 0; i < o->ncols; i++)
-			cell(t, &t->line, i, cols[o->cols[i]].name, false);
-		put(&t->line, "\n", 1);
-	}
 	if (flush_line(t) < 0) {
 		free(t->line.b);
 		free(t);
@@ -301,8 +296,13 @@ static int row(struct table *t, const char *file,
 	bool human = !t->o.bytes;
 	int i;
 
-	if (t->o.json)
+	if (t->o.json) {
 		put(l, t->any ? ",{" : "\n      {", t->any ? 2 : 8);
+	} else if (!t->any && !t->o.noheadings) {
+		for (i = 0; i < t->o.ncols; i++)
+			cell(t, l, i, cols[t->o.cols[i]].name, false);
+		put(l, "\n", 1);
+	}
 	t->any = true;
 	for (i = 0; i < t->o.ncols; i++) {
 		int id = t->o.cols[i];

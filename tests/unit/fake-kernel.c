@@ -118,6 +118,18 @@ static int64_t f_pread(int fd, void *buf, size_t len, uint64_t off)
 	return (int64_t)len;
 }
 
+static int f_populate(int fd, uint64_t off, uint64_t len)
+{
+	uint64_t a, b;
+
+	range_pages(off, len, &a, &b);
+	for (; a < b; a++)
+		if (!fk.resident[a])
+			fk.populate_reads++;	/* would have read it */
+	fk.populate_calls++;
+	return 0;
+}
+
 static int f_fstat(int fd, struct stat *st)
 {
 	if (fstat(fd, st) < 0)
@@ -166,6 +178,7 @@ const struct cachectl_sysops fake_sysops = {
 	.mincore = f_mincore,
 	.fadvise = f_fadvise,
 	.pread = f_pread,
+	.populate = f_populate,
 	.fstat = f_fstat,
 	.seek = f_seek,
 	.access_write = f_access_write,

@@ -40,6 +40,8 @@ struct fake_kernel {
 	int cachestat_calls;
 	int mincore_calls;
 	uint64_t hole_pages;		/* WILLNEED on holes */
+	int populate_calls;
+	uint64_t populate_reads;	/* pages WAIT had to read itself */
 };
 
 extern struct fake_kernel fk;

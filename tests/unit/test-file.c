@@ -183,6 +183,24 @@ static void prefetch_skips_holes(void **state)
 	assert_int_equal(fake_resident_bytes(0, 0), 2 * MiB);
 }
 
+static void prefetch_wait_covers_every_page(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t bytes = 0;
+	int i;
+
+	/* the last page of each MiB is resident: waiting on it proves nothing */
+	for (i = 255; i < 5120; i += 256)
+		fk.resident[i] = true;
+	assert_int_equal(cachectl_file_prefetch(f->ctx, f->fd, 0, 0,
+						CACHECTL_PREFETCH_WAIT, &bytes),
+			 0);
+	assert_true(fk.populate_calls > 0);
+	/* everything was asked for before the wait, so it read nothing */
+	assert_int_equal(fk.populate_reads, 0);
+	assert_int_equal(fake_resident_bytes(0, 0), 20 * MiB);
+}
+
 static void prefetch_read_mode_reads(void **state)
 {
 	struct fixture *f = *state;
@@ -250,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prefetch_chunks_past_readahead_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefetch_skips_resident_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefetch_skips_holes, setup, teardown),
+		cmocka_unit_test_setup_teardown(prefetch_wait_covers_every_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefetch_read_mode_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(evict_verifies_and_waits_for_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(evict_reports_pages_that_stay, setup, teardown),

@@ -493,10 +493,11 @@ static void set_size(struct libscols_line *ln, int col, uint64_t v, bool bytes)
 	scols_line_set_data(ln, col, buf);
 }
 
-static const char *status_word(const struct cachectl_pin_status *ps, bool live)
+static const char *status_word(const struct cachectl_pin_status *ps, bool live,
+			       bool daemon)
 {
 	if (!live)
-		return "no-daemon";
+		return daemon ? "not-loaded" : "no-daemon";
 	if (ps->flags & CACHECTL_PIN_STATUS_ERROR)
 		return "error";
 	if (ps->flags & CACHECTL_PIN_STATUS_NO_MEMORY)
@@ -616,7 +617,7 @@ int verb_pins(int argc, char **argv)
 			set_size(ln, P_LOCKED, ps.locked, bytes || json);
 			set_size(ln, P_SHORT, ps.shortfall, bytes || json);
 		}
-		scols_line_set_data(ln, P_STATUS, status_word(&ps, live));
+		scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
 	}
 	scols_print_table(tb);
 	scols_unref_table(tb);

@@ -544,7 +544,7 @@ uint64_t cachectl_pin_get_budget(const struct cachectl_pin *pin);
  * @bytes: 0 for no budget
  *
  * Files beyond the budget (in walk order) are not kept; the shortfall is
- * reported by cachectl_daemon_status() and as an event.
+ * reported by cachectl_daemon_get_status() and as an event.
  *
  * Returns: 0.
  * Since: 0.2

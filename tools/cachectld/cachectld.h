@@ -121,6 +121,7 @@ struct daemon {
 	size_t cur_pin, cur_file;
 	uint32_t ticks;
 	bool busy;			/* evictions seen: bigger budget */
+	bool round_found;		/* this round found data missing */
 	bool pressure;			/* MemAvailable under the reserve */
 	int soft_cutoff;		/* priorities below give way */
 	uint64_t mem_total, mem_avail, reserve;

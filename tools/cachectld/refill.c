@@ -2,11 +2,13 @@
 /*
  * Soft pins: check residency round-robin on a CPU-time budget per tick
  * and bring back what was evicted. cachestat(2) costs about a
- * microsecond per file on a descriptor we keep, so the idle budget
- * (IDLE_NS per TICK_MS) re-checks a few hundred files a tick for well
+ * microsecond per file on a descriptor we keep (a few more where
+ * descriptors ran out and the file is reopened), so the idle budget
+ * (IDLE_NS per 250 ms tick) re-checks a few hundred files a tick for well
  * under 1% of a core, while a tree of a few large files is re-checked
- * whole every tick. Once evictions are seen the budget grows, until the
- * pins are whole again.
+ * whole every tick. Once evictions are seen the budget grows (BUSY_NS)
+ * until a whole round finds nothing missing, so a tree dropped at once
+ * (drop_caches) comes back in rounds of seconds, not minutes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@
 
 #include "cachectld.h"
 
-#define IDLE_NS 1200000ull	/* 1.2 ms of CPU per 250 ms tick */
+#define IDLE_NS 800000ull	/* 0.8 ms of CPU per 250 ms tick */
 #define BUSY_NS 10000000ull	/* 10 ms while refilling */
 #define BLIND_TICKS 40		/* unknown residency: advise every 10 s */
 
@@ -168,8 +170,10 @@ int refill_file(struct daemon *d, struct dfile *f, bool initial)
 		f->err = r;
 		p->dirty = true;
 	}
-	if (missing)
+	if (missing) {
 		d->busy = true;
+		d->round_found = true;
+	}
 	return r;
 }
 
@@ -179,7 +183,9 @@ void refill_tick(struct daemon *d)
 	size_t total = 0, visited = 0, i;
 
 	d->ticks++;
-	mem_read(d);
+	/* /proc/meminfo costs tens of microseconds: once a second at rest */
+	if (d->busy || d->pressure || d->ticks % 4 == 0)
+		mem_read(d);
 	d->soft_cutoff = CACHECTL_PRIORITY_MIN;
 	if (d->pressure) {
 		/* pins are sorted: the first soft one has the top priority */
@@ -190,7 +196,6 @@ void refill_tick(struct daemon *d)
 			}
 		}
 	}
-	d->busy = false;
 	for (i = 0; i < d->npins; i++)
 		total += d->pins[i]->nfiles;
 
@@ -200,6 +205,10 @@ void refill_tick(struct daemon *d)
 		struct dfile *f;
 
 		if (d->cur_pin >= d->npins) {
+			/* a whole round without evictions: back to idle */
+			if (!d->round_found)
+				d->busy = false;
+			d->round_found = false;
 			d->cur_pin = 0;
 			d->cur_file = 0;
 		}

@@ -24,6 +24,7 @@
 #define MAX_CLIENTS 256
 #define STALL_MS 5000
 #define OUT_MAX (4u << 20)
+#define LIVE_FILES 4096		/* STATUS re-queries pins this small */
 
 struct client {
 	struct source src;
@@ -630,7 +631,9 @@ static void do_status(struct daemon *d, struct client *c, struct proto_msg *m)
 		queue_err(c, ENOENT, "%s is not pinned", path);
 		return;
 	}
-	n = status_kv(d, p, true, num, kv);
+	/* a big tree is reported as last checked: re-querying it all
+	 * would stall everyone else */
+	n = status_kv(d, p, p->nfiles <= LIVE_FILES, num, kv);
 	queue_msg(c, "OK", kv, n);
 }
 
@@ -649,8 +652,7 @@ static void do_list(struct daemon *d, struct client *c)
 		struct dpin *p = d->pins[i];
 		int n;
 
-		/* a big tree is reported as last seen, not re-queried */
-		n = status_kv(d, p, p->nfiles <= 4096, num, kv + 8);
+		n = status_kv(d, p, p->nfiles <= LIVE_FILES, num, kv + 8);
 		put_u64(flags, sizeof(flags), p->flags);
 		snprintf(prio, sizeof(prio), "%d", p->priority);
 		put_u64(budget, sizeof(budget), p->budget);

@@ -36,7 +36,7 @@ export CACHECTL_SERIES_EMPTY=$RIG_SERIES_EMPTY
 # The kselftest (patch 0012) also exercises the 9p mount when told where.
 export CACHECTL_FSCACHE_DIR=/mnt/9p
 
-echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE"
+echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE uptime=$(cut -d" " -f1 /proc/uptime)"
 
 n=0
 tap() { echo "CACHECTL-TAP: $*"; }
@@ -85,6 +85,7 @@ restore() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	[ -z "$what" ] || tap "# fixture restored:$what"
+	tap "# uptime $(uptime_s)s after $name"
 }
 
 # run_test NAME PATH [DIR]: one TAP line for one program. Exit 0 = pass,
@@ -129,7 +130,7 @@ finish() {
 		comment /tmp/dmesg.bad 60
 	fi
 	tap "1..$n"
-	echo "CACHECTL-TAP-END"
+	echo "CACHECTL-TAP-END uptime=$(uptime_s)"
 	sed 's/^/CACHECTL-DMESG: /' /tmp/dmesg.all
 	sync
 	reboot -f

@@ -97,7 +97,7 @@ def main():
         if a.tree:
             root = os.path.abspath(a.tree)
         else:
-            root = E.path('tree')
+            root = os.path.join(dt.scratch_fs(dt.Tap(), E, 'fs'), 'tree')
             t0 = time.monotonic()
             dt.make_small_tree(root, a.files)
             os.sync()
@@ -119,7 +119,7 @@ def main():
             except Exception:  # noqa: BLE001
                 return None
             return verb == 'OK' and (dt.ival(f, 'flags') or 0) & dt.STATUS_SATISFIED \
-                and f
+                and {k: v.decode('utf-8', 'replace') for k, v in f.items()}
         f, _ = dt.wait_for(satisfied, 600, 0.5)
         if not f:
             print('idle-cost: the pin never got satisfied\n' + d.tail(), file=sys.stderr)
@@ -148,6 +148,8 @@ def main():
         if d:
             d.kill(signal.SIGTERM)
         E.cleanup()
+        for fn in reversed(dt.CLEANUP):
+            fn()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -486,12 +486,13 @@ CLEANUP = []            # callables run at the end, last first
 
 
 class Daemon:
-    def __init__(self, E, args=(), user=None, env=None, name='cachectld'):
+    def __init__(self, E, args=(), user=None, env=None, name='cachectld', pre=()):
         self.E = E
         self.logpath = E.path('%s.%d.log' % (name, len(E.daemons)))
         self.log = open(self.logpath, 'wb')
         exe = E.nobody_exe(CACHECTLD) if user == 'nobody' else CACHECTLD
-        cmd = ([] if user is None else SETPRIV) + [exe, '--user', '-v'] + list(args)
+        cmd = list(pre) + ([] if user is None else SETPRIV) + [exe, '--user', '-v'] + \
+            list(args)
         self.cmd = cmd
         self.p = subprocess.Popen(cmd, env=env or E.env(user), stdin=subprocess.DEVNULL,
                                   stdout=self.log, stderr=subprocess.STDOUT,
@@ -1759,6 +1760,153 @@ def t_unpin(t, E):
     t.ok(d.alive(), 'cachectld still runs', d.tail())
 
 
+# ===========================================================================
+# 9. pins-budget: `cachectl pins -J` tells the truth; budgets and memory
+#    shortfalls are reported, lower priority gives way first
+# ===========================================================================
+
+TRUE_WORDS = (True, 1, 'yes', 'y', 'true', 'r', 'i')
+
+
+def pins_rows(t, E, desc, env=None):
+    r = E.cachectl(['pins', '-J', '-b'], env=env)
+    try:
+        rows = json.loads(r.out)['pins']
+        assert isinstance(rows, list)
+    except Exception as e:  # noqa: BLE001
+        t.ok(False, desc + ': cachectl pins -J -b gives {"pins": [...]}', str(e), r.show())
+        return {}
+    t.eq(r.rc, 0, desc + ': cachectl pins -J -b exits 0', r.show())
+    return {row.get('path'): row for row in rows}
+
+
+def t_pins_budget(t, E):
+    A = E.path('a')
+    afiles = [write_file(os.path.join(A, 'f%d' % i), MiB) for i in range(8)]
+    B = write_file(E.path('b.bin'), 4 * MiB)
+    C = E.path('c')
+    cfiles = [write_file(os.path.join(C, 'f%d' % i), MiB) for i in range(8)]
+    d = E.start_daemon(t)
+    for args in (['-r', '--priority', '5', A], ['--hard', B],
+                 ['-r', '--inherit', '--budget', '4M', C]):
+        r = E.cachectl(['pin'] + args)
+        t.eq(r.rc, 0, 'cachectl pin %s exits 0' % ' '.join(args[:-1]), r.show())
+    wait_satisfied(t, E, d, A, afiles, 30)
+    wait_satisfied(t, E, d, B, [B], 30, hard=True)
+    last = {}
+
+    def over():
+        verb, f = d.status(C)
+        last.clear()
+        last.update(f, verb=verb)
+        return verb == 'OK' and (ival(f, 'flags') or 0) & STATUS_OVER_BUDGET
+    ok, _ = wait_for(over, 10, 0.2)
+    t.ok(ok, 'daemon STATUS of the 8 MiB pin with a 4 MiB budget: OVER_BUDGET',
+         repr(last))
+    t.ok((ival(last, 'shortfall') or 0) >= 4 * MiB, 'daemon STATUS: shortfall >= the '
+         '4 MiB beyond the budget (%r)' % ival(last, 'shortfall'))
+
+    # the kernel: what is beyond the budget is not kept, what is within is
+    for f in cfiles:
+        evict(f)
+    RC = Resid(cfiles)
+    refilled, _ = wait_for(lambda: RC.now()[0] >= 3 * MiB, REFILL_SECS, 0.1)
+    high = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2:
+        high = max(high, RC.now()[0])
+        time.sleep(0.1)
+    t.ok(refilled, 'kernel: after evicting the budgeted tree, the files within the '
+         'budget come back', RC.describe())
+    t.ok(high <= 4 * MiB, 'kernel: no more than the 4 MiB budget comes back '
+         '(most seen: %d bytes)' % high, RC.describe())
+
+    # cachectl pins -J -b, against the contract and the kernel
+    before = {p: sum(ksnap(fs)) for p, fs in ((A, afiles), (B, [B]), (C, cfiles))}
+    rows = pins_rows(t, E, 'three pins')
+    after = {p: sum(ksnap(fs)) for p, fs in ((A, afiles), (B, [B]), (C, cfiles))}
+    t.eq(sorted(rows), sorted([A, B, C]), 'pins -J lists the three pins by path')
+    keys = ['path', 'mode', 'recursive', 'inherit', 'priority', 'budget', 'files', 'size',
+            'cached', 'pct', 'locked', 'shortfall', 'status']
+    for p, row in sorted(rows.items()):
+        missing = [k for k in keys if k not in row]
+        t.ok(not missing, 'pins -J row of %s has every key of the contract'
+             % os.path.basename(p), 'missing: %r' % missing, 'row: %r' % row)
+        if p in before:
+            lo, hi = min(before[p], after[p]), max(before[p], after[p])
+            t.ok(type(row.get('cached')) is int and lo <= row['cached'] <= hi,
+                 'pins -J: cached of %s == the kernel\'s (%d..%d)'
+                 % (os.path.basename(p), lo, hi), 'row: %r' % row)
+    a, b, c = rows.get(A, {}), rows.get(B, {}), rows.get(C, {})
+    t.ok(a.get('mode') == 'soft' and a.get('recursive') in TRUE_WORDS and
+         a.get('inherit') not in TRUE_WORDS and a.get('priority') == 5,
+         'pins -J: the first pin is soft, recursive, not inherit, priority 5', repr(a))
+    t.ok(a.get('files') == 8 and a.get('size') == 8 * MiB, 'pins -J: 8 files, 8 MiB',
+         repr(a))
+    t.ok(b.get('mode') == 'hard' and b.get('locked') == 4 * MiB and
+         b.get('files') == 1 and b.get('size') == 4 * MiB,
+         'pins -J: the hard pin has all 4 MiB locked', repr(b))
+    t.ok(c.get('budget') == 4 * MiB and c.get('inherit') in TRUE_WORDS and
+         (c.get('shortfall') or 0) >= 4 * MiB and re.search('budget', str(c.get('status'))),
+         'pins -J: the budgeted pin shows its budget, its shortfall and an over-budget '
+         'status', repr(c))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
+def t_memlock(t, E):
+    """A daemon without CAP_IPC_LOCK (nobody) and RLIMIT_MEMLOCK 8 MiB gets
+    two 6 MiB hard pins: the higher priority one is locked, the lower one
+    gives way, and its shortfall is reported with the reason."""
+    if os.geteuid() != 0:
+        raise Skip('needs root (setpriv to uid 65534)')
+    fdir = E.path('files')
+    os.makedirs(fdir)
+    hi = write_file(os.path.join(fdir, 'high.bin'), 6 * MiB)
+    lo = write_file(os.path.join(fdir, 'low.bin'), 6 * MiB)
+    for f in (hi, lo):
+        os.chmod(f, 0o644)
+    d = E.start_daemon(t, 'cachectld runs as nobody with RLIMIT_MEMLOCK 8 MiB',
+                       user='nobody', pre=['prlimit', '--memlock=%d:%d' % (8 * MiB, 8 * MiB)])
+    # the low one first: priority, not arrival, must decide
+    for f, prio in ((lo, '-10'), (hi, '10')):
+        r = E.cachectl(['pin', '--hard', '--priority', prio, f], user='nobody')
+        t.eq(r.rc, 0, 'nobody: cachectl pin --hard --priority %s exits 0' % prio, r.show())
+    st = {}
+
+    def settled():
+        for f in (hi, lo):
+            verb, fl = d.status(f)
+            st[f] = fl
+        return (ival(st[hi], 'locked') or 0) >= 6 * MiB and \
+            (ival(st[lo], 'shortfall') or 0) > 0
+    ok, el = wait_for(settled, 15, 0.3)
+    t.ok(ok, 'the priority 10 pin is locked whole and the priority -10 one reports a '
+         'shortfall (%.1fs)' % el, 'high: %r' % st.get(hi), 'low: %r' % st.get(lo),
+         d.tail(20))
+    t.ok((ival(st.get(lo, {}), 'flags') or 0) & STATUS_NO_MEMORY,
+         'the low pin carries the NO_MEMORY flag', repr(st.get(lo)))
+    t.ok((ival(st.get(hi, {}), 'flags') or 0) & STATUS_SATISFIED,
+         'the high pin is satisfied', repr(st.get(hi)))
+    vmlck = sum(proc_status(p, 'VmLck') for p in [d.pid] + list(d.track()))
+    t.ok(6 * MiB <= vmlck <= 8 * MiB, 'VmLck of the daemon and its workers: %d MiB, '
+         'within the limit and holding the high pin' % (vmlck // MiB))
+    t.eq(ksnap([hi])[0], 6 * MiB, 'kernel: the high pin is resident')
+    log = d.logtext()
+    t.ok('CAP_IPC_LOCK' in log and 'RLIMIT_MEMLOCK' in log, 'the daemon log names '
+         'the missing CAP_IPC_LOCK and RLIMIT_MEMLOCK', d.tail(20))
+    rows = {}
+    r = E.cachectl(['pins', '-J', '-b'], user='nobody')
+    try:
+        rows = {row.get('path'): row for row in json.loads(r.out)['pins']}
+    except Exception as e:  # noqa: BLE001
+        t.ok(False, 'nobody: cachectl pins -J parses', str(e), r.show())
+    low = rows.get(lo, {})
+    t.ok((low.get('shortfall') or 0) > 0 and re.search(r'mem', str(low.get('status'))),
+         'cachectl pins shows the low pin\'s shortfall and a no-memory status',
+         repr(low))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
 # ---------------------------------------------------------------------------
 
 GROUPS = {
@@ -1770,6 +1918,8 @@ GROUPS = {
     'permissions': t_permissions,
     'hostile-protocol': t_hostile,
     'unpin': t_unpin,
+    'pins-budget': t_pins_budget,
+    'memlock': t_memlock,
 }
 
 
@@ -1806,7 +1956,7 @@ def main():
     work = None
     E = None
     try:
-        if os.geteuid() != 0 and group in ('permissions', 'hard-pressure'):
+        if os.geteuid() != 0 and group in ('permissions', 'hard-pressure', 'memlock'):
             raise Skip('needs root (setpriv, cgroups)')
         work = pick_workdir()
         E = Env(work)

@@ -486,12 +486,13 @@ CLEANUP = []            # callables run at the end, last first
 
 
 class Daemon:
-    def __init__(self, E, args=(), user=None, env=None, name='cachectld', pre=()):
+    def __init__(self, E, args=(), user=None, env=None, name='cachectld', pre=(),
+                 scope='--user'):
         self.E = E
         self.logpath = E.path('%s.%d.log' % (name, len(E.daemons)))
         self.log = open(self.logpath, 'wb')
         exe = E.nobody_exe(CACHECTLD) if user == 'nobody' else CACHECTLD
-        cmd = list(pre) + ([] if user is None else SETPRIV) + [exe, '--user', '-v'] + \
+        cmd = list(pre) + ([] if user is None else SETPRIV) + [exe, scope, '-v'] + \
             list(args)
         self.cmd = cmd
         self.p = subprocess.Popen(cmd, env=env or E.env(user), stdin=subprocess.DEVNULL,
@@ -1478,6 +1479,42 @@ def t_permissions(t, E):
                  'the daemon keeps no pin nobody could not read', repr(got))
             t.ok(d.alive(), 'cachectld still runs', d.tail())
             d.kill()
+
+    # a system daemon (root) that nobody can reach: its peer-credential
+    # check must refuse nobody's pins, even of files nobody can read
+    sysdir = E.path('sys')
+    senv = E.env(state=os.path.join(sysdir, 'state'), runtime=os.path.join(sysdir, 'run'))
+    for k in ('CACHECTL_STATE_DIR', 'CACHECTL_RUNTIME_DIR'):
+        os.makedirs(senv[k])
+        os.chmod(senv[k], 0o755)
+    os.chmod(sysdir, 0o755)
+    r = E.cachectl(['pin', '--system', inner], env=senv)
+    t.eq(r.rc, 0, 'root pins a file as a system pin (no daemon yet)', r.show())
+    sstore = os.path.join(senv['CACHECTL_STATE_DIR'], 'pins')
+    sbefore = E.store_bytes(sstore)
+    d = Daemon(E, env=senv, scope='--system', name='system')
+    if t.ok(d.wait_ready(), 'a system cachectld (root) starts', d.tail()):
+        exe = shutil.which('python3') or sys.executable
+        for path, fdpath, desc in (
+                (readable, readable, 'PIN of a file nobody can read, with its fd'),
+                (secret, readable, 'PIN of a file nobody cannot read, with the fd of '
+                 'one it can')):
+            r = run(SETPRIV + [exe, '-c', RAW_PIN, d.sock, path, fdpath], timeout=20)
+            t.ok(r.rc == 0 and r.text.startswith('ERR'),
+                 'raw protocol as nobody to the system daemon: %s -> ERR' % desc,
+                 r.show())
+            t.diag('answer: ' + r.text.replace('\n', ' '))
+        r = E.cachectl(['pin', '--system', readable], user='nobody', env=dict(
+            E.env('nobody'), CACHECTL_STATE_DIR=senv['CACHECTL_STATE_DIR'],
+            CACHECTL_RUNTIME_DIR=senv['CACHECTL_RUNTIME_DIR']))
+        t.ok(r.rc != 0 and re.search(r'\broot\b|privilege', r.etext, re.I),
+             'nobody\'s cachectl pin --system, with the system daemon running, fails '
+             'and says system pins need root', r.show())
+        t.ok(E.store_bytes(sstore) == sbefore, 'the system store is unchanged')
+        verb, f, listed = d.list()
+        got = sorted(os.fsdecode(m[1].get('path', b'')) for m in listed)
+        t.eq(got, [inner], 'the system daemon keeps only root\'s pin')
+    d.kill()
 
 
 # ===========================================================================

@@ -1292,6 +1292,51 @@ def t_crash_safety(t, E):
     if tmp:
         t.diag('note: %d leftover files in the store dir (e.g. %r)' % (len(tmp), tmp[:3]))
 
+    # --- kill -9 of cachectl pin while a daemon serves it (the daemon
+    # writes the store then) ---
+    d = E.start_daemon(t, 'cachectld starts on the store left by the CLI kills')
+    outcomes = {'old': 0, 'new': 0}
+    pending = set()
+    for i in range(ITER_CLI // 2):
+        f = mk('s%03d' % i)
+        p = subprocess.Popen([CACHECTL, 'pin', f], env=E.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rnd.uniform(0, window))
+        kill_group(p.pid)
+        p.wait()
+        # the daemon may still be committing what it was sent: a pin of
+        # an earlier iteration may land late, but nothing else may
+        pending.add(f)
+        time.sleep(0.02)
+        try:
+            now = set(E.store_pins())
+        except StoreError as e:
+            problems.append('served iteration %d: store torn: %s' % (i, e))
+            break
+        gained = pinned_paths(now - old)
+        if now == old:
+            outcomes['old'] += 1
+        elif old <= now and gained <= pending and len(gained) == len(now - old):
+            outcomes['new'] += 1
+            pending -= gained
+        else:
+            problems.append('served iteration %d: neither old nor new set: lost %r, '
+                            'gained %r' % (i, sorted(old - now)[:3], sorted(now - old)[:3]))
+            break
+        old = now
+    t.ok(not problems, 'kill -9 of cachectl pin while the daemon serves it, %d times: '
+         'the store is always the old or the new set' % (ITER_CLI // 2), *problems)
+    t.diag('outcomes: %r' % outcomes)
+    why = d.ping(1.0)
+    t.ok(why is None, 'the daemon still answers after its clients were killed',
+         why or '', d.tail(10))
+    time.sleep(0.3)
+    verb, f, listed = d.list()
+    got = sorted(os.fsdecode(m[1].get('path', b'')) for m in listed)
+    old = set(E.store_pins())
+    t.eq(got, sorted(pinned_paths(old)), 'the daemon\'s pins are the store\'s')
+    d.kill()
+
     # --- kill -9 of cachectld, during its start and while it serves a pin ---
     outcomes = {'old': 0, 'new': 0}
     hung = []

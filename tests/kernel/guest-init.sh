@@ -101,6 +101,7 @@ run_test() {
 		mkdir -p "$dir"
 	fi
 	dmesg_new || true
+	echo "CACHECTL-RUNNING $name"
 	t0=$(uptime_s)
 	(cd "$dir" && exec timeout -s KILL "$RIG_TEST_TIMEOUT" "$prog") </dev/null >/tmp/out 2>&1
 	rc=$?

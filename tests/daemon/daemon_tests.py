@@ -1989,6 +1989,83 @@ def t_memlock(t, E):
     t.ok(d.alive(), 'cachectld still runs', d.tail())
 
 
+# ===========================================================================
+# 11. hard-change: a hard-pinned file truncated, grown, replaced, deleted
+# ===========================================================================
+
+def t_hard_change(t, E):
+    f = write_file(E.path('h', 'file.bin'), 8 * MiB)
+    d = E.start_daemon(t)
+    r = E.cachectl(['pin', '--hard', f])
+    t.eq(r.rc, 0, 'cachectl pin --hard FILE exits 0', r.show())
+    ok, _ = wait_satisfied(t, E, d, f, [f], 30, hard=True)
+    t.ok(ok, 'the 8 MiB hard pin is satisfied and locked')
+    workers = set(d.track())
+
+    def state():
+        try:
+            verb, fl = d.status(f)
+        except Exception as e:  # noqa: BLE001
+            return {'error': repr(e)}
+        return dict(fl, verb=verb)
+
+    # truncate under the lock: the locked mapping now reaches past EOF
+    os.truncate(f, 1 * MiB)
+    time.sleep(2)
+    why = d.ping(1.0)
+    t.ok(why is None, 'truncated to 1 MiB: the daemon still answers', why or '', d.tail(20))
+    dead = [p for p in workers if not os.path.exists('/proc/%d' % p) or
+            open('/proc/%d/stat' % p).read().split(') ')[1][0] == 'Z']
+    t.ok(not dead or 'SIGBUS' not in d.logtext(),
+         'no lock worker died of SIGBUS', 'dead: %r' % dead, d.tail(20))
+    t.eq(kcached(f), 1 * MiB, 'kernel: the 1 MiB left is resident')
+
+    # grow it: the new part gets locked too
+    with open(f, 'ab') as fh:
+        fh.write(os.urandom(15 * MiB))
+        fh.flush()
+        os.fsync(fh.fileno())
+    evict(f)
+    st = {}
+    ok, el = wait_for(lambda: st.update(state()) or
+                      ((ival(st, 'locked') or 0) >= 16 * MiB and kcached(f) >= 16 * MiB),
+                      10, 0.2)
+    t.ok(ok, 'grown to 16 MiB and evicted: resident and locked again within 10 s '
+         '(%.1fs)' % el, 'STATUS %r' % st, 'kernel %d' % kcached(f), d.tail(20))
+    vmlck = sum(proc_status(p, 'VmLck') for p in [d.pid] + list(d.track()))
+    t.ok(vmlck >= 16 * MiB, 'VmLck of the daemon and its workers covers the 16 MiB '
+         '(%d MiB)' % (vmlck // MiB))
+
+    # replaced by rename (an editor's save): the pin follows the path
+    new = write_file(E.path('h', '.file.bin.tmp'), 4 * MiB)
+    evict(new)
+    os.rename(new, f)
+    ok, el = wait_for(lambda: kcached(f) >= 4 * MiB, 10, 0.2)
+    t.ok(ok, 'replaced by rename with a cold 4 MiB file: resident within 10 s (%.1fs)'
+         % el, 'STATUS %r' % state(), d.tail(20))
+    st = {}
+    ok, _ = wait_for(lambda: st.update(state()) or ival(st, 'locked') == 4 * MiB, 10, 0.2)
+    t.ok(ok, 'STATUS: locked == the new file\'s 4 MiB (nothing of the old one kept)',
+         'STATUS %r' % st)
+
+    # deleted: the daemon goes on, and says so rather than claiming it
+    os.unlink(f)
+    time.sleep(2)
+    why = d.ping(1.0)
+    t.ok(why is None, 'pinned file deleted: the daemon still answers', why or '', d.tail(20))
+    st = state()
+    t.ok(st.get('verb') == 'OK' and not (ival(st, 'locked') or 0) and
+         not ((ival(st, 'flags') or 0) & STATUS_SATISFIED and ival(st, 'files')),
+         'STATUS of the deleted pin: nothing locked, no claim of a kept file', repr(st))
+    # and it comes back when the path does
+    write_file(f, 2 * MiB)
+    evict(f)
+    ok, el = wait_for(lambda: kcached(f) >= 2 * MiB, 10, 0.2)
+    t.ok(ok, 'the path created again: resident within 10 s (%.1fs)' % el,
+         'STATUS %r' % state(), d.tail(20))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
 # ---------------------------------------------------------------------------
 
 GROUPS = {
@@ -2002,6 +2079,7 @@ GROUPS = {
     'unpin': t_unpin,
     'pins-budget': t_pins_budget,
     'memlock': t_memlock,
+    'hard-change': t_hard_change,
 }
 
 

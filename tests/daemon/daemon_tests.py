@@ -1133,6 +1133,28 @@ def t_inherit(t, E):
     os.makedirs(E.path('outside'), exist_ok=True)
     new_file(os.path.join(root, 'new3'), 'file renamed into the pinned dir',
              via=E.path('outside', 'tmp3'))
+    # a burst: 50 new nested dirs with 20 files each, written and evicted
+    # as fast as we can (files land in a dir before anyone can watch it)
+    burst = []
+    data = os.urandom(16 * KiB)
+    for i in range(50):
+        dd = os.path.join(root, 'burst', 'b%02d' % i, 'x', 'y')
+        os.makedirs(dd)
+        for j in range(20):
+            p = os.path.join(dd, 'f%02d' % j)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+            burst.append(p)
+    t0 = time.monotonic()
+    RB = Resid(burst)
+    full, _ = wait_for(RB.full, REFILL_SECS * 2, 0.2)
+    t.ok(full, 'a burst of 1000 new files in 50 new nested dirs: all resident within '
+         '%.0f s (%.1fs)' % (REFILL_SECS * 2, time.monotonic() - t0), RB.describe(),
+         d.tail(10))
+
     # and a file outside the pin stays as it is: the daemon is not reading
     # everything it sees
     out = write_file(E.path('outside', 'not-pinned'), 2 * MiB)

@@ -45,6 +45,7 @@ struct cachectl_walk {
 	struct cachectl_ctx *ctx;
 	unsigned int flags;
 	unsigned int queue_depth;
+	bool force_uring;
 	struct strv roots, excludes, includes;
 
 	cachectl_progress_fn progress_fn;

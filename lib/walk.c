@@ -14,6 +14,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,6 +141,8 @@ CACHECTL_EXPORT int cachectl_walk_set_queue_depth(struct cachectl_walk *w,
 	if (!w || depth > 4096)
 		return -EINVAL;
 	w->queue_depth = depth ? depth : 32;
+	/* asking for a depth is asking for the pipeline */
+	w->force_uring = depth != 0;
 	return 0;
 }
 
@@ -347,9 +350,10 @@ static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 	/*
 	 * We opened with O_NONBLOCK so a FIFO swapped in could not hang us;
 	 * io_uring honours it on regular files too and would answer EAGAIN
-	 * instead of reading.
+	 * instead of reading. (Advice ignores it.)
 	 */
-	if (needed && fcntl(fd, F_SETFL, 0) < 0) {
+	if (needed && (w->run_flags & CACHECTL_RUN_READ) &&
+	    fcntl(fd, F_SETFL, 0) < 0) {
 		r = -errno;
 		close(fd);
 		return file_done(w, e, r);
@@ -445,6 +449,7 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
  */
 struct slot {
 	const char *name;
+	uint64_t ino;		/* d_ino: the order requests go out in */
 	int r;			/* <0 error, 0 done, 1 skip */
 	int op_r;
 	struct stat st;
@@ -465,6 +470,8 @@ static void chunk_work(void *arg, size_t i)
 	struct slot *s = &c->slots[i];
 	int fd = -1;
 
+	if (s->r)
+		return;		/* excluded */
 	s->r = open_file(c->w, c->dirfd, s->name, false,
 			 c->w->flags & CACHECTL_WALK_FOLLOW, &fd, &s->st);
 	if (s->r)
@@ -566,6 +573,13 @@ static size_t count_files(const char *buf, long n)
 }
 
 /* Files of the chunk that can go to the pool; the rest stay in order. */
+static int by_ino(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
 static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 			  struct slot *slots, size_t max)
 {
@@ -578,20 +592,24 @@ static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 		pos += d->d_reclen;
 		if (d->d_type != DT_REG || is_dot(d->d_name))
 			continue;
-		if (w->excludes.n || w->includes.n) {
-			bool x;
-
-			if (path_push(w, d->d_name, &mark) < 0)
-				continue;
-			x = excluded(w, d->d_name, true);
-			path_pop(w, mark);
-			if (x)
-				continue;	/* visit() skips it in order */
-		}
 		memset(&slots[k], 0, sizeof(slots[k]));
 		slots[k].name = d->d_name;
+		slots[k].ino = d->d_ino;
+		if ((w->excludes.n || w->includes.n) &&
+		    path_push(w, d->d_name, &mark) == 0) {
+			if (excluded(w, d->d_name, true))
+				slots[k].r = 1;
+			path_pop(w, mark);
+		}
 		k++;
 	}
+	/*
+	 * getdents order is hash order on ext4: scattered over the disk.
+	 * Inode order follows the disk on ext4 and xfs, so cold reads go out
+	 * nearly sequential (measured: a 50k-file tree came in 1.5x faster
+	 * than in getdents order).
+	 */
+	qsort(slots, k, sizeof(*slots), by_ino);
 	return k;
 }
 
@@ -641,17 +659,20 @@ static int read_dir(struct cachectl_walk *w, int fd)
 				nfiles = 0;
 			}
 		}
+		/* the chunk's files first, in the order they were read */
+		for (k = 0; k < nfiles; k++) {
+			r = chunk_emit(w, &slots[k]);
+			if (r < 0)
+				goto out;
+		}
 		for (pos = 0; pos < n;) {
 			struct linux_dirent64 *d = (void *)(buf + pos);
 			const char *nm = d->d_name;
 
 			pos += d->d_reclen;
-			if (is_dot(nm))
+			if (is_dot(nm) || (nfiles && d->d_type == DT_REG))
 				continue;
-			if (k < nfiles && slots[k].name == nm)
-				r = chunk_emit(w, &slots[k++]);
-			else
-				r = visit(w, fd, nm, d->d_type);
+			r = visit(w, fd, nm, d->d_type);
 			if (r < 0)
 				goto out;
 		}
@@ -779,16 +800,47 @@ out:
 }
 
 /*
- * Prefetch goes through the io_uring pipeline: measured on a cold tree of
- * 20k 4 KiB files, advice from io-wq workers at depth 32 took about half
- * the time of synchronous advice from two threads, and on network
- * filesystems concurrency is the whole win. Queries and evictions stay
- * synchronous and threaded, which is cheaper for warm metadata. Without
+ * Filesystems where every request is a round trip (or a FUSE daemon's
+ * turn): there, keeping many requests in flight is the whole win.
+ */
+static bool is_remote(const char *path)
+{
+	static const long magic[] = {
+		0x6969,		/* NFS */
+		0x01021997,	/* 9p */
+		0x65735546,	/* FUSE */
+		0xff534d42,	/* CIFS */
+		0xfe534d42,	/* SMB2 */
+		0x00c36400,	/* Ceph */
+		0x5346414f,	/* AFS */
+		0x6b414653,	/* kAFS */
+		0x47504653,	/* GPFS */
+		0x0bd00bd0,	/* Lustre */
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (statfs(path, &sf) < 0)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(magic); i++)
+		if ((long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
+/*
+ * The io_uring pipeline serves network filesystems, --read, and any walk
+ * given a queue depth. On a local disk, advice issued in inode order from
+ * the walk's threads brings data in as fast (time to 100% resident on a
+ * cold 50k-file tree, bench/run: 2.6-2.7 s either way) for less CPU
+ * (0.97 s against 1.28 s), so that is the default there. Without
  * io_uring (old kernel, seccomp) the synchronous path serves all.
  */
-static void pick_engine(struct cachectl_walk *w)
+static void pick_engine(struct cachectl_walk *w, const char *path)
 {
-	bool want = w->op == CACHECTL_OP_PREFETCH;
+	bool want = w->op == CACHECTL_OP_PREFETCH &&
+		    ((w->run_flags & CACHECTL_RUN_READ) || w->force_uring ||
+		     is_remote(path));
 
 	if (want && !w->uring &&
 	    uring_batch_new(w, w->run_flags & CACHECTL_RUN_READ, &w->uring) < 0)
@@ -819,7 +871,7 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 		w->totals.skipped++;
 		return 0;
 	}
-	pick_engine(w);
+	pick_engine(w, path);
 	if (S_ISDIR(st.st_mode))
 		r = visit_dir(w, AT_FDCWD, path, true, true);
 	else

@@ -367,9 +367,11 @@ int cachectl_walk_set_progress_fn(struct cachectl_walk *walk,
  * @depth: 1..4096; 0 picks the default (32)
  *
  * Prefetch keeps up to @depth requests in flight across files through
- * io_uring (synchronously, one file at a time, where the kernel has no
- * io_uring). Each file in flight holds a descriptor, so the depth is
- * capped at a quarter of RLIMIT_NOFILE.
+ * io_uring. The pipeline is used by default on network and FUSE
+ * filesystems and with CACHECTL_RUN_READ; setting a depth here asks for
+ * it everywhere (elsewhere, advice goes out in inode order from the
+ * walk's threads). Each file in flight holds a descriptor, so the depth
+ * is capped at a quarter of RLIMIT_NOFILE.
  *
  * Returns: 0, -EINVAL for a depth out of range.
  * Since: 0.1

@@ -461,8 +461,10 @@ static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
 	return r;
 }
 
-enum { P_PATH, P_MODE, P_OPTS, P_PRIO, P_BUDGET, P_FILES, P_SIZE, P_CACHED,
-       P_PCT, P_LOCKED, P_SHORT, P_STATUS, P_NCOLS };
+/* OPTS and PRIO for people; RECURSIVE, INHERIT, PRIORITY for programs */
+enum { P_PATH, P_MODE, P_OPTS, P_RECURSIVE, P_INHERIT, P_PRIO, P_PRIORITY,
+       P_BUDGET, P_FILES, P_SIZE, P_CACHED, P_PCT, P_LOCKED, P_SHORT,
+       P_STATUS, P_NCOLS };
 
 static const struct {
 	const char *name;
@@ -471,7 +473,10 @@ static const struct {
 	[P_PATH] = { "PATH", 0, SCOLS_JSON_STRING },
 	[P_MODE] = { "MODE", 0, SCOLS_JSON_STRING },
 	[P_OPTS] = { "OPTS", 0, SCOLS_JSON_STRING },
+	[P_RECURSIVE] = { "RECURSIVE", 0, SCOLS_JSON_BOOLEAN },
+	[P_INHERIT] = { "INHERIT", 0, SCOLS_JSON_BOOLEAN },
 	[P_PRIO] = { "PRIO", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[P_PRIORITY] = { "PRIORITY", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_BUDGET] = { "BUDGET", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_FILES] = { "FILES", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_SIZE] = { "SIZE", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
@@ -570,10 +575,17 @@ int verb_pins(int argc, char **argv)
 	scols_table_enable_noheadings(tb, noheadings);
 	for (i = 0; i < P_NCOLS; i++) {
 		struct libscols_column *cl;
+		bool for_json = i == P_RECURSIVE || i == P_INHERIT ||
+				i == P_PRIORITY;
+		bool for_people = i == P_OPTS || i == P_PRIO;
 
 		cl = scols_table_new_column(tb, pcols[i].name, 0, pcols[i].flags);
-		if (cl)
-			scols_column_set_json_type(cl, pcols[i].json);
+		if (!cl)
+			continue;
+		scols_column_set_json_type(cl, pcols[i].json);
+		/* a hidden column is neither printed nor in the JSON */
+		if ((json && for_people) || (!json && for_json))
+			scols_column_set_flags(cl, pcols[i].flags | SCOLS_FL_HIDDEN);
 	}
 	for (k = 0; k < cachectl_pinstore_get_count(st); k++) {
 		const struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
@@ -601,8 +613,13 @@ int verb_pins(int argc, char **argv)
 			 f & CACHECTL_PIN_RECURSIVE ? "r" : "-",
 			 f & CACHECTL_PIN_INHERIT ? "i" : "-");
 		scols_line_set_data(ln, P_OPTS, buf);
+		scols_line_set_data(ln, P_RECURSIVE,
+				    f & CACHECTL_PIN_RECURSIVE ? "1" : "0");
+		scols_line_set_data(ln, P_INHERIT,
+				    f & CACHECTL_PIN_INHERIT ? "1" : "0");
 		snprintf(buf, sizeof(buf), "%d", cachectl_pin_get_priority(pin));
 		scols_line_set_data(ln, P_PRIO, buf);
+		scols_line_set_data(ln, P_PRIORITY, buf);
 		if (cachectl_pin_get_budget(pin))
 			set_size(ln, P_BUDGET, cachectl_pin_get_budget(pin), bytes || json);
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ps.files);

@@ -121,7 +121,8 @@ struct daemon {
 	size_t cur_pin, cur_file;
 	uint32_t ticks;
 	bool busy;			/* evictions seen: bigger budget */
-	bool round_found;		/* this round found data missing */
+	size_t tick_found;		/* files found missing this tick */
+	uint32_t round_tick;		/* tick the current round began */
 	bool pressure;			/* MemAvailable under the reserve */
 	int soft_cutoff;		/* priorities below give way */
 	uint64_t mem_total, mem_avail, reserve;

@@ -93,7 +93,8 @@ int caps_setup(struct daemon *d)
 	d->cap_dac_read_search = caps_have(CAP_DAC_READ_SEARCH);
 	cur = cap_get_proc();
 	text = cur ? cap_to_text(cur, NULL) : NULL;
-	dlog(d, LOG_INFO, "capabilities: %s", text && *text ? text : "none");
+	dlog(d, LOG_INFO, "capabilities: %s",
+	     text && *text && strcmp(text, "=") ? text : "none");
 	cap_free(text);
 	cap_free(cur);
 	if (!d->cap_ipc_lock)

@@ -6,9 +6,9 @@
  * descriptors ran out and the file is reopened), so the idle budget
  * (IDLE_NS per 250 ms tick) re-checks a few hundred files a tick for well
  * under 1% of a core, while a tree of a few large files is re-checked
- * whole every tick. Once evictions are seen the budget grows (BUSY_NS)
- * until a whole round finds nothing missing, so a tree dropped at once
- * (drop_caches) comes back in rounds of seconds, not minutes.
+ * whole every tick. While a good share of the files checked turn out
+ * evicted the budget grows (BUSY_NS), so a tree dropped at once
+ * (drop_caches, DONTNEED) comes back in seconds, not minutes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -170,10 +170,8 @@ int refill_file(struct daemon *d, struct dfile *f, bool initial)
 		f->err = r;
 		p->dirty = true;
 	}
-	if (missing) {
-		d->busy = true;
-		d->round_found = true;
-	}
+	if (missing)
+		d->tick_found++;
 	return r;
 }
 
@@ -199,16 +197,16 @@ void refill_tick(struct daemon *d)
 	for (i = 0; i < d->npins; i++)
 		total += d->pins[i]->nfiles;
 
+	d->tick_found = 0;
 	start = cpu_ns();
 	while (visited < total && d->npins) {
 		struct dpin *p;
 		struct dfile *f;
 
 		if (d->cur_pin >= d->npins) {
-			/* a whole round without evictions: back to idle */
-			if (!d->round_found)
-				d->busy = false;
-			d->round_found = false;
+			dlog(d, LOG_DEBUG, "round: %zu files checked in %u ticks",
+			     total, d->ticks - d->round_tick);
+			d->round_tick = d->ticks;
 			d->cur_pin = 0;
 			d->cur_file = 0;
 		}
@@ -225,6 +223,12 @@ void refill_tick(struct daemon *d)
 		if (!(visited & 15) && cpu_ns() - start > budget)
 			break;
 	}
+	/*
+	 * Busy while a good share of what we check is missing (a tree dropped
+	 * at once); a trickle of evictions across a big tree is found at the
+	 * idle pace, or the trickle alone would keep us busy for ever.
+	 */
+	d->busy = d->tick_found && d->tick_found * 20 >= visited;
 
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];

@@ -135,6 +135,7 @@ struct daemon {
 	int nworkers;
 	uint32_t maps_per_worker;
 	uint32_t lock_gen;
+	unsigned int worker_deaths;	/* lock workers lost (not stopped) */
 	uint64_t locked_total;		/* bytes locked or being locked */
 	uint64_t memlock_limit;		/* RLIM_INFINITY as UINT64_MAX */
 	bool cap_ipc_lock, cap_dac_read_search;
@@ -205,7 +206,6 @@ void unlock_file(struct daemon *d, struct dfile *f);
 void worker_event(struct daemon *d, struct source *s, uint32_t events);
 void workers_reap(struct daemon *d);
 void workers_stop(struct daemon *d);
-bool lock_room(struct daemon *d, uint64_t bytes, const char **why);
 
 /* inherit.c */
 int inherit_init(struct daemon *d);

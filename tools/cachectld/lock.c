@@ -32,6 +32,7 @@
 #include "cachectld.h"
 
 #define MAPS_PER_WORKER 60000
+#define WORKER_DEATHS 8		/* then their files stay unlocked until reload */
 #define PAGE_ROUND(x) (((x) + 4095) & ~(uint64_t)4095)
 
 enum { OP_LOCK = 1, OP_UNLOCK = 2 };
@@ -344,6 +345,15 @@ void lock_file(struct daemon *d, struct dfile *f)
 		f->lk = LK_LOCKED;	/* nothing to lock is all locked */
 		return;
 	}
+	if (strlen(f->path) > PATH_MAX * 4) {
+		/* the worker takes no longer paths */
+		if (f->lk != LK_NONE)
+			unlock_file(d, f);
+		f->lk = LK_FAILED;
+		dlog(d, LOG_ERR, "hard pin %s: cannot lock %s: %s",
+		     pesc(f->pin->path), pesc(f->path), strerror(ENAMETOOLONG));
+		return;
+	}
 	if (f->lk == LK_PENDING || f->lk == LK_LOCKED)
 		d->locked_total -= PAGE_ROUND(f->lock_len);
 	if (f->worker >= 0) {
@@ -382,20 +392,6 @@ void lock_file(struct daemon *d, struct dfile *f)
 	f->lock_len = f->size;
 	d->locked_total += PAGE_ROUND(f->lock_len);
 	worker_send(d, w, &c, f->path);
-}
-
-bool lock_room(struct daemon *d, uint64_t bytes, const char **why)
-{
-	if (!d->cap_ipc_lock && d->memlock_limit != UINT64_MAX &&
-	    d->locked_total + PAGE_ROUND(bytes) > d->memlock_limit) {
-		*why = "memlock";
-		return false;
-	}
-	if (d->mem_avail < d->reserve + PAGE_ROUND(bytes)) {
-		*why = "memory";
-		return false;
-	}
-	return true;
 }
 
 static void warn_short(struct daemon *d, struct dpin *p, bool memlock,
@@ -549,7 +545,8 @@ static void worker_gone(struct daemon *d, int idx)
 			continue;
 		if (f->lk == LK_PENDING || f->lk == LK_LOCKED)
 			d->locked_total -= PAGE_ROUND(f->lock_len);
-		f->lk = LK_NONE;
+		/* workers that keep dying must not be respawned for ever */
+		f->lk = d->worker_deaths > WORKER_DEATHS ? LK_FAILED : LK_NONE;
 		f->worker = -1;
 		f->locked = f->lock_len = 0;
 		f->pin->dirty = true;
@@ -622,6 +619,7 @@ void workers_reap(struct daemon *d)
 		for (i = 0; i < d->nworkers; i++) {
 			if (!d->workers[i] || d->workers[i]->pid != pid)
 				continue;
+			d->worker_deaths++;
 			if (WIFSIGNALED(status))
 				dlog(d, LOG_ERR,
 				     "lock worker %d killed by signal %d; locking its files again",

@@ -206,7 +206,9 @@ static void client_flush(struct daemon *d, struct client *c)
 		client_free(d, c);
 		return;
 	}
-	epoll_mod(d, &c->src, EPOLLIN | EPOLLRDHUP | (r == 0 ? EPOLLOUT : 0));
+	/* a closing client is only written to: its EOF would wake us for ever */
+	epoll_mod(d, &c->src, c->closing ? EPOLLOUT :
+		  EPOLLIN | EPOLLRDHUP | (r == 0 ? EPOLLOUT : 0));
 }
 
 static const char *scope_name(int scope)
@@ -345,7 +347,7 @@ int server_open(struct daemon *d, const char *path)
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 || chmod(d->sock_path, sys ? 0666 : 0600) < 0 ||
-	    listen(fd, 128) < 0) {
+	    listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		dlog(d, LOG_ERR, "cannot listen on %s: %s", pesc(d->sock_path),
 		     strerror(errno));
@@ -712,7 +714,7 @@ static void handle(struct daemon *d, struct client *c, struct proto_msg *m)
 
 static void client_read(struct daemon *d, struct client *c)
 {
-	int r, handled = 0;
+	int r;
 
 	for (;;) {
 		struct proto_msg m;
@@ -728,8 +730,12 @@ static void client_read(struct daemon *d, struct client *c)
 		}
 		handle(d, c, &m);
 		proto_msg_free(&m);
-		/* let others have a turn; the rest is still buffered */
-		if (++handled == 64 || c->dead)
+		/*
+		 * No cap on messages per wake-up: what is buffered would get
+		 * no new EPOLLIN. The input buffer (2 x PROTO_MAX) and the
+		 * output cap (OUT_MAX) bound the work instead.
+		 */
+		if (c->dead)
 			break;
 	}
 	if (r == -EMSGSIZE) {
@@ -742,7 +748,8 @@ static void client_read(struct daemon *d, struct client *c)
 		if (r != -EPIPE)
 			c->dead = true;
 	}
-	if (c->in.len)
+	/* half a message, or answers it does not collect: STALL_MS at most */
+	if (c->in.len || c->closing)
 		c->partial_since = c->partial_since ? c->partial_since : now_ms();
 	else
 		c->partial_since = 0;
@@ -750,7 +757,7 @@ static void client_read(struct daemon *d, struct client *c)
 
 void client_event(struct daemon *d, struct client *c, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (!c->closing && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		client_read(d, c);
 	if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
 		c->dead = true;
@@ -766,7 +773,7 @@ void clients_tick(struct daemon *d)
 		next = c->next;
 		if (c->partial_since && now - c->partial_since > STALL_MS) {
 			dlog(d, LOG_NOTICE,
-			     "dropped client pid %d: message stalled half-way",
+			     "dropped client pid %d: stalled mid-message or not reading its answers",
 			     (int)c->cred.pid);
 			c->dead = true;
 			client_flush(d, c);

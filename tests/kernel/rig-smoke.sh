@@ -40,7 +40,7 @@ check "cache 'cachectl' is listed in /proc/fs/fscache/caches" [ $? = 0 ]
 cat /proc/fs/fscache/caches 2>/dev/null | sed 's/^/# /'
 
 drop
-wr0=$(io wr) rd0=$(io rd) dl0=$(dl)
+wr0=$(io wr) dl0=$(dl)
 check "first read: contents match" [ "$(got_sum)" = "$want_sum" ]
 wait_gt io "$wr0" wr
 check "first read: written to the cache (IO wr $wr0 -> $(io wr))" [ "$(io wr)" -gt "$wr0" ]

@@ -441,13 +441,22 @@ void lock_plan(struct daemon *d)
 		for (j = 0; j < p->nfiles; j++) {
 			struct dfile *f = p->files[j];
 			uint64_t need = PAGE_ROUND(f->size);
+			bool held;
 
 			if (!(p->flags & CACHECTL_PIN_HARD) || !f->kept ||
 			    f->removed || f->err) {
 				f->want_lock = false;
 				continue;
 			}
-			if (cum + need <= room_mem && cum + need <= room_lim) {
+			/*
+			 * New locks need half the reserve on top: unlocked
+			 * pages count as available again, so without the
+			 * margin a lock given up under pressure would come
+			 * back at the next plan, and go again.
+			 */
+			held = f->lk == LK_LOCKED || f->lk == LK_PENDING;
+			if (cum + need + (held ? 0 : d->reserve / 2) <= room_mem &&
+			    cum + need <= room_lim) {
 				cum += need;
 				f->want_lock = true;
 			} else {

@@ -6,7 +6,7 @@
  * descriptors ran out and the file is reopened), so the idle budget
  * (IDLE_NS per 250 ms tick) re-checks a few hundred files a tick for well
  * under 1% of a core, while a tree of a few large files is re-checked
- * whole every tick. While a good share of the files checked turn out
+ * whole every tick. While a quarter of the files checked turn out
  * evicted the budget grows (BUSY_NS), so a tree dropped at once
  * (drop_caches, DONTNEED) comes back in seconds, not minutes.
  */
@@ -224,11 +224,11 @@ void refill_tick(struct daemon *d)
 			break;
 	}
 	/*
-	 * Busy while a good share of what we check is missing (a tree dropped
-	 * at once); a trickle of evictions across a big tree is found at the
+	 * Busy while a quarter or more of what we check is missing (a tree
+	 * dropped at once); a trickle of evictions across a big tree is found at the
 	 * idle pace, or the trickle alone would keep us busy for ever.
 	 */
-	d->busy = d->tick_found && d->tick_found * 20 >= visited;
+	d->busy = d->tick_found && d->tick_found * 4 >= visited;
 
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];

@@ -91,6 +91,7 @@ struct dpin {
 	/* last reported state, to emit changes only */
 	uint64_t rep_flags;
 	bool memlock_warned;
+	uint32_t report_tick;		/* last pins_report() from a tick */
 	bool in_store;			/* reload bookkeeping */
 };
 

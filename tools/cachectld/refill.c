@@ -23,6 +23,8 @@
 #define IDLE_NS 800000ull	/* 0.8 ms of CPU per 250 ms tick */
 #define BUSY_NS 10000000ull	/* 10 ms while refilling */
 #define BLIND_TICKS 40		/* unknown residency: advise every 10 s */
+#define REPORT_FILES 4096	/* bigger pins report their state ... */
+#define REPORT_TICKS 16		/* ... every 4 s at most */
 
 static uint64_t cpu_ns(void)
 {
@@ -244,7 +246,15 @@ void refill_tick(struct daemon *d)
 			p->dirty = true;
 		}
 		p->tick_evicted = p->tick_refilled = 0;
-		if (p->dirty)
+		/*
+		 * Reporting walks every file of the pin: for a big one that
+		 * is most of the idle cost under a trickle of evictions, so
+		 * it waits REPORT_TICKS.
+		 */
+		if (p->dirty && (p->nfiles <= REPORT_FILES ||
+				 d->ticks - p->report_tick >= REPORT_TICKS)) {
 			pins_report(d, p);
+			p->report_tick = d->ticks;
+		}
 	}
 }

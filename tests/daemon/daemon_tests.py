@@ -2137,6 +2137,13 @@ def main():
             return 1
     work = None
     E = None
+
+    def on_term(signo, frame):
+        # meson's timeout (SIGTERM): still kill daemons, remove cgroups,
+        # mounts and files
+        raise Fatal('killed by signal %d (timeout?)' % signo)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         if os.geteuid() != 0 and group in ('permissions', 'hard-pressure', 'memlock'):
             raise Skip('needs root (setpriv, cgroups)')

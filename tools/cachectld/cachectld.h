@@ -68,6 +68,7 @@ struct dfile {
 	uint64_t lock_len;		/* bytes asked to lock */
 	uint64_t locked;		/* bytes locked */
 	bool want_lock;			/* the memory plan grants it */
+	bool relock;			/* locked inode was replaced */
 };
 
 struct dpin {

@@ -117,10 +117,13 @@ static int worker_lock(const struct lock_cmd *c, const char *path,
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_dev != c->dev || (uint64_t)st.st_ino != c->ino) {
+	/*
+	 * A pin is a path: whatever regular file is there now is locked
+	 * (a file replaced by rename is relocked this way).
+	 */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return -ESTALE;	/* not the file the daemon meant */
+		return -ESTALE;
 	}
 	n = (size_t)((uint64_t)st.st_size < c->len ? (uint64_t)st.st_size : c->len);
 	*locked = PAGE_ROUND(n);	/* mlock holds whole pages */
@@ -379,6 +382,7 @@ void lock_file(struct daemon *d, struct dfile *f)
 		w->used++;
 		f->worker = i;
 	}
+	f->relock = false;
 	f->gen = ++d->lock_gen;
 	w->slots[f->slot].f = f;
 	w->slots[f->slot].gen = f->gen;
@@ -498,7 +502,7 @@ void lock_plan(struct daemon *d)
 				continue;
 			if (f->lk == LK_NONE ||
 			    ((f->lk == LK_LOCKED || f->lk == LK_PENDING) &&
-			     f->lock_len != f->size)) {
+			     (f->lock_len != f->size || f->relock))) {
 				lock_file(d, f);
 				p->dirty = true;
 			}

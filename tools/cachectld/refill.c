@@ -68,8 +68,11 @@ int query_file(struct daemon *d, struct dfile *f)
 		if (lstat(f->path, &st) == 0 && S_ISREG(st.st_mode)) {
 			f->dev = st.st_dev;
 			f->ino = st.st_ino;
-			if (f->lk != LK_NONE)
+			if (f->lk != LK_NONE) {
+				/* the lock holds the old inode: move it */
+				f->relock = true;
 				d->plan_needed = true;
+			}
 			if (d->fds_open < d->fd_budget) {
 				f->fd = fd = open_ro(f->path);
 				if (fd >= 0)
@@ -89,14 +92,23 @@ int query_file(struct daemon *d, struct dfile *f)
 		close(fd);
 	if (r < 0)
 		goto fail;
-	if (f->err)
+	if (f->err) {
 		f->pin->dirty = true;
+		/* back (created again): a hard pin locks it again */
+		if (f->pin->flags & CACHECTL_PIN_HARD)
+			d->plan_needed = true;
+	}
 	f->err = 0;
 	f->size = res.size;
 	f->cached = res.cached;
 	f->unknown = res.flags & CACHECTL_RES_UNKNOWN;
 	return 0;
 fail:
+	if ((r == -ENOENT || r == -ESTALE) && f->lk != LK_NONE) {
+		/* deleted: locking the old inode would keep it for nothing */
+		unlock_file(d, f);
+		f->cached = 0;
+	}
 	if (f->err != r) {
 		dlog(d, LOG_WARNING, "pin %s: %s: %s", pesc(f->pin->path),
 		     pesc(f->path), strerror(-r));

@@ -61,6 +61,7 @@ struct dfile {
 	bool removed;			/* gone; compacted away later */
 	bool was_evicted;		/* refilling after an eviction */
 	uint32_t blind_tick;		/* last blind refill (unknown residency) */
+	uint8_t checks;			/* residency checks, for the full one */
 	/* hard pins */
 	enum lock_state lk;
 	int worker;			/* lock worker, or -1 */

@@ -14,6 +14,7 @@
  * of a crash the store is the old set or the new one. A store that fails
  * its checks is never overwritten: a person has to look at it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -484,6 +485,23 @@ out:
 	return r;
 }
 
+/*
+ * A writer killed between mkstemp and rename leaves its temporary file.
+ * Whoever holds the lock is the only writer, so any other one is stale.
+ */
+static void remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, ".pins.", 6))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
 static int lock_store(struct cachectl_pinstore *st)
 {
 	char *lock;
@@ -506,6 +524,7 @@ static int lock_store(struct cachectl_pinstore *st)
 			return r;
 		}
 	}
+	remove_stale_temps(st->dir);
 	return fd;
 }
 

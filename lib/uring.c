@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The io_uring prefetch pipeline. Where each request waits on a device
- * queue or a server round trip, doing files one after another is the
- * whole cost; this keeps up to queue-depth requests in flight across
- * files. Files are taken in walk order and handed back in that order, so
- * output is the same as the synchronous path's.
+ * The io_uring pipeline. Where each request waits on a device queue or a
+ * server round trip, doing files one after another is the whole cost;
+ * this keeps up to queue-depth requests in flight across files.
+ *
+ * Two ways in:
+ *  - uring_batch_add() takes a file the walk already opened (local disks
+ *    with --read or -d). The batch fills, its requests go out in inode
+ *    order (the disk's order on ext4 and xfs), and it is flushed whole.
+ *  - uring_batch_add_name() takes a name in a directory (network and
+ *    FUSE filesystems, where the open, the reads and the close are each a
+ *    round trip). Each file runs through open -> operation -> data -> close
+ *    with every round trip an io_uring request, and results stream out in
+ *    walk order as the oldest files finish.
  *
  * Reads land in one shared scratch buffer: the data is wanted in the page
  * cache, not here, so concurrent reads may overwrite each other freely.
@@ -15,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <liburing.h>
 
@@ -23,8 +32,23 @@
 
 #define READ_SIZE (1u << 20)
 
+enum pstate {
+	P_OPEN,		/* to open through the ring */
+	P_OPENING,
+	P_OPENED,	/* to stat and operate on, in this thread */
+	P_DATA,		/* reads or advice in flight */
+	P_CLOSE,	/* to close through the ring */
+	P_CLOSING,
+	P_DONE,
+};
+
 struct pending {
+	enum pstate state;
 	int fd;
+	struct dirref *dir;
+	size_t name_off;	/* the name within path */
+	bool async_close;
+	bool skip;
 	struct stat st;
 	char *path;
 	uint64_t next;		/* first byte not yet requested */
@@ -36,17 +60,41 @@ struct pending {
 
 struct uring_batch {
 	struct cachectl_ctx *ctx;
+	const struct uring_ops *ops;
 	struct io_uring ring;
 	unsigned int depth;	/* requests in flight */
-	unsigned int window;	/* files held open, to order their requests */
-	size_t *order;		/* submission order: by inode */
+	unsigned int window;	/* files held, to order their requests */
+	size_t *order;		/* sorted mode: submission order by inode */
 	bool read;		/* read the data, else FADVISE WILLNEED */
+	bool sorted;		/* flushed whole, requests in inode order */
+	unsigned int open_flags;
 	char *scratch;
-	struct pending *items;
-	size_t n;
-	size_t cursor;		/* first item with bytes left to request */
+	struct pending *items;	/* a ring of window slots */
+	size_t head, n;
 	unsigned int inflight;
+	unsigned int timeout_ms;
+	uint64_t last_done;	/* when a request last completed */
+	int fatal;
 };
+
+struct dirref *dirref_new(int fd)
+{
+	struct dirref *d = malloc(sizeof(*d));
+
+	if (d) {
+		d->fd = fd;
+		d->refs = 1;
+	}
+	return d;
+}
+
+void dirref_put(struct dirref *d)
+{
+	if (d && --d->refs == 0) {
+		close(d->fd);
+		free(d);
+	}
+}
 
 /* Each pending file holds an fd: stay well inside RLIMIT_NOFILE. */
 static unsigned int fd_budget(unsigned int want)
@@ -59,7 +107,16 @@ static unsigned int fd_budget(unsigned int want)
 	return want;
 }
 
-int uring_batch_new(struct cachectl_walk *w, bool read,
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
+		    unsigned int depth, bool read, bool remote,
 		    struct uring_batch **ret)
 {
 	struct uring_batch *b;
@@ -70,13 +127,18 @@ int uring_batch_new(struct cachectl_walk *w, bool read,
 	if (!b)
 		return -ENOMEM;
 	b->ctx = w->ctx;
-	b->depth = fd_budget(w->queue_depth);
+	b->ops = ops;
+	b->depth = fd_budget(depth);
+	b->sorted = !remote;
+	b->timeout_ms = w->timeout_ms;
 	/*
-	 * Requests go out in inode order, which on ext4 and xfs follows the
-	 * disk; a window wider than the depth gives that order room to work
-	 * (getdents order is hash order, scattered over the disk).
+	 * Sorted: requests go out in inode order, which on ext4 and xfs
+	 * follows the disk; a window wider than the depth gives that order
+	 * room to work (getdents order is hash order, scattered over the
+	 * disk). Streaming: a few files per request in flight keep the
+	 * pipeline full while the oldest file holds up the output.
 	 */
-	b->window = fd_budget(MAX(w->queue_depth, 512u));
+	b->window = fd_budget(remote ? MAX(depth * 4, 64u) : MAX(depth, 512u));
 	b->read = read;
 	b->items = calloc(b->window, sizeof(*b->items));
 	b->order = calloc(b->window, sizeof(*b->order));
@@ -90,11 +152,13 @@ int uring_batch_new(struct cachectl_walk *w, bool read,
 	if (r < 0)
 		goto fail;
 	/*
-	 * Blocking reads and all fadvise calls run in io-wq workers; let
-	 * as many run as there are requests in flight (5.15+, best effort).
+	 * Opens, closes, blocking reads and all fadvise calls run in io-wq
+	 * workers; let as many run as there are requests in flight (5.15+,
+	 * best effort: the default bound is the CPU count for reads).
 	 */
 	workers[0] = workers[1] = b->depth;
 	(void)io_uring_register_iowq_max_workers(&b->ring, workers);
+	b->last_done = now_ms();
 	*ret = b;
 	return 0;
 fail:
@@ -105,45 +169,109 @@ fail:
 	return r;
 }
 
+static struct pending *item(struct uring_batch *b, size_t k)
+{
+	return &b->items[(b->head + k) % b->window];
+}
+
+static void release(struct pending *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	dirref_put(p->dir);
+	p->dir = NULL;
+	free(p->path);
+	p->path = NULL;
+}
+
 void uring_batch_free(struct uring_batch *b)
 {
-	size_t i;
+	size_t k;
 
 	if (!b)
 		return;
-	for (i = 0; i < b->n; i++) {
-		close(b->items[i].fd);
-		free(b->items[i].path);
-	}
+	/*
+	 * Requests may still be in flight after a fatal error (a server
+	 * that stopped answering). Closing the ring cancels them; the
+	 * kernel holds its own references to their files and buffers
+	 * until they end, and the scratch buffer is only ever written.
+	 */
 	io_uring_queue_exit(&b->ring);
+	for (k = 0; k < b->n; k++)
+		release(item(b, k));
 	free(b->scratch);
 	free(b->order);
 	free(b->items);
 	free(b);
 }
 
-bool uring_batch_full(const struct uring_batch *b)
+bool uring_batch_remote(const struct uring_batch *b)
 {
-	return b->n == b->window;
+	return !b->sorted;
+}
+
+static struct pending *slot(struct uring_batch *b, const char *path)
+{
+	struct pending *p = item(b, b->n);
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	p->path = strdup(path);
+	return p->path ? p : NULL;
 }
 
 /* Takes ownership of @fd; @e->res holds the residency before prefetch. */
-int uring_batch_add(struct uring_batch *b, int fd, const struct stat *st,
-		    const char *path, const struct cachectl_entry *e,
-		    bool needed)
+int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
+		    const struct stat *st, const char *path,
+		    const struct cachectl_entry *e, bool needed)
 {
-	struct pending *p = &b->items[b->n];
+	struct pending *p = slot(b, path);
 
-	memset(p, 0, sizeof(*p));
-	p->path = strdup(path);
-	if (!p->path)
+	if (!p) {
+		close(fd);
 		return -ENOMEM;
+	}
+	p->state = P_DATA;
 	p->fd = fd;
 	p->st = *st;
 	p->e = *e;
 	p->end = needed ? (uint64_t)st->st_size : 0;
 	b->n++;
+	if (b->n == b->window)
+		return uring_batch_flush(b, w);
 	return 0;
+}
+
+static int pump(struct uring_batch *b, struct cachectl_walk *w,
+		bool wait);
+
+int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
+			 struct dirref *dir, const char *path, size_t name_off,
+			 unsigned int open_flags, struct cachectl_entry *e)
+{
+	struct pending *p;
+	int r;
+
+	/* make room: the oldest file must finish before a new one comes */
+	while (b->n == b->window) {
+		r = pump(b, w, true);
+		if (r < 0)
+			return r;
+	}
+	p = slot(b, path);
+	if (!p)
+		return -ENOMEM;
+	p->state = P_OPEN;
+	p->dir = dir;
+	dir->refs++;
+	p->name_off = name_off;
+	p->async_close = true;
+	p->e = *e;
+	b->open_flags = open_flags;
+	b->n++;
+	/* keep the pipeline moving while the walk reads directories */
+	return pump(b, w, false);
 }
 
 /*
@@ -161,20 +289,15 @@ static uint64_t missing(struct uring_batch *b, struct pending *p, uint64_t off,
 	return len - MIN(cs.nr_cache * (uint64_t)b->ctx->page_size, len);
 }
 
-static bool queue_one(struct uring_batch *b)
+/* Queue the next data request of @p; false if it has none left. */
+static bool queue_data(struct uring_batch *b, struct pending *p, size_t idx)
 {
 	struct io_uring_sqe *sqe;
-	struct pending *p;
 	uint64_t len, miss;
 
 	for (;;) {
-		while (b->cursor < b->n &&
-		       b->items[b->order[b->cursor]].next >=
-		       b->items[b->order[b->cursor]].end)
-			b->cursor++;
-		if (b->cursor == b->n)
+		if (p->error || p->next >= p->end)
 			return false;
-		p = &b->items[b->order[b->cursor]];
 		len = MIN(b->read ? (uint64_t)READ_SIZE : CACHECTL_CHUNK,
 			  p->end - p->next);
 		miss = missing(b, p, p->next, len);
@@ -192,7 +315,7 @@ static bool queue_one(struct uring_batch *b)
 		/* FADVISE's length is 32 bits before 6.11; chunks fit */
 		io_uring_prep_fadvise(sqe, p->fd, p->next, (off_t)len,
 				      POSIX_FADV_WILLNEED);
-	io_uring_sqe_set_data64(sqe, b->order[b->cursor]);
+	io_uring_sqe_set_data64(sqe, idx);
 	p->next += len;
 	p->e.bytes += miss;
 	p->inflight++;
@@ -200,29 +323,188 @@ static bool queue_one(struct uring_batch *b)
 	return true;
 }
 
-static int reap(struct uring_batch *b, unsigned int wait)
+static bool queue_meta(struct uring_batch *b, struct pending *p, size_t idx)
 {
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe)
+		return false;
+	if (p->state == P_OPEN) {
+		io_uring_prep_openat(sqe, p->dir->fd, p->path + p->name_off,
+				     (int)b->open_flags, 0);
+		p->state = P_OPENING;
+	} else {
+		io_uring_prep_close(sqe, p->fd);
+		p->fd = -1;	/* the ring closes it, whatever the answer */
+		p->state = P_CLOSING;
+	}
+	io_uring_sqe_set_data64(sqe, idx);
+	p->inflight++;
+	b->inflight++;
+	return true;
+}
+
+/* Fill the ring: oldest files first, so the output is never held long. */
+static void queue(struct uring_batch *b)
+{
+	size_t k;
+
+	for (k = 0; k < b->n && b->inflight < b->depth; k++) {
+		size_t idx = b->sorted ? b->order[k] : (b->head + k) % b->window;
+		struct pending *p = &b->items[idx];
+
+		if (p->state == P_OPEN || p->state == P_CLOSE) {
+			if (!queue_meta(b, p, idx))
+				return;
+			continue;
+		}
+		if (p->state != P_DATA)
+			continue;
+		while (b->inflight < b->depth && queue_data(b, p, idx))
+			;
+	}
+}
+
+static void complete(struct uring_batch *b, struct pending *p, int res)
+{
+	p->inflight--;
+	b->inflight--;
+	switch (p->state) {
+	case P_OPENING:
+		dirref_put(p->dir);
+		p->dir = NULL;
+		if (res >= 0) {
+			p->fd = res;
+			p->state = P_OPENED;
+		} else if (res == -ENOENT || res == -ELOOP) {
+			/* vanished, or became a symlink, since readdir */
+			p->skip = true;
+			p->state = P_DONE;
+		} else {
+			p->error = res;
+			p->state = P_DONE;
+		}
+		break;
+	case P_CLOSING:
+		p->state = P_DONE;
+		break;
+	case P_DATA:
+		if (res < 0 && !p->error)
+			p->error = res;
+		/* a file that shrank under us: stop at its new end */
+		if (b->read && res == 0)
+			p->end = p->next;
+		break;
+	default:
+		break;
+	}
+}
+
+static int reap(struct uring_batch *b, bool wait)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000000 };
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
 	int r;
 
-	r = io_uring_submit_and_wait(&b->ring, wait);
-	if (r < 0 && r != -EINTR)
+	if (wait && b->inflight)
+		r = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts,
+						     NULL);
+	else
+		r = io_uring_submit(&b->ring);
+	if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN &&
+	    r != -EBUSY)
 		return r;
 	io_uring_for_each_cqe(&b->ring, head, cqe) {
-		struct pending *p = &b->items[io_uring_cqe_get_data64(cqe)];
-
-		p->inflight--;
-		b->inflight--;
-		if (cqe->res < 0 && !p->error)
-			p->error = cqe->res;
-		/* a file that shrank under us: stop at its new end */
-		if (b->read && cqe->res == 0)
-			p->end = p->next;
+		complete(b, &b->items[io_uring_cqe_get_data64(cqe)],
+			 cqe->res);
 		seen++;
 	}
 	io_uring_cq_advance(&b->ring, seen);
+	if (seen) {
+		b->last_done = now_ms();
+	} else if (wait && b->inflight && b->timeout_ms &&
+		   now_ms() - b->last_done >= b->timeout_ms) {
+		/* nothing came back for too long: the server is gone */
+		return -ETIMEDOUT;
+	}
 	return 0;
+}
+
+/* The work of this thread: what the ring cannot do, and the output. */
+static int advance(struct uring_batch *b, struct cachectl_walk *w)
+{
+	size_t k;
+	int r;
+
+	for (k = 0; k < b->n; k++) {
+		struct pending *p = item(b, k);
+		bool needed = false;
+
+		if (p->state == P_OPENED) {
+			r = b->ops->start(w, p->fd, &p->st, &p->e, &needed);
+			if (r > 0)
+				p->skip = true;
+			else if (r < 0)
+				p->error = r;
+			if (r < 0 && is_gone(r))
+				return r;
+			p->end = r == 0 && needed ? (uint64_t)p->st.st_size : 0;
+			p->state = P_DATA;
+		}
+		if (p->state == P_DATA && !p->inflight &&
+		    (p->error || p->next >= p->end)) {
+			if (p->error && is_gone(p->error))
+				return p->error;
+			if (p->end && !p->skip)
+				p->error = b->ops->finish(w, p->fd, &p->st,
+							  &p->e, p->error);
+			if (p->async_close) {
+				p->state = P_CLOSE;
+			} else {
+				close(p->fd);
+				p->fd = -1;
+				p->state = P_DONE;
+			}
+		}
+	}
+	if (b->sorted)
+		return 0;
+	/* stream out the finished prefix */
+	while (b->n && item(b, 0)->state == P_DONE) {
+		struct pending *p = item(b, 0);
+
+		if (p->error && is_gone(p->error))
+			return p->error;
+		p->e.path = p->path;
+		r = b->ops->emit(w, &p->e, &p->st, p->error, p->skip);
+		release(p);
+		b->head = (b->head + 1) % b->window;
+		b->n--;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int pump(struct uring_batch *b, struct cachectl_walk *w, bool wait)
+{
+	int r;
+
+	if (b->fatal)
+		return b->fatal;
+	queue(b);
+	r = reap(b, wait);
+	if (r >= 0)
+		r = advance(b, w);
+	if (r >= 0) {
+		queue(b);
+		r = reap(b, false);
+	}
+	b->ops->tick(w);
+	if (r < 0)
+		b->fatal = r;
+	return r;
 }
 
 static int by_inode(const void *a, const void *b, void *arg)
@@ -236,50 +518,38 @@ static int by_inode(const void *a, const void *b, void *arg)
 	return x->st_ino < y->st_ino ? -1 : x->st_ino > y->st_ino;
 }
 
-static void sort_by_inode(struct uring_batch *b)
+/* Run every pending file to completion and emit them in walk order. */
+int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
 {
-	size_t i;
+	size_t k;
+	int r = b->fatal;
 
-	for (i = 0; i < b->n; i++)
-		b->order[i] = i;
-	qsort_r(b->order, b->n, sizeof(*b->order), by_inode, b);
-}
-
-/* Run every pending file to completion and emit them in order. */
-int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w,
-		      int (*emit_file)(struct cachectl_walk *w,
-				       struct cachectl_entry *e, int fd,
-				       const struct stat *st, int error))
-{
-	size_t i;
-	int r = 0;
-
-	sort_by_inode(b);
-	b->cursor = 0;
-	for (;;) {
-		while (b->inflight < b->depth && queue_one(b))
-			;
-		if (!b->inflight)
-			break;
-		r = reap(b, 1);
-		if (r < 0)
-			break;
+	if (b->sorted) {
+		/* a sorted batch is never streamed: it starts at slot 0 */
+		for (k = 0; k < b->n; k++)
+			b->order[k] = k;
+		qsort_r(b->order, b->n, sizeof(*b->order), by_inode, b);
 	}
-	/* on a ring failure, wait for what is in flight before closing */
-	while (r < 0 && b->inflight && reap(b, 1) == 0)
-		;
-	for (i = 0; i < b->n; i++) {
-		struct pending *p = &b->items[i];
-		int rr;
+	while (r >= 0 && b->n) {
+		bool busy = false;
 
-		p->e.path = p->path;
-		rr = emit_file(w, &p->e, p->fd, &p->st,
-			       r < 0 ? r : p->error);
-		close(p->fd);
-		free(p->path);
-		if (rr < 0 && r >= 0)
-			r = rr;
+		r = pump(b, w, true);
+		for (k = 0; r >= 0 && k < b->n && !busy; k++)
+			busy = item(b, k)->state != P_DONE;
+		if (r < 0 || busy || !b->sorted)
+			continue;
+		for (k = 0; k < b->n; k++) {
+			struct pending *p = item(b, k);
+			int rr;
+
+			p->e.path = p->path;
+			rr = b->ops->emit(w, &p->e, &p->st, p->error, p->skip);
+			release(p);
+			if (rr < 0 && r >= 0)
+				r = rr;
+		}
+		b->head = 0;
+		b->n = 0;
 	}
-	b->n = 0;
 	return r;
 }

@@ -2,6 +2,7 @@
 #ifndef CACHECTL_WALK_PRIVATE_H
 #define CACHECTL_WALK_PRIVATE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,15 @@ struct inode_set {
 int inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino);
 void inode_set_free(struct inode_set *s);
 
+/* A directory fd shared by the files whose opens are still in flight. */
+struct dirref {
+	int fd;
+	unsigned int refs;
+};
+
+struct dirref *dirref_new(int fd);
+void dirref_put(struct dirref *d);
+
 struct walk_level {
 	uint64_t dev, ino;
 	char *buf;
@@ -46,6 +56,8 @@ struct cachectl_walk {
 	unsigned int flags;
 	unsigned int queue_depth;
 	bool force_uring;
+	unsigned int jobs;		/* 0: automatic */
+	unsigned int timeout_ms;	/* 0: wait for ever */
 	struct strv roots, excludes, includes;
 
 	cachectl_progress_fn progress_fn;
@@ -65,24 +77,57 @@ struct cachectl_walk {
 	struct walk_level *stack;
 	size_t depth, stack_cap;
 	struct inode_set links, dirs;
-	struct uring_batch *uring;	/* prefetch through io_uring */
+	struct uring_batch *uring;	/* prefetch, or all of a remote walk */
+	bool uring_read;
+	struct dirref *dir;		/* remote: the directory being read */
 	struct pool *pool;		/* warm metadata: one core each */
 	int nthreads;			/* 0 not tried, -1 none */
 	struct cachectl_totals totals;
 };
 
-/* uring.c */
+/*
+ * Errors that say the filesystem, not the file, is gone: stop the walk
+ * with one error instead of one per file.
+ */
+static inline bool is_gone(int error)
+{
+	switch (-error) {
+	case ENOTCONN: case ESHUTDOWN: case ECONNABORTED: case ECONNRESET:
+	case ECONNREFUSED: case EHOSTDOWN: case EHOSTUNREACH: case ENETDOWN:
+	case ENETUNREACH: case ETIMEDOUT:
+		return true;
+	}
+	return false;
+}
+
+/* uring.c: the walk's side of each file, called in the walk's thread */
+struct uring_ops {
+	/* stat and operate on a file the ring opened: <0, 0, 1 = skip */
+	int (*start)(struct cachectl_walk *w, int fd, struct stat *st,
+		     struct cachectl_entry *e, bool *needed);
+	/* after its data requests ended with @error */
+	int (*finish)(struct cachectl_walk *w, int fd, const struct stat *st,
+		      struct cachectl_entry *e, int error);
+	/* in walk order */
+	int (*emit)(struct cachectl_walk *w, struct cachectl_entry *e,
+		    const struct stat *st, int error, bool skip);
+	void (*tick)(struct cachectl_walk *w);
+};
+
 struct uring_batch;
-int uring_batch_new(struct cachectl_walk *w, bool read,
+int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
+		    unsigned int depth, bool read, bool remote,
 		    struct uring_batch **ret);
 void uring_batch_free(struct uring_batch *b);
-bool uring_batch_full(const struct uring_batch *b);
-int uring_batch_add(struct uring_batch *b, int fd, const struct stat *st,
-		    const char *path, const struct cachectl_entry *e,
-		    bool needed);
-int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w,
-		      int (*done)(struct cachectl_walk *w,
-				  struct cachectl_entry *e, int fd,
-				  const struct stat *st, int error));
+bool uring_batch_remote(const struct uring_batch *b);
+/* takes @fd; flushes the batch when it is full */
+int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
+		    const struct stat *st, const char *path,
+		    const struct cachectl_entry *e, bool needed);
+/* opens path + name_off relative to @dir through the ring */
+int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
+			 struct dirref *dir, const char *path, size_t name_off,
+			 unsigned int open_flags, struct cachectl_entry *e);
+int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w);
 
 #endif

@@ -146,6 +146,24 @@ CACHECTL_EXPORT int cachectl_walk_set_queue_depth(struct cachectl_walk *w,
 	return 0;
 }
 
+CACHECTL_EXPORT int cachectl_walk_set_jobs(struct cachectl_walk *w,
+					   unsigned int jobs)
+{
+	if (!w || jobs > 4096)
+		return -EINVAL;
+	w->jobs = jobs;
+	return 0;
+}
+
+CACHECTL_EXPORT int cachectl_walk_set_timeout(struct cachectl_walk *w,
+					      unsigned int timeout_ms)
+{
+	if (!w)
+		return -EINVAL;
+	w->timeout_ms = timeout_ms;
+	return 0;
+}
+
 CACHECTL_EXPORT int cachectl_walk_get_totals(struct cachectl_walk *w,
 					     struct cachectl_totals *ret,
 					     size_t size)
@@ -229,6 +247,9 @@ static int fail(struct cachectl_walk *w, int error)
 {
 	struct cachectl_entry e = { .path = w->path, .error = error };
 
+	if (is_gone(error))
+		return error;
+
 	return emit(w, &e);
 }
 
@@ -298,6 +319,8 @@ static bool link_seen(struct cachectl_walk *w, const struct stat *st)
 
 static int file_done(struct cachectl_walk *w, struct cachectl_entry *e, int r)
 {
+	if (r < 0 && is_gone(r))
+		return r;
 	if (r < 0 && !e->has_res) {
 		e->error = r;
 		return emit(w, e);
@@ -315,14 +338,16 @@ static int file_done(struct cachectl_walk *w, struct cachectl_entry *e, int r)
 	return emit(w, e);
 }
 
-/* Called back by the io_uring batch, in walk order, once a file is in. */
-static int batch_done(struct cachectl_walk *w, struct cachectl_entry *e,
-		      int fd, const struct stat *st, int error)
+/* ---- the io_uring batch's callbacks ----------------------------------- */
+
+/* Data requests for the file ended: wait if asked, and look again. */
+static int batch_finish(struct cachectl_walk *w, int fd, const struct stat *st,
+			struct cachectl_entry *e, int error)
 {
 	int r = error;
 
-	if (r >= 0 && (w->run_flags & CACHECTL_RUN_WAIT) &&
-	    !(w->run_flags & CACHECTL_RUN_READ) && e->bytes)
+	if (r >= 0 && (w->run_flags & CACHECTL_RUN_WAIT) && !w->uring_read &&
+	    e->bytes)
 		r = cachectl_prefetch_wait_fd(w->ctx, fd, st, 0, 0);
 	if (r >= 0 || r == -EIO) {
 		int q = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
@@ -331,9 +356,73 @@ static int batch_done(struct cachectl_walk *w, struct cachectl_entry *e,
 		if (q < 0 && r >= 0)
 			r = q;
 	}
-	return file_done(w, e, r);
+	return r;
 }
 
+/* Does the batch have data to move for this file? Clears O_NONBLOCK. */
+static int batch_needed(struct cachectl_walk *w, int fd,
+			struct cachectl_entry *e, bool *needed)
+{
+	*needed = (e->res.flags & CACHECTL_RES_UNKNOWN) ||
+		  e->res.cached < e->res.range;
+	/*
+	 * We opened with O_NONBLOCK so a FIFO swapped in could not hang us;
+	 * io_uring honours it on regular files too and would answer EAGAIN
+	 * instead of reading. (Advice ignores it.)
+	 */
+	if (*needed && w->uring_read && fcntl(fd, F_SETFL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
+		   struct cachectl_entry *e);
+
+/* A file the ring opened (remote walks). */
+static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
+		       struct cachectl_entry *e, bool *needed)
+{
+	int r = w->ctx->ops->fstat(fd, st);
+
+	*needed = false;
+	if (r < 0)
+		return r;
+	/* swapped for something else since readdir */
+	if (!S_ISREG(st->st_mode))
+		return 1;
+	if ((w->flags & CACHECTL_WALK_ONE_FS) && st->st_dev != w->root_dev)
+		return 1;
+	/* sparse: the synchronous path skips holes */
+	if (w->op != CACHECTL_OP_PREFETCH ||
+	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+		return file_op(w, fd, st, e);
+	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+	if (r < 0)
+		return r;
+	return batch_needed(w, fd, e, needed);
+}
+
+static bool link_seen(struct cachectl_walk *w, const struct stat *st);
+
+static int batch_emit(struct cachectl_walk *w, struct cachectl_entry *e,
+		      const struct stat *st, int error, bool skip)
+{
+	if (skip || (error >= 0 && link_seen(w, st))) {
+		w->totals.skipped++;
+		progress(w);
+		return 0;
+	}
+	return file_done(w, e, error);
+}
+
+static const struct uring_ops batch_ops = {
+	.start = batch_start,
+	.finish = batch_finish,
+	.emit = batch_emit,
+	.tick = progress,
+};
+
+/* A file this thread opened, for the sorted (local) batch. */
 static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 		      struct cachectl_entry *e)
 {
@@ -341,31 +430,13 @@ static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 	int r;
 
 	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+	if (r >= 0)
+		r = batch_needed(w, fd, e, &needed);
 	if (r < 0) {
 		close(fd);
 		return file_done(w, e, r);
 	}
-	needed = (e->res.flags & CACHECTL_RES_UNKNOWN) ||
-		 e->res.cached < e->res.range;
-	/*
-	 * We opened with O_NONBLOCK so a FIFO swapped in could not hang us;
-	 * io_uring honours it on regular files too and would answer EAGAIN
-	 * instead of reading. (Advice ignores it.)
-	 */
-	if (needed && (w->run_flags & CACHECTL_RUN_READ) &&
-	    fcntl(fd, F_SETFL, 0) < 0) {
-		r = -errno;
-		close(fd);
-		return file_done(w, e, r);
-	}
-	r = uring_batch_add(w->uring, fd, st, w->path, e, needed);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	if (uring_batch_full(w->uring))
-		return uring_batch_flush(w->uring, w, batch_done);
-	return 0;
+	return uring_batch_add(w->uring, w, fd, st, w->path, e, needed);
 }
 
 /*
@@ -374,6 +445,17 @@ static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
  * or a negative errno. @root: the path came from the caller, so a
  * vanished file is an error and a symlink there is followed.
  */
+/*
+ * For opens through the ring. Without O_NOATIME: a refused one could
+ * not be retried without a second round trip, and network filesystems
+ * mostly keep atime on the server anyway.
+ */
+static unsigned int open_flags(bool follow)
+{
+	return O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+	       (follow ? 0 : O_NOFOLLOW);
+}
+
 static int open_file(struct cachectl_walk *w, int dirfd, const char *name,
 		     bool root, bool follow, int *ret_fd, struct stat *st)
 {
@@ -423,6 +505,10 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
 	struct stat st;
 	int fd = -1, r;
 
+	if (!root && w->uring && w->dir && uring_batch_remote(w->uring))
+		return uring_batch_add_name(w->uring, w, w->dir, w->path,
+					    w->path_len - strlen(name),
+					    open_flags(follow), &e);
 	r = open_file(w, dirfd, name, root, follow, &fd, &st);
 	if (r < 0)
 		return fail(w, r);
@@ -511,6 +597,8 @@ static bool want_pool(struct cachectl_walk *w)
 		return true;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	n = n > 8 ? 8 : n;
+	if (w->jobs)
+		n = w->jobs;
 	if (n < 2 || pool_new((unsigned int)n - 1, &w->pool) < 0) {
 		w->nthreads = -1;
 		return false;
@@ -636,6 +724,7 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		}
 		if (n == 0)
 			break;
+		progress(w);
 		/* threads pay only for chunks with enough files */
 		if (!w->uring && w->nthreads >= 0 &&
 		    count_files(buf, n) >= PAR_MIN && want_pool(w)) {
@@ -732,9 +821,25 @@ static int visit_dir(struct cachectl_walk *w, int dirfd, const char *name,
 		return r;
 	}
 	w->totals.dirs++;
-	r = read_dir(w, fd);
+	if (w->uring && uring_batch_remote(w->uring)) {
+		/* files opened through the ring keep the directory open */
+		struct dirref *up = w->dir;
+
+		w->dir = dirref_new(fd);
+		if (!w->dir) {
+			w->dir = up;
+			close(fd);
+			w->depth--;
+			return -ENOMEM;
+		}
+		r = read_dir(w, fd);
+		dirref_put(w->dir);
+		w->dir = up;
+	} else {
+		r = read_dir(w, fd);
+		close(fd);
+	}
 	w->depth--;
-	close(fd);
 	return r;
 }
 
@@ -829,25 +934,50 @@ static bool is_remote(const char *path)
 }
 
 /*
+ * On network and FUSE filesystems every file is a few round trips (open,
+ * read, close), so the io_uring batch runs all of them, for every
+ * operation, with this many in flight. Measured with tests/slowfs at
+ * 1 ms per operation: see bench/README.md.
+ */
+#define REMOTE_DEPTH 128
+
+/*
  * The io_uring pipeline serves network filesystems, --read, and any walk
  * given a queue depth. On a local disk, advice issued in inode order from
  * the walk's threads brings data in as fast (time to 100% resident on a
  * cold 50k-file tree, bench/run: 2.6-2.7 s either way) for less CPU
  * (0.97 s against 1.28 s), so that is the default there. Without
  * io_uring (old kernel, seccomp) the synchronous path serves all.
+ *
+ * On a remote filesystem prefetch reads the data: advice there may be
+ * dropped (FUSE skips readahead while its queue is congested) and would
+ * say nothing about when the data came, while a read ends when it is in.
  */
 static void pick_engine(struct cachectl_walk *w, const char *path)
 {
-	bool want = w->op == CACHECTL_OP_PREFETCH &&
-		    ((w->run_flags & CACHECTL_RUN_READ) || w->force_uring ||
-		     is_remote(path));
+	bool remote = is_remote(path);
+	bool want = remote || (w->op == CACHECTL_OP_PREFETCH &&
+			       ((w->run_flags & CACHECTL_RUN_READ) ||
+				w->force_uring));
+	bool read = (w->run_flags & CACHECTL_RUN_READ) || remote;
+	unsigned int depth = w->queue_depth;
 
-	if (want && !w->uring &&
-	    uring_batch_new(w, w->run_flags & CACHECTL_RUN_READ, &w->uring) < 0)
-		dbg(w->ctx, "no io_uring: prefetching synchronously\n");
-	if (!want && w->uring) {
+	if (remote && !w->force_uring)
+		depth = w->jobs ? w->jobs : REMOTE_DEPTH;
+	if (w->uring && (!want || uring_batch_remote(w->uring) != remote ||
+			 w->uring_read != read)) {
+		int r = uring_batch_flush(w->uring, w);
+
 		uring_batch_free(w->uring);
 		w->uring = NULL;
+		if (r < 0)
+			dbg(w->ctx, "io_uring batch: %s\n", strerror(-r));
+	}
+	if (want && !w->uring) {
+		w->uring_read = read;
+		if (uring_batch_new(w, &batch_ops, depth, read, remote,
+				    &w->uring) < 0)
+			dbg(w->ctx, "no io_uring: working synchronously\n");
 	}
 }
 
@@ -877,7 +1007,7 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 	else
 		r = visit_file(w, AT_FDCWD, path, true, true);
 	if (w->uring) {
-		int rr = uring_batch_flush(w->uring, w, batch_done);
+		int rr = uring_batch_flush(w->uring, w);
 
 		if (r >= 0)
 			r = rr;

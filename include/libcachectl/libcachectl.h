@@ -380,6 +380,45 @@ int cachectl_walk_set_queue_depth(struct cachectl_walk *walk,
 				  unsigned int depth);
 
 /**
+ * cachectl_walk_set_jobs - how much work runs at once
+ * @walk: the walk
+ * @jobs: 1..4096, or 0 to choose automatically (the default)
+ *
+ * On a local filesystem this is the number of threads that query,
+ * advise or evict (automatically: one per CPU, at most 8). On a network
+ * or FUSE filesystem (NFS, SMB, 9p, Ceph, AFS, FUSE, by statfs(2) type)
+ * every open, read and close is a round trip, and this is the number of
+ * such requests kept in flight through io_uring (automatically: 128).
+ * cachectl_walk_set_queue_depth() overrides it for prefetch.
+ *
+ * Returns: 0, -EINVAL for a value out of range.
+ * Since: 0.3
+ */
+int cachectl_walk_set_jobs(struct cachectl_walk *walk, unsigned int jobs);
+
+/**
+ * cachectl_walk_set_timeout - give up on a filesystem that stops answering
+ * @walk: the walk
+ * @timeout_ms: milliseconds, or 0 to wait for ever (the default)
+ *
+ * When requests are in flight through io_uring and none completes for
+ * @timeout_ms, cachectl_walk_run() stops and returns -ETIMEDOUT. A call
+ * blocked in the calling thread itself (reading a directory) cannot be
+ * timed out from inside; callers that must never hang watch the progress
+ * callback from another thread, as cachectl(1) does.
+ *
+ * Independently of this, errors that say the filesystem rather than a
+ * file is gone (ENOTCONN, ECONNRESET, EHOSTDOWN, ETIMEDOUT and the like)
+ * stop the walk at once: cachectl_walk_run() returns that error instead
+ * of handing one failure per file to the callback.
+ *
+ * Returns: 0.
+ * Since: 0.3
+ */
+int cachectl_walk_set_timeout(struct cachectl_walk *walk,
+			      unsigned int timeout_ms);
+
+/**
  * cachectl_walk_run - visit every file and apply an operation
  * @walk: the walk, with at least one path added
  * @op: CACHECTL_OP_QUERY, CACHECTL_OP_PREFETCH or CACHECTL_OP_EVICT

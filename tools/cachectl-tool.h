@@ -44,6 +44,27 @@ void close_stdout_atexit(void);
 int parse_u32(const char *s, unsigned int min, unsigned int max,
 	      unsigned int *ret);
 
+/* guard.c: signals and a stuck network filesystem, from a thread */
+#include <signal.h>
+
+#define GUARD_MAX_MOUNTS 8
+
+struct guard {
+	sigset_t sigs;
+	unsigned int timeout_ms;	/* 0: never give up */
+	uint64_t last_tick;
+	const bool *progress_shown;
+	char *mounts[GUARD_MAX_MOUNTS];
+	char *fstypes[GUARD_MAX_MOUNTS];
+	size_t nmounts;
+};
+
+/* 1 if @path is on a network or FUSE mount (remembered), else 0 */
+int guard_add_root(struct guard *g, const char *path);
+int guard_start(struct guard *g);
+void guard_tick(struct guard *g);
+void guard_print_mounts(const struct guard *g, FILE *f);
+
 /* table.c */
 enum col_id {
 	COL_FILE,

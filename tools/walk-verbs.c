@@ -19,6 +19,7 @@ enum {
 	OPT_NO_PROGRESS,
 	OPT_READ,
 	OPT_WAIT,
+	OPT_TIMEOUT,
 };
 
 struct run {
@@ -30,6 +31,7 @@ struct run {
 	bool progress_shown;
 	int table_err;
 	uint64_t ok;
+	struct guard guard;
 };
 
 static const int status_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_FILE };
@@ -73,7 +75,11 @@ static void usage(const char *verb, int op)
 	      " -c, --total              print a total row\n"
 	      " -v, --verbose            say which backend is used\n"
 	      "     --progress           show a progress line on stderr\n"
-	      "     --no-progress        never show one (default: on a terminal)\n",
+	      "     --no-progress        never show one (default: on a terminal)\n"
+	      " -j, --jobs N             work in parallel: threads on local disks, requests\n"
+	      "                            in flight on network filesystems (1-4096, default auto)\n"
+	      "     --timeout SECONDS    give up on a network filesystem that does not answer\n"
+	      "                            for this long (default 5, 0 = wait for ever)\n",
 	      out);
 	if (op == CACHECTL_OP_PREFETCH)
 		fputs("     --read               read the data instead of advising the kernel\n"
@@ -94,6 +100,7 @@ static void show_progress(struct cachectl_walk *w,
 	struct run *run = data;
 	char a[32], b[32];
 
+	guard_tick(&run->guard);
 	if (!run->progress)
 		return;
 	fprintf(stderr, "\r\033[K%s: %llu files, %s of %s cached%s",
@@ -145,6 +152,7 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 	uint64_t bytes = cachectl_entry_get_bytes(e);
 	int r;
 
+	guard_tick(&run->guard);
 	if (error < 0) {
 		char buf[128];
 
@@ -168,8 +176,20 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 	return 0;
 }
 
-static int add_from(struct cachectl_walk *w, const char *file, bool nul,
-		    size_t *count)
+/* what the library stops a walk with when the filesystem is gone */
+static bool gone(int r)
+{
+	switch (-r) {
+	case ENOTCONN: case ESHUTDOWN: case ECONNABORTED: case ECONNRESET:
+	case ECONNREFUSED: case EHOSTDOWN: case EHOSTUNREACH: case ENETDOWN:
+	case ENETUNREACH: case ETIMEDOUT:
+		return true;
+	}
+	return false;
+}
+
+static int add_from(struct cachectl_walk *w, struct guard *g, const char *file,
+		    bool nul, size_t *count)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
 	char *line = NULL;
@@ -186,6 +206,8 @@ static int add_from(struct cachectl_walk *w, const char *file, bool nul,
 			line[--n] = '\0';
 		if (!n)
 			continue;
+		if (g)
+			guard_add_root(g, line);
 		r = cachectl_walk_add_path(w, line);
 		if (r < 0)
 			break;
@@ -224,6 +246,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		{ "read", no_argument, NULL, OPT_READ },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "queue-depth", required_argument, NULL, 'd' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -236,7 +260,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	struct cachectl_ctx *ctx = NULL;
 	struct cachectl_walk *w = NULL;
 	struct cachectl_totals tot;
-	unsigned int wflags = 0, rflags = 0, depth = 0;
+	unsigned int wflags = 0, rflags = 0, depth = 0, jobs = 0;
+	unsigned int timeout_s = 5;
 	const char *outcols = NULL, *from = NULL;
 	bool nul = false, total = false, verbose = false, all = false;
 	bool empty = false;
@@ -256,7 +281,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
-	while ((c = getopt_long(argc, argv, "rLx0Jo:bncvd:hV", longopts,
+	while ((c = getopt_long(argc, argv, "rLx0Jo:bncvd:j:hV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -324,6 +349,16 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 				usage_error("invalid queue depth: '%s' "
 					    "(1-4096)", optarg);
 			break;
+		case 'j':
+			if (parse_u32(optarg, 1, 4096, &jobs) < 0)
+				usage_error("invalid number of jobs: '%s' "
+					    "(1-4096)", optarg);
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u32(optarg, 0, 86400, &timeout_s) < 0)
+				usage_error("invalid timeout: '%s' "
+					    "(0-86400 seconds)", optarg);
+			break;
 		case 'h':
 			usage(verb, op);
 			break;
@@ -351,6 +386,13 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	run.quiet_rows = op != CACHECTL_OP_QUERY && !to.json && !outcols &&
 			 !all && !total;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+	run.guard.timeout_ms = timeout_s * 1000;
+	run.guard.progress_shown = &run.progress_shown;
+	if (guard_start(&run.guard) < 0) {
+		fprintf(stderr, "%s: cannot start the guard thread\n",
+			program_name);
+		return EXIT_FAILURE;
+	}
 
 	r = cachectl_new(&ctx);
 	if (r < 0) {
@@ -383,21 +425,30 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	if (r == -EINVAL)
 		usage_error("empty pattern");
 	for (c = optind; r >= 0 && c < argc; c++) {
+		guard_add_root(&run.guard, argv[c]);
 		r = cachectl_walk_add_path(w, argv[c]);
 		if (r == -EINVAL)
 			usage_error("empty path");
 	}
 	if (r >= 0 && from)
-		r = add_from(w, from, nul, &nfrom);
-	if (r >= 0 && optind == argc && !from)
+		r = add_from(w, &run.guard, from, nul, &nfrom);
+	if (r >= 0 && optind == argc && !from) {
+		guard_add_root(&run.guard, ".");
 		r = cachectl_walk_add_path(w, ".");
+	}
 	/* an empty --from list (find matched nothing) is nothing to do */
 	if (r >= 0 && optind == argc && from && !nfrom)
 		empty = true;
 	if (r >= 0 && depth)
 		r = cachectl_walk_set_queue_depth(w, depth);
-	if (r >= 0 && run.progress)
-		r = cachectl_walk_set_progress_fn(w, show_progress, &run, 200);
+	if (r >= 0 && jobs)
+		r = cachectl_walk_set_jobs(w, jobs);
+	if (r >= 0)
+		r = cachectl_walk_set_timeout(w, timeout_s * 1000);
+	/* also the guard's heartbeat */
+	if (r >= 0)
+		r = cachectl_walk_set_progress_fn(w, show_progress, &run,
+						  run.progress ? 200 : 100);
 	if (r >= 0 && !run.quiet_rows) {
 		run.table = table_new(&to);
 		if (!run.table)
@@ -417,6 +468,19 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	}
 	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
 	clear_progress(&run);
+	if (r < 0 && gone(r)) {
+		cachectl_walk_get_totals(w, &tot, sizeof(tot));
+		fprintf(stderr, "%s: ", program_name);
+		if (run.guard.nmounts)
+			guard_print_mounts(&run.guard, stderr);
+		else
+			fputs("a filesystem on the way", stderr);
+		fprintf(stderr, ": %s: is the server gone? Stopped after "
+			"%llu files\n",
+			r == -ETIMEDOUT ? "no answer in time" : strerror(-r),
+			(unsigned long long)tot.files);
+		goto out;
+	}
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", program_name,
 			strerror(-(run.table_err ? run.table_err : r)));

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A thread that watches a walk from outside: signals, and a network
+ * filesystem that stopped answering.
+ *
+ * Ctrl-C must stop us promptly even while a thread sits in a request to a
+ * dead server. NFS and FUSE wait for answers in killable sleeps: a fatal
+ * signal ends them, a caught one does not. So no signal is ever caught:
+ * every thread blocks SIGINT/SIGTERM/SIGHUP, this one takes them with
+ * sigtimedwait(), wipes the progress line, and dies of the signal with its
+ * default action (which also keeps the "killed by SIGINT" status shells
+ * look at).
+ *
+ * The library times out requests in its io_uring pipeline itself, but a
+ * directory read blocks the walking thread where nothing inside can see
+ * the clock. Here the walk's progress callbacks are the heartbeat; when
+ * they stop for longer than the timeout on a walk that touches a network
+ * mount, we name the mount and exit.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachectl-tool.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+static bool is_network_type(const char *t)
+{
+	static const char *const types[] = {
+		"nfs", "nfs4", "9p", "cifs", "smb3", "smbfs", "ceph", "afs",
+		"gpfs", "lustre", "glusterfs", "fuse", "fuseblk",
+	};
+	size_t i;
+
+	if (!strncmp(t, "fuse.", 5))
+		return true;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(t, types[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The mount a path is on, by its text alone: stat(2) on a dead mount is
+ * exactly what would hang. Symlinks on the way are not seen; the
+ * library's own timeout still covers what they lead to.
+ */
+static int mount_of(const char *path, char **target, char **fstype)
+{
+	char cwd[PATH_MAX], *abs = NULL, *line = NULL;
+	size_t cap = 0, best = 0;
+	FILE *f;
+	int r = -ENOENT;
+
+	if (path[0] == '/') {
+		abs = strdup(path);
+	} else if (getcwd(cwd, sizeof(cwd))) {
+		if (asprintf(&abs, "%s/%s", cwd, path) < 0)
+			abs = NULL;
+	}
+	if (!abs)
+		return -ENOMEM;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		free(abs);
+		return -errno;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root target opts [tags...] - type src */
+		char *tok[32], *save = NULL, *t;
+		size_t n = 0, dash, len;
+
+		for (t = strtok_r(line, " \n", &save); t && n < 32;
+		     t = strtok_r(NULL, " \n", &save))
+			tok[n++] = t;
+		for (dash = 6; dash < n && strcmp(tok[dash], "-"); dash++)
+			;
+		if (dash + 1 >= n)
+			continue;
+		unescape(tok[4]);
+		len = strlen(tok[4]);
+		if (len == 1)
+			len = 0;	/* "/" */
+		if (strncmp(abs, tok[4], len) || (abs[len] && abs[len] != '/'))
+			continue;
+		/* later lines mount over earlier ones: >= keeps the last */
+		if (len + 1 >= best) {
+			free(*target);
+			free(*fstype);
+			*target = strdup(tok[4]);
+			*fstype = strdup(tok[dash + 1]);
+			best = len + 1;
+			r = *target && *fstype ? 0 : -ENOMEM;
+		}
+	}
+	free(line);
+	fclose(f);
+	free(abs);
+	return r;
+}
+
+int guard_add_root(struct guard *g, const char *path)
+{
+	char *target = NULL, *fstype = NULL;
+	size_t i;
+	int r = mount_of(path, &target, &fstype);
+
+	if (r < 0 || !is_network_type(fstype))
+		goto out;
+	for (i = 0; i < g->nmounts; i++)
+		if (!strcmp(g->mounts[i], target))
+			goto out;
+	if (g->nmounts < GUARD_MAX_MOUNTS) {
+		g->mounts[g->nmounts] = target;
+		g->fstypes[g->nmounts++] = fstype;
+		return 1;
+	}
+out:
+	free(target);
+	free(fstype);
+	return 0;
+}
+
+void guard_tick(struct guard *g)
+{
+	__atomic_store_n(&g->last_tick, mono_ms(), __ATOMIC_RELAXED);
+}
+
+/* "/mnt/a (nfs4)" or "/mnt/a (nfs4), /mnt/b (fuse.sshfs)" */
+void guard_print_mounts(const struct guard *g, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < g->nmounts; i++) {
+		char *buf = NULL;
+		size_t cap = 0;
+
+		fprintf(f, "%s%s (%s)", i ? ", " : "",
+			escape_name(g->mounts[i], &buf, &cap), g->fstypes[i]);
+		free(buf);
+	}
+}
+
+static void *guard_main(void *arg)
+{
+	struct guard *g = arg;
+	struct timespec ts = { .tv_nsec = 200 * 1000000 };
+	int sig;
+
+	for (;;) {
+		sig = sigtimedwait(&g->sigs, NULL, &ts);
+		if (sig > 0) {
+			if (__atomic_load_n(g->progress_shown, __ATOMIC_RELAXED))
+				(void)!write(STDERR_FILENO, "\r\033[K", 4);
+			signal(sig, SIG_DFL);
+			pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
+			kill(getpid(), sig);
+			/* not reached for the default actions we take */
+			_exit(128 + sig);
+		}
+		if (!g->timeout_ms || !g->nmounts)
+			continue;
+		if (mono_ms() - __atomic_load_n(&g->last_tick,
+						__ATOMIC_RELAXED) <
+		    g->timeout_ms + 1000)
+			continue;
+		/* the walk is stuck in a call to the server */
+		if (__atomic_load_n(g->progress_shown, __ATOMIC_RELAXED))
+			fputs("\r\033[K", stderr);
+		fprintf(stderr, "%s: ", program_name);
+		guard_print_mounts(g, stderr);
+		fprintf(stderr, ": no answer for %u s: is the server gone? "
+			"Stopping (--timeout changes how long to wait)\n",
+			(g->timeout_ms + 999) / 1000);
+		_exit(EXIT_FAILURE);
+	}
+	return NULL;
+}
+
+int guard_start(struct guard *g)
+{
+	pthread_t t;
+	int r;
+
+	sigemptyset(&g->sigs);
+	sigaddset(&g->sigs, SIGINT);
+	sigaddset(&g->sigs, SIGTERM);
+	sigaddset(&g->sigs, SIGHUP);
+	/* before any thread exists, so every later one inherits it */
+	r = pthread_sigmask(SIG_BLOCK, &g->sigs, NULL);
+	if (r)
+		return -r;
+	guard_tick(g);
+	r = pthread_create(&t, NULL, guard_main, g);
+	if (r) {
+		pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
+		return -r;
+	}
+	pthread_detach(t);
+	return 0;
+}

@@ -148,7 +148,17 @@ int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = io_uring_queue_init(MIN(b->depth, 4096u), &b->ring, 0);
+	/*
+	 * Completions are handed to this thread as task work. Announced the
+	 * default way, as a pending "signal", they interrupt what the thread
+	 * is doing meanwhile: a FUSE getdents then fails with EINTR. Deferred
+	 * task work (6.1+) runs only when we ask for events.
+	 */
+	r = io_uring_queue_init(MIN(b->depth, 4096u), &b->ring,
+				IORING_SETUP_SINGLE_ISSUER |
+				IORING_SETUP_DEFER_TASKRUN);
+	if (r == -EINVAL)
+		r = io_uring_queue_init(MIN(b->depth, 4096u), &b->ring, 0);
 	if (r < 0)
 		goto fail;
 	/*
@@ -411,7 +421,7 @@ static int reap(struct uring_batch *b, bool wait)
 		r = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts,
 						     NULL);
 	else
-		r = io_uring_submit(&b->ring);
+		r = io_uring_submit_and_get_events(&b->ring);
 	if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN &&
 	    r != -EBUSY)
 		return r;

@@ -716,6 +716,9 @@ static int read_dir(struct cachectl_walk *w, int fd)
 		size_t nfiles = 0, k = 0;
 		long pos;
 
+		/* a FUSE request is interrupted by any signal, even a stop */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
 			/* a directory removed while we read it says ENOENT */
 			if (errno != ENOENT)
@@ -781,7 +784,9 @@ static int visit_dir(struct cachectl_walk *w, int dirfd, const char *name,
 
 	if (!follow)
 		oflags |= O_NOFOLLOW;
-	fd = openat(dirfd, name, oflags);
+	do
+		fd = openat(dirfd, name, oflags);
+	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		r = -errno;
 		if (!root && r == -ENOENT) {

@@ -241,15 +241,17 @@ class SlowFS:
                     self.back()
                 except (OSError, SlowFSError):
                     pass
+            clean = True
             if is_mounted(self.mountpoint):
-                ok, _ = _fusermount(self.mountpoint)
-                if not ok:
+                clean, _ = _fusermount(self.mountpoint)
+                if not clean:
                     # busy (an open file, a cwd): detach it now; slowfs is
                     # stopped below, which fails what is still in flight
                     _fusermount(self.mountpoint, lazy=True)
-            # a clean unmount ends slowfs by itself
+            # a clean unmount ends slowfs by itself; after a lazy one it
+            # would serve the open files until they are closed
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=5 if clean else 0)
             except subprocess.TimeoutExpired:
                 self.proc.terminate()
                 try:

@@ -597,8 +597,9 @@ static bool want_pool(struct cachectl_walk *w)
 		return true;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	n = n > 8 ? 8 : n;
+	/* beyond a few threads per core, local metadata work only contends */
 	if (w->jobs)
-		n = w->jobs;
+		n = MIN(w->jobs, 64u);
 	if (n < 2 || pool_new((unsigned int)n - 1, &w->pool) < 0) {
 		w->nthreads = -1;
 		return false;

@@ -641,9 +641,22 @@ def t_pagecache(root):
         T.eq(read_file(e.m('f')), data, 'second read')
         T.eq(fs.stats()['reads'], st1['reads'],
              'second read (reopened) is served from the page cache')
-        time.sleep(1.3)     # past attr_timeout: attributes revalidated
-        T.eq(read_file(e.m('f')), data, 'third read after attr_timeout')
-        T.eq(fs.stats()['reads'], st1['reads'],
+        # past attr_timeout the attributes are revalidated, and the cache
+        # must stay. Proactive reclaim (DAMON, on some VMs) or another
+        # process's drop_caches also takes pages of idle files and so
+        # makes READs: retry, a real invalidation fails every try.
+        for attempt in range(3):
+            read_file(e.m('f'))
+            before = fs.stats()['reads']
+            time.sleep(1.3)
+            got = read_file(e.m('f'))
+            after = fs.stats()['reads']
+            if after == before:
+                break
+            T.diag('try %d: %d READs after revalidation' % (attempt + 1,
+                                                             after - before))
+        T.eq(got, data, 'third read after attr_timeout')
+        T.eq(after, before,
              'the cache survives attribute revalidation (keep_cache)')
         evict(e.m('f'))
         read_file(e.m('f'))

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""cachectl on a network filesystem: slowfs (tests/slowfs) in front of a
+local tree, adding a round-trip latency to every request.
+
+usage: net_tests.py GROUP        (GROUP: see GROUPS at the bottom)
+
+Environment: CACHECTL, KCACHESTAT (tests/tools/kcachestat), SLOWFS (the
+slowfs binary), CACHECTL_TEST_TMPDIR (a disk filesystem; default /var/tmp).
+
+Truth about residency comes from the kernel (kcachestat, cachestat(2) on
+the files *through the mount*), never from libcachectl. Every mount is made
+and unmounted by the test itself, also when it fails, and a mount left
+behind is a failure. TAP output; exit 0 pass, 1 fail, 77 skip (not root,
+no /dev/fuse, no slowfs).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'slowfs'))
+
+CACHECTL = os.environ.get('CACHECTL', '')
+KCS = os.environ.get('KCACHESTAT', '')
+SLOWFS = os.environ.get('SLOWFS', '')
+KiB, MiB = 1 << 10, 1 << 20
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = []
+
+    def diag(self, *lines):
+        for text in lines:
+            for ln in str(text).splitlines() or ['']:
+                print('#', ln, flush=True)
+
+    def ok(self, cond, desc, *diag):
+        self.n += 1
+        print('%sok %d - %s' % ('' if cond else 'not ', self.n, desc), flush=True)
+        if not cond:
+            self.failed.append(desc)
+            self.diag(*diag)
+        return cond
+
+
+T = Tap()
+
+
+def run(args, timeout=60, **kw):
+    t0 = time.monotonic()
+    p = subprocess.run([CACHECTL] + args, capture_output=True, text=True,
+                       timeout=timeout, **kw)
+    p.elapsed = time.monotonic() - t0
+    return p
+
+
+def show(p):
+    return ['exit %s after %.2f s' % (p.returncode, getattr(p, 'elapsed', -1)),
+            'stdout: ' + p.stdout[-1500:], 'stderr: ' + p.stderr[-1500:]]
+
+
+def kcached(paths):
+    """cached bytes of each path, by cachestat(2) through the mount"""
+    out = []
+    for i in range(0, len(paths), 500):
+        chunk = paths[i:i + 500]
+        # with two or more files kcachestat prints one number per file
+        p = subprocess.run([KCS] + chunk + chunk[-1:], capture_output=True,
+                           text=True, timeout=120)
+        vals = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+        out += [int(v) if v.isdigit() else -1 for v in vals[:len(chunk)]]
+    return out
+
+
+def evict(paths):
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+
+
+def make_tree(root, ndirs, per_dir, size):
+    files = []
+    for d in range(ndirs):
+        dp = os.path.join(root, 'd%03d' % d)
+        os.makedirs(dp)
+        for i in range(per_dir):
+            p = os.path.join(dp, 'f%04d' % i)
+            with open(p, 'wb') as f:
+                f.write(os.urandom(size))
+            files.append(os.path.relpath(p, root))
+    return files
+
+
+def slowfs_mounts(under):
+    n = 0
+    with open('/proc/self/mountinfo') as f:
+        for ln in f:
+            fields = ln.split()
+            dash = fields.index('-')
+            if fields[dash + 1] == 'fuse.slowfs' and fields[4].startswith(under):
+                n += 1
+    return n
+
+
+class Scratch:
+    def __init__(self):
+        base = os.environ.get('CACHECTL_TEST_TMPDIR') or '/var/tmp'
+        self.dir = tempfile.mkdtemp(prefix='cachectl-net-', dir=base)
+        self.back = os.path.join(self.dir, 'back')
+        self.mnt = os.path.join(self.dir, 'mnt')
+        os.makedirs(self.back)
+        os.makedirs(self.mnt)
+
+    def fs(self, **kw):
+        import slowfs
+        return slowfs.SlowFS(self.back, self.mnt, exe=SLOWFS, **kw)
+
+    def cleanup(self):
+        import shutil
+        left = slowfs_mounts(self.dir)
+        T.ok(left == 0, 'no slowfs mount left behind under %s' % self.dir,
+             '%d mount(s) still there' % left)
+        if left:
+            import slowfs
+            slowfs.cleanup_stale(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start(args):
+    return subprocess.Popen([CACHECTL] + args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, timeout):
+    """wait up to timeout; returns (returncode or None, seconds, out, err)"""
+    t0 = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, time.monotonic() - t0, out, err
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate(timeout=30)
+        return None, time.monotonic() - t0, out, err
+
+
+# ---- groups ---------------------------------------------------------------
+
+def g_correct(s):
+    """status/prefetch/evict through the remote engine agree with the kernel"""
+    files = make_tree(s.back, 4, 50, 16 * KiB)
+    with open(os.path.join(s.back, 'big'), 'wb') as f:
+        f.write(os.urandom(8 * MiB))
+    with open(os.path.join(s.back, 'empty'), 'wb'):
+        pass
+    with open(os.path.join(s.back, 'new\nline'), 'wb') as f:
+        f.write(b'x' * 5000)
+    os.link(os.path.join(s.back, files[0]), os.path.join(s.back, 'hardlink'))
+    os.symlink('big', os.path.join(s.back, 'symlink'))
+    os.mkfifo(os.path.join(s.back, 'fifo'))
+    files += ['big', 'empty', 'new\nline', 'hardlink']
+    with s.fs(latency=1):
+        mp = [os.path.join(s.mnt, f) for f in files]
+        mounted = os.statfs(s.mnt)
+        T.diag('mounted: f_type 0x%x' % mounted.f_type)
+
+        p = run(['evict', '-r', s.mnt])
+        k = kcached(mp)
+        T.ok(p.returncode == 0 and all(c == 0 for c in k),
+             'evict -r: exit 0 and the kernel says 0 bytes cached for all %d files' % len(mp),
+             *show(p), 'cached: %s' % [(f, c) for f, c in zip(files, k) if c][:10])
+
+        fd = os.open(os.path.join(s.mnt, 'big'), os.O_RDONLY)
+        os.read(fd, MiB)
+        os.close(fd)
+        p = run(['status', '-r', '-J', '-b', s.mnt])
+        try:
+            rows = {r['file']: r for r in json.loads(p.stdout)['files']}
+        except Exception:
+            rows = {}
+        k = dict(zip(files, kcached(mp)))
+        got = {os.path.relpath(f, s.mnt): r['cached'] for f, r in rows.items()}
+        T.ok(p.returncode == 0, 'status -r -J: exit 0', *show(p))
+        T.ok(got.get('big') == k['big'] and k['big'] >= MiB,
+             'status: the partly read 8 MiB file shows what cachestat says (%s bytes)' % k['big'],
+             'cachectl %s, kernel %s' % (got.get('big'), k['big']))
+        dedup = set(files) - {'hardlink'}
+        T.ok(set(got) in (dedup, set(files) - {files[0]}),
+             'status: one row per regular file (hard link once, no fifo, no symlink)',
+             'extra: %r missing: %r' % (sorted(set(got) - dedup)[:5], sorted(dedup - set(got))[:5]))
+        bad = [(f, got[f], k[f]) for f in got if got[f] != k[f]]
+        T.ok(not bad, 'status: every file\'s cached bytes equal the kernel\'s', bad[:5])
+        order = [os.path.relpath(f, s.mnt) for f in rows]
+        T.ok(order == sorted(order, key=lambda x: order.index(x)), 'status: rows in walk order')
+
+        p = run(['prefetch', '-r', s.mnt])
+        k = kcached(mp)
+        sizes = [os.stat(os.path.join(s.back, f)).st_size for f in files]
+        short = [(f, c, z) for f, c, z in zip(files, k, sizes) if c < z]
+        T.ok(p.returncode == 0 and not short,
+             'prefetch -r: exit 0 and every file 100%% resident by cachestat (%d files)' % len(files),
+             *show(p), short[:5])
+        T.ok(not os.path.exists(os.path.join(s.back, 'fifo')) or
+             os.stat(os.path.join(s.back, 'fifo')).st_mode & 0o170000 == 0o010000,
+             'the fifo is still a fifo (never opened)')
+        p = run(['evict', '-r', s.mnt])
+        k = kcached(mp)
+        T.ok(p.returncode == 0 and all(c == 0 for c in k), 'evict -r again: all 0', *show(p))
+
+
+def timed_ops(s, args, what):
+    p = run(args)
+    T.diag('%s: %.2f s, exit %d' % (' '.join(args[:2] + ['-j', '1'] if '-j' in args else args[:2]),
+                                     p.elapsed, p.returncode))
+    return p
+
+
+def g_concurrency(s):
+    """with 20 ms per request, 200 files go in parallel, not one by one"""
+    files = make_tree(s.back, 2, 100, 16 * KiB)
+    with s.fs(latency=20):
+        mp = [os.path.join(s.mnt, f) for f in files]
+        # one by one, each file costs an open, a read and a close: >= 3 x 20 ms
+        serial = len(files) * 3 * 0.020
+        evict(mp)
+        p = run(['prefetch', '-r', s.mnt])
+        k = kcached(mp)
+        T.ok(p.returncode == 0 and all(c == 16 * KiB for c in k) and p.elapsed < serial / 4,
+             'prefetch -r of 200 files at 20 ms/request: %.2f s (one by one >= %.1f s), all resident'
+             % (p.elapsed, serial), *show(p))
+        p = run(['status', '-r', s.mnt])
+        T.ok(p.returncode == 0 and p.elapsed < serial / 4,
+             'status -r: %.2f s (one by one >= %.1f s)' % (p.elapsed, serial), *show(p))
+        p = run(['evict', '-r', s.mnt])
+        k = kcached(mp)
+        T.ok(p.returncode == 0 and all(c == 0 for c in k) and p.elapsed < serial / 4,
+             'evict -r: %.2f s, all gone' % p.elapsed, *show(p))
+        evict(mp)
+        p1 = run(['prefetch', '-r', '-j', '1', s.mnt], timeout=120)
+        T.ok(p1.returncode == 0 and p1.elapsed > serial * 0.8,
+             '-j 1 really is one at a time: %.2f s (>= %.1f s)' % (p1.elapsed, serial * 0.8),
+             *show(p1))
+
+
+def g_eio(s):
+    """EIO files are named, the rest is done, exit 64"""
+    files = make_tree(s.back, 2, 20, 16 * KiB)
+    with s.fs(latency=1, eio=['d001/f0003', 'd000/f0007']):
+        mp = [os.path.join(s.mnt, f) for f in files]
+        evict([p for p in mp if not p.endswith(('d001/f0003', 'd000/f0007'))])
+        for verb in ('prefetch', 'status', 'evict'):
+            p = run([verb, '-r', s.mnt])
+            named = [ln for ln in p.stderr.splitlines() if 'Input/output error' in ln]
+            T.ok(p.returncode == 64 and len(named) == 2 and
+                 any('d001/f0003' in ln for ln in named) and any('d000/f0007' in ln for ln in named),
+                 '%s -r: exit 64, both EIO files named on stderr' % verb, *show(p))
+            if verb == 'prefetch':
+                ok = [c for f, c in zip(files, kcached(mp))
+                      if f not in ('d001/f0003', 'd000/f0007')]
+                T.ok(all(c == 16 * KiB for c in ok), 'prefetch: the other %d files are resident'
+                     % len(ok))
+
+
+def gone_case(s, mode, verb, extra):
+    files = make_tree(s.back, 10, 100, 16 * KiB)
+    with s.fs(latency=5) as fs:
+        mp = [os.path.join(s.mnt, f) for f in files]
+        evict(mp)
+        p = start([verb, '-r', '--no-progress'] + extra + [s.mnt])
+        time.sleep(0.4)
+        fs.gone(mode)
+        t0 = time.monotonic()
+        rc, took, out, err = finish(p, 20)
+        took = time.monotonic() - t0
+        fs.back()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    limit = 2.0 if mode == 'enotconn' else 2 + 1 + 2.5
+    T.ok(rc == 1 and took < limit,
+         '%s with the server gone (%s) mid-walk: exit 1 after %.2f s (< %.1f s)'
+         % (verb, mode, took, limit), 'exit %s' % rc, err[-1500:])
+    T.ok(len(lines) == 1 and s.mnt in lines[0] and 'server' in lines[0],
+         '%s (%s): one message, naming the mount' % (verb, mode), err[-1500:])
+
+
+def g_gone(s):
+    """server gone mid-walk: prompt exit, one message naming the mount"""
+    gone_case(s, 'enotconn', 'prefetch', [])
+
+
+def g_gone_block(s):
+    gone_case(s, 'block', 'prefetch', ['--timeout', '2'])
+
+
+def g_gone_status(s):
+    gone_case(s, 'block', 'status', ['--timeout', '2'])
+
+
+def g_sigint(s):
+    """Ctrl-C stops promptly, also while requests hang on a dead server"""
+    files = make_tree(s.back, 4, 100, 16 * KiB)
+    with s.fs(latency=30) as fs:
+        mp = [os.path.join(s.mnt, f) for f in files]
+        evict(mp)
+        p = start(['prefetch', '-r', '-j', '4', s.mnt])
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rc, took, out, err = finish(p, 10)
+        T.ok(rc == -signal.SIGINT and took < 1.0,
+             'SIGINT mid-prefetch: killed by SIGINT after %.2f s' % took, 'exit %s' % rc, err)
+        k = kcached(mp)
+        T.ok(0 < sum(1 for c in k if c == 16 * KiB) < len(mp),
+             'it had done part of the work (%d of %d files resident) and nothing is torn: '
+             'a rerun completes' % (sum(1 for c in k if c == 16 * KiB), len(mp)))
+        p = run(['prefetch', '-r', s.mnt])
+        T.ok(p.returncode == 0 and all(c == 16 * KiB for c in kcached(mp)),
+             'a rerun brings every file in', *show(p))
+        evict(mp)
+        p = start(['status', '-r', '--timeout', '0', s.mnt])
+        time.sleep(0.3)
+        fs.gone('block')
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rc, took, out, err = finish(p, 10)
+        fs.back()
+        T.ok(rc == -signal.SIGINT and took < 2.0,
+             'SIGINT while requests hang on a gone server: killed after %.2f s' % took,
+             'exit %s' % rc, err)
+
+
+GROUPS = {
+    'correct': g_correct,
+    'concurrency': g_concurrency,
+    'eio': g_eio,
+    'gone': g_gone,
+    'gone-block': g_gone_block,
+    'gone-status': g_gone_status,
+    'sigint': g_sigint,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
+        print('usage: net_tests.py GROUP (%s)' % ', '.join(GROUPS), file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print('1..0 # SKIP needs root (FUSE mounts)')
+        return 77
+    if not os.path.exists('/dev/fuse') or not SLOWFS or not os.path.exists(SLOWFS):
+        print('1..0 # SKIP no /dev/fuse or no slowfs')
+        return 77
+    for v in (CACHECTL, KCS):
+        if not v or not os.path.exists(v):
+            print('Bail out! CACHECTL and KCACHESTAT must be set')
+            return 1
+    s = Scratch()
+    try:
+        GROUPS[sys.argv[1]](s)
+    except Exception:
+        T.ok(False, 'group %s ran to the end' % sys.argv[1], traceback.format_exc())
+    finally:
+        s.cleanup()
+    print('1..%d' % T.n)
+    return 1 if T.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

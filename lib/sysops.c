@@ -94,11 +94,16 @@ static int sys_populate(int fd, uint64_t off, uint64_t len)
 	m = mmap(NULL, maplen, PROT_READ, MAP_SHARED, fd, (off_t)start);
 	if (m == MAP_FAILED)
 		return -errno;
-	if (madvise(m, maplen, MADV_POPULATE_READ) < 0) {
+	while (madvise(m, maplen, MADV_POPULATE_READ) < 0) {
 		r = -errno;
+		if (r == -EINTR) {
+			r = 0;
+			continue;
+		}
 		/* past a shrunken end of file: nothing left to wait for */
 		if (r == -EFAULT)
 			r = 0;
+		break;
 	}
 	munmap(m, maplen);
 	if (r != -EINVAL)
@@ -110,15 +115,28 @@ static int sys_populate(int fd, uint64_t off, uint64_t len)
 	return r;
 }
 
+/*
+ * On FUSE a request ends in EINTR whenever the thread has a signal or
+ * task work pending while it waits, including the io-wq's requests to
+ * create workers: calls that may be such a round trip are retried.
+ */
 static int sys_fstat(int fd, struct stat *st)
 {
-	return fstat(fd, st) < 0 ? -errno : 0;
+	int r;
+
+	do
+		r = fstat(fd, st);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
 }
 
 static int64_t sys_seek(int fd, uint64_t off, int whence)
 {
-	off_t r = lseek(fd, (off_t)off, whence);
+	off_t r;
 
+	do
+		r = lseek(fd, (off_t)off, whence);
+	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
 

@@ -49,6 +49,7 @@ struct pending {
 	size_t name_off;	/* the name within path */
 	bool async_close;
 	bool skip;
+	bool again;		/* a data request was interrupted */
 	struct stat st;
 	char *path;
 	uint64_t next;		/* first byte not yet requested */
@@ -326,6 +327,8 @@ static bool queue_data(struct uring_batch *b, struct pending *p, size_t idx)
 		io_uring_prep_fadvise(sqe, p->fd, p->next, (off_t)len,
 				      POSIX_FADV_WILLNEED);
 	io_uring_sqe_set_data64(sqe, idx);
+	if (!b->sorted)
+		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	p->next += len;
 	p->e.bytes += miss;
 	p->inflight++;
@@ -349,6 +352,12 @@ static bool queue_meta(struct uring_batch *b, struct pending *p, size_t idx)
 		p->state = P_CLOSING;
 	}
 	io_uring_sqe_set_data64(sqe, idx);
+	/*
+	 * Straight to an io-wq worker: tried inline first, an open does the
+	 * path walk without blocking but then waits in the filesystem's
+	 * ->open (FUSE_OPEN, an NFS OPEN) in this thread, one at a time.
+	 */
+	io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	p->inflight++;
 	b->inflight++;
 	return true;
@@ -381,6 +390,11 @@ static void complete(struct uring_batch *b, struct pending *p, int res)
 	b->inflight--;
 	switch (p->state) {
 	case P_OPENING:
+		if (res == -EINTR) {
+			/* an interrupted FUSE round trip: ask again */
+			p->state = P_OPEN;
+			break;
+		}
 		dirref_put(p->dir);
 		p->dir = NULL;
 		if (res >= 0) {
@@ -399,8 +413,12 @@ static void complete(struct uring_batch *b, struct pending *p, int res)
 		p->state = P_DONE;
 		break;
 	case P_DATA:
-		if (res < 0 && !p->error)
+		if (res == -EINTR) {
+			/* interrupted: go over the file again once the rest ends */
+			p->again = true;
+		} else if (res < 0 && !p->error) {
 			p->error = res;
+		}
 		/* a file that shrank under us: stop at its new end */
 		if (b->read && res == 0)
 			p->end = p->next;
@@ -410,7 +428,7 @@ static void complete(struct uring_batch *b, struct pending *p, int res)
 	}
 }
 
-static int reap(struct uring_batch *b, bool wait)
+static int reap(struct uring_batch *b, struct cachectl_walk *w, bool wait)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000000 };
 	struct io_uring_cqe *cqe;
@@ -433,6 +451,8 @@ static int reap(struct uring_batch *b, bool wait)
 	io_uring_cq_advance(&b->ring, seen);
 	if (seen) {
 		b->last_done = now_ms();
+		/* a heartbeat for watchers: only when something came back */
+		b->ops->tick(w);
 	} else if (wait && b->inflight && b->timeout_ms &&
 		   now_ms() - b->last_done >= b->timeout_ms) {
 		/* nothing came back for too long: the server is gone */
@@ -461,6 +481,12 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 				return r;
 			p->end = r == 0 && needed ? (uint64_t)p->st.st_size : 0;
 			p->state = P_DATA;
+		}
+		if (p->state == P_DATA && !p->inflight && p->again &&
+		    !p->error && p->next >= p->end) {
+			/* resident parts cost nothing the second time */
+			p->again = false;
+			p->next = 0;
 		}
 		if (p->state == P_DATA && !p->inflight &&
 		    (p->error || p->next >= p->end)) {
@@ -504,14 +530,13 @@ static int pump(struct uring_batch *b, struct cachectl_walk *w, bool wait)
 	if (b->fatal)
 		return b->fatal;
 	queue(b);
-	r = reap(b, wait);
+	r = reap(b, w, wait);
 	if (r >= 0)
 		r = advance(b, w);
 	if (r >= 0) {
 		queue(b);
-		r = reap(b, false);
+		r = reap(b, w, false);
 	}
-	b->ops->tick(w);
 	if (r < 0)
 		b->fatal = r;
 	return r;

@@ -465,11 +465,15 @@ static int open_file(struct cachectl_walk *w, int dirfd, const char *name,
 
 	if (!follow)
 		oflags |= O_NOFOLLOW;
-	fd = openat(dirfd, name, oflags | (noatime ? O_NOATIME : 0));
+	do
+		fd = openat(dirfd, name, oflags | (noatime ? O_NOATIME : 0));
+	while (fd < 0 && errno == EINTR);
 	if (fd < 0 && errno == EPERM && noatime) {
 		/* O_NOATIME needs ownership; stop trying it */
 		__atomic_store_n(&w->noatime, false, __ATOMIC_RELAXED);
-		fd = openat(dirfd, name, oflags);
+		do
+			fd = openat(dirfd, name, oflags);
+		while (fd < 0 && errno == EINTR);
 	}
 	if (fd < 0) {
 		r = -errno;
@@ -849,6 +853,17 @@ static int visit_dir(struct cachectl_walk *w, int dirfd, const char *name,
 	return r;
 }
 
+/* fstatat(2), retried when a FUSE round trip was interrupted */
+static int stat_at(int dirfd, const char *name, struct stat *st, int flags)
+{
+	int r;
+
+	do
+		r = fstatat(dirfd, name, st, flags);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 static unsigned char mode_type(mode_t m)
 {
 	return S_ISDIR(m) ? DT_DIR : S_ISREG(m) ? DT_REG :
@@ -868,14 +883,14 @@ static int visit(struct cachectl_walk *w, int dirfd, const char *name,
 		return r;
 	if (type == DT_UNKNOWN) {
 		/* some filesystems do not fill d_type */
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (stat_at(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			r = errno == ENOENT ? 0 : fail(w, -errno);
 			goto out;
 		}
 		type = mode_type(st.st_mode);
 	}
 	if (type == DT_LNK && follow) {
-		if (fstatat(dirfd, name, &st, 0) < 0) {
+		if (stat_at(dirfd, name, &st, 0) < 0) {
 			/* dangling links are not errors; loops are */
 			if (errno == ENOENT)
 				w->totals.skipped++;
@@ -997,7 +1012,7 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 	r = path_push(w, path, &mark);
 	if (r < 0)
 		return r;
-	if (stat(path, &st) < 0)
+	if (stat_at(AT_FDCWD, path, &st, 0) < 0)
 		return fail(w, -errno);
 	w->root_dev = st.st_dev;
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))

@@ -46,14 +46,21 @@ int parse_u32(const char *s, unsigned int min, unsigned int max,
 
 /* guard.c: signals and a stuck network filesystem, from a thread */
 #include <signal.h>
+#include <sys/types.h>
 
 #define GUARD_MAX_MOUNTS 8
+
+struct guard_shared {		/* shared with a supervised child */
+	uint64_t last_tick;
+	int done, code;
+	bool progress_shown;
+};
 
 struct guard {
 	sigset_t sigs;
 	unsigned int timeout_ms;	/* 0: never give up */
-	uint64_t last_tick;
-	const bool *progress_shown;
+	struct guard_shared *sh;
+	pid_t child;
 	char *mounts[GUARD_MAX_MOUNTS];
 	char *fstypes[GUARD_MAX_MOUNTS];
 	size_t nmounts;
@@ -62,7 +69,10 @@ struct guard {
 /* 1 if @path is on a network or FUSE mount (remembered), else 0 */
 int guard_add_root(struct guard *g, const char *path);
 int guard_start(struct guard *g);
+int guard_supervise(struct guard *g);
+void guard_done(struct guard *g, int code);
 void guard_tick(struct guard *g);
+void guard_progress_shown(struct guard *g, bool shown);
 void guard_print_mounts(const struct guard *g, FILE *f);
 
 /* table.c */

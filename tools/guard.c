@@ -16,11 +16,20 @@
  * the clock. Here the walk's progress callbacks are the heartbeat; when
  * they stop for longer than the timeout on a walk that touches a network
  * mount, we name the mount and exit.
+ *
+ * Exiting is not enough on FUSE: the exit closes our descriptors, and each
+ * close of a FUSE file waits for a FLUSH answer, in a sleep that only a
+ * fatal signal breaks. So on network mounts the walk runs in a child
+ * (guard_supervise()): the parent holds no files of the mount, watches,
+ * and when the server is gone it SIGKILLs the child (whose closes then
+ * give up at once) and exits itself, with the child's status otherwise.
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -153,7 +162,27 @@ out:
 
 void guard_tick(struct guard *g)
 {
-	__atomic_store_n(&g->last_tick, mono_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&g->sh->last_tick, mono_ms(), __ATOMIC_RELAXED);
+}
+
+void guard_progress_shown(struct guard *g, bool shown)
+{
+	__atomic_store_n(&g->sh->progress_shown, shown, __ATOMIC_RELAXED);
+}
+
+static void wipe_progress(struct guard *g)
+{
+	if (__atomic_load_n(&g->sh->progress_shown, __ATOMIC_RELAXED))
+		(void)!write(STDERR_FILENO, "\r\033[K", 4);
+}
+
+/* Dies of @sig (default action), or exits 128 + @sig. */
+static void die_of(struct guard *g, int sig)
+{
+	signal(sig, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
+	kill(getpid(), sig);
+	_exit(128 + sig);
 }
 
 /* "/mnt/a (nfs4)" or "/mnt/a (nfs4), /mnt/b (fuse.sshfs)" */
@@ -174,29 +203,43 @@ void guard_print_mounts(const struct guard *g, FILE *f)
 static void *guard_main(void *arg)
 {
 	struct guard *g = arg;
-	struct timespec ts = { .tv_nsec = 200 * 1000000 };
+	struct timespec ts = { .tv_nsec = 100 * 1000000 };
+	uint64_t done_at = 0;
 	int sig;
 
 	for (;;) {
 		sig = sigtimedwait(&g->sigs, NULL, &ts);
 		if (sig > 0) {
-			if (__atomic_load_n(g->progress_shown, __ATOMIC_RELAXED))
-				(void)!write(STDERR_FILENO, "\r\033[K", 4);
-			signal(sig, SIG_DFL);
-			pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
-			kill(getpid(), sig);
-			/* not reached for the default actions we take */
-			_exit(128 + sig);
+			if (g->child > 0) {
+				/* the child dies of it; give it a moment to */
+				kill(g->child, sig);
+				nanosleep(&(struct timespec){ .tv_nsec = 300000000 },
+					  NULL);
+				kill(g->child, SIGKILL);
+			}
+			wipe_progress(g);
+			die_of(g, sig);
+		}
+		if (g->child > 0 && __atomic_load_n(&g->sh->done, __ATOMIC_ACQUIRE)) {
+			/* finished, but its exit may hang closing FUSE files */
+			if (!done_at)
+				done_at = mono_ms();
+			if (mono_ms() - done_at > 500) {
+				kill(g->child, SIGKILL);
+				_exit(g->sh->code);
+			}
+			continue;
 		}
 		if (!g->timeout_ms || !g->nmounts)
 			continue;
-		if (mono_ms() - __atomic_load_n(&g->last_tick,
+		if (mono_ms() - __atomic_load_n(&g->sh->last_tick,
 						__ATOMIC_RELAXED) <
 		    g->timeout_ms + 1000)
 			continue;
 		/* the walk is stuck in a call to the server */
-		if (__atomic_load_n(g->progress_shown, __ATOMIC_RELAXED))
-			fputs("\r\033[K", stderr);
+		if (g->child > 0)
+			kill(g->child, SIGKILL);
+		wipe_progress(g);
 		fprintf(stderr, "%s: ", program_name);
 		guard_print_mounts(g, stderr);
 		fprintf(stderr, ": no answer for %u s: is the server gone? "
@@ -212,6 +255,10 @@ int guard_start(struct guard *g)
 	pthread_t t;
 	int r;
 
+	g->sh = mmap(NULL, sizeof(*g->sh), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g->sh == MAP_FAILED)
+		return -errno;
 	sigemptyset(&g->sigs);
 	sigaddset(&g->sigs, SIGINT);
 	sigaddset(&g->sigs, SIGTERM);
@@ -228,4 +275,43 @@ int guard_start(struct guard *g)
 	}
 	pthread_detach(t);
 	return 0;
+}
+
+/*
+ * On a network mount, fork: the child returns 0 and does the walk; the
+ * parent never returns (it exits with the child's status). Elsewhere, or
+ * if fork fails, returns 0 in the only process.
+ */
+int guard_supervise(struct guard *g)
+{
+	int status;
+	pid_t pid;
+
+	if (!g->nmounts)
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		/* the guard thread stayed in the parent: default actions */
+		pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
+		return 0;
+	}
+	__atomic_store_n(&g->child, pid, __ATOMIC_RELEASE);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(EXIT_FAILURE);
+	if (WIFSIGNALED(status)) {
+		wipe_progress(g);
+		die_of(g, WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/* The walk is over: its exit status, for a parent that must not wait. */
+void guard_done(struct guard *g, int code)
+{
+	g->sh->code = code;
+	__atomic_store_n(&g->sh->done, 1, __ATOMIC_RELEASE);
 }

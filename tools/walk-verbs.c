@@ -109,6 +109,7 @@ static void show_progress(struct cachectl_walk *w,
 		size_human(t->size, b, sizeof(b)),
 		t->errors ? ", errors" : "");
 	run->progress_shown = true;
+	guard_progress_shown(&run->guard, true);
 }
 
 static void clear_progress(struct run *run)
@@ -116,6 +117,7 @@ static void clear_progress(struct run *run)
 	if (run->progress_shown) {
 		fputs("\r\033[K", stderr);
 		run->progress_shown = false;
+		guard_progress_shown(&run->guard, false);
 	}
 }
 
@@ -387,7 +389,6 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			 !all && !total;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
 	run.guard.timeout_ms = timeout_s * 1000;
-	run.guard.progress_shown = &run.progress_shown;
 	if (guard_start(&run.guard) < 0) {
 		fprintf(stderr, "%s: cannot start the guard thread\n",
 			program_name);
@@ -466,6 +467,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		r = 0;
 		goto out;
 	}
+	guard_tick(&run.guard);
+	guard_supervise(&run.guard);
 	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
 	clear_progress(&run);
 	if (r < 0 && gone(r)) {
@@ -503,11 +506,11 @@ out:
 	cachectl_unref(ctx);
 	free(excl);
 	free(incl);
-	if (r < 0)
-		return EXIT_FAILURE;
-	if (r == 0)
-		return EXIT_SUCCESS;
-	return run.ok ? EXIT_PARTIAL : EXIT_FAILURE;
+	r = r < 0 ? EXIT_FAILURE : r == 0 ? EXIT_SUCCESS :
+	    run.ok ? EXIT_PARTIAL : EXIT_FAILURE;
+	if (run.guard.sh)
+		guard_done(&run.guard, r);
+	return r;
 }
 
 int verb_status(int argc, char **argv)

@@ -15,6 +15,7 @@ behind is a failure. TAP output; exit 0 pass, 1 fail, 77 skip (not root,
 no /dev/fuse, no slowfs).
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -68,17 +69,68 @@ def show(p):
             'stdout: ' + p.stdout[-1500:], 'stderr: ' + p.stderr[-1500:]]
 
 
-def kcached(paths):
-    """cached bytes of each path, by cachestat(2) through the mount"""
+class _CacheStat(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in
+                ('cache', 'dirty', 'writeback', 'evicted', 'recently_evicted')]
+
+
+class _Range(ctypes.Structure):
+    _fields_ = [('off', ctypes.c_uint64), ('len', ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PAGE = os.sysconf('SC_PAGESIZE')
+
+
+def kstat(paths):
+    """(cached, evicted) bytes of each path, by cachestat(2) through the
+    mount: the kernel's word, not libcachectl's (as tests/tools/kcachestat)"""
     out = []
-    for i in range(0, len(paths), 500):
-        chunk = paths[i:i + 500]
-        # with two or more files kcachestat prints one number per file
-        p = subprocess.run([KCS] + chunk + chunk[-1:], capture_output=True,
-                           text=True, timeout=120)
-        vals = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
-        out += [int(v) if v.isdigit() else -1 for v in vals[:len(chunk)]]
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            cs, rg = _CacheStat(), _Range(0, 0)
+            if _libc.syscall(451, fd, ctypes.byref(rg), ctypes.byref(cs), 0) < 0:
+                raise OSError(ctypes.get_errno(), 'cachestat ' + p)
+            out.append((cs.cache * PAGE, cs.evicted * PAGE))
+        finally:
+            os.close(fd)
     return out
+
+
+def kcached(paths):
+    """cached bytes of each path"""
+    return [c for c, _ in kstat(paths)]
+
+
+def kloaded(paths):
+    """bytes that were brought in: cached, or cached and since reclaimed.
+    Background reclaim (DAMON pageout on the CI machines) takes unmapped
+    page cache within seconds; a reclaimed page leaves a shadow entry that
+    cachestat counts as evicted, while our DONTNEED evictions leave none,
+    so cached + evicted after a fresh eviction is what the operation
+    loaded."""
+    return [min(c + e, os.stat(p).st_size + PAGE - 1) // PAGE * PAGE
+            for (c, e), p in zip(kstat(paths), paths)]
+
+
+def full(paths):
+    """files whose every page was loaded"""
+    return [p for p, l in zip(paths, kloaded(paths))
+            if l < (os.stat(p).st_size + PAGE - 1) // PAGE * PAGE]
+
+
+class Quick:
+    """Latency off while the test itself looks through the mount: its own
+    opens are one round trip each, one after another."""
+    def __init__(self, fs, ms):
+        self.fs, self.ms = fs, ms
+
+    def __enter__(self):
+        self.fs.set_latency(0)
+
+    def __exit__(self, *exc):
+        self.fs.set_latency(self.ms)
 
 
 def evict(paths):
@@ -170,8 +222,6 @@ def g_correct(s):
     files += ['big', 'empty', 'new\nline', 'hardlink']
     with s.fs(latency=1):
         mp = [os.path.join(s.mnt, f) for f in files]
-        mounted = os.statfs(s.mnt)
-        T.diag('mounted: f_type 0x%x' % mounted.f_type)
 
         p = run(['evict', '-r', s.mnt])
         k = kcached(mp)
@@ -182,9 +232,10 @@ def g_correct(s):
         fd = os.open(os.path.join(s.mnt, 'big'), os.O_RDONLY)
         os.read(fd, MiB)
         os.close(fd)
+        before = dict(zip(files, kcached(mp)))
         p = run(['status', '-r', '-J', '-b', s.mnt])
         try:
-            rows = {r['file']: r for r in json.loads(p.stdout)['files']}
+            rows = {r['file']: r for r in json.loads(p.stdout)['cachectl']}
         except Exception:
             rows = {}
         k = dict(zip(files, kcached(mp)))
@@ -197,15 +248,15 @@ def g_correct(s):
         T.ok(set(got) in (dedup, set(files) - {files[0]}),
              'status: one row per regular file (hard link once, no fifo, no symlink)',
              'extra: %r missing: %r' % (sorted(set(got) - dedup)[:5], sorted(dedup - set(got))[:5]))
-        bad = [(f, got[f], k[f]) for f in got if got[f] != k[f]]
+        # background reclaim may take pages while we look: between the two
+        bad = [(f, got[f], before[f], k[f]) for f in got
+               if not min(before[f], k[f]) <= got[f] <= max(before[f], k[f])]
         T.ok(not bad, 'status: every file\'s cached bytes equal the kernel\'s', bad[:5])
         order = [os.path.relpath(f, s.mnt) for f in rows]
         T.ok(order == sorted(order, key=lambda x: order.index(x)), 'status: rows in walk order')
 
         p = run(['prefetch', '-r', s.mnt])
-        k = kcached(mp)
-        sizes = [os.stat(os.path.join(s.back, f)).st_size for f in files]
-        short = [(f, c, z) for f, c, z in zip(files, k, sizes) if c < z]
+        short = full(mp)
         T.ok(p.returncode == 0 and not short,
              'prefetch -r: exit 0 and every file 100%% resident by cachestat (%d files)' % len(files),
              *show(p), short[:5])
@@ -227,24 +278,27 @@ def timed_ops(s, args, what):
 def g_concurrency(s):
     """with 20 ms per request, 200 files go in parallel, not one by one"""
     files = make_tree(s.back, 2, 100, 16 * KiB)
-    with s.fs(latency=20):
+    with s.fs(latency=20) as fs:
         mp = [os.path.join(s.mnt, f) for f in files]
         # one by one, each file costs an open, a read and a close: >= 3 x 20 ms
         serial = len(files) * 3 * 0.020
-        evict(mp)
+        with Quick(fs, 20):
+            evict(mp)
         p = run(['prefetch', '-r', s.mnt])
-        k = kcached(mp)
-        T.ok(p.returncode == 0 and all(c == 16 * KiB for c in k) and p.elapsed < serial / 4,
+        with Quick(fs, 20):
+            short = full(mp)
+        T.ok(p.returncode == 0 and not short and p.elapsed < serial / 4,
              'prefetch -r of 200 files at 20 ms/request: %.2f s (one by one >= %.1f s), all resident'
-             % (p.elapsed, serial), *show(p))
+             % (p.elapsed, serial), *show(p), short[:5])
         p = run(['status', '-r', s.mnt])
         T.ok(p.returncode == 0 and p.elapsed < serial / 4,
              'status -r: %.2f s (one by one >= %.1f s)' % (p.elapsed, serial), *show(p))
         p = run(['evict', '-r', s.mnt])
-        k = kcached(mp)
+        with Quick(fs, 20):
+            k = kcached(mp)
+            evict(mp)
         T.ok(p.returncode == 0 and all(c == 0 for c in k) and p.elapsed < serial / 4,
              'evict -r: %.2f s, all gone' % p.elapsed, *show(p))
-        evict(mp)
         p1 = run(['prefetch', '-r', '-j', '1', s.mnt], timeout=120)
         T.ok(p1.returncode == 0 and p1.elapsed > serial * 0.8,
              '-j 1 really is one at a time: %.2f s (>= %.1f s)' % (p1.elapsed, serial * 0.8),
@@ -264,19 +318,19 @@ def g_eio(s):
                  any('d001/f0003' in ln for ln in named) and any('d000/f0007' in ln for ln in named),
                  '%s -r: exit 64, both EIO files named on stderr' % verb, *show(p))
             if verb == 'prefetch':
-                ok = [c for f, c in zip(files, kcached(mp))
-                      if f not in ('d001/f0003', 'd000/f0007')]
-                T.ok(all(c == 16 * KiB for c in ok), 'prefetch: the other %d files are resident'
-                     % len(ok))
+                rest = [p for p in mp if not p.endswith(('d001/f0003', 'd000/f0007'))]
+                short = full(rest)
+                T.ok(not short, 'prefetch: the other %d files are resident' % len(rest), short[:5])
 
 
 def gone_case(s, mode, verb, extra):
-    files = make_tree(s.back, 10, 100, 16 * KiB)
-    with s.fs(latency=5) as fs:
+    files = make_tree(s.back, 20, 100, 16 * KiB)
+    with s.fs(latency=20) as fs:
         mp = [os.path.join(s.mnt, f) for f in files]
-        evict(mp)
+        with Quick(fs, 20):
+            evict(mp)
         p = start([verb, '-r', '--no-progress'] + extra + [s.mnt])
-        time.sleep(0.4)
+        time.sleep(0.3)
         fs.gone(mode)
         t0 = time.monotonic()
         rc, took, out, err = finish(p, 20)
@@ -309,21 +363,22 @@ def g_sigint(s):
     files = make_tree(s.back, 4, 100, 16 * KiB)
     with s.fs(latency=30) as fs:
         mp = [os.path.join(s.mnt, f) for f in files]
-        evict(mp)
+        with Quick(fs, 30):
+            evict(mp)
         p = start(['prefetch', '-r', '-j', '4', s.mnt])
         time.sleep(0.5)
         p.send_signal(signal.SIGINT)
         rc, took, out, err = finish(p, 10)
         T.ok(rc == -signal.SIGINT and took < 1.0,
              'SIGINT mid-prefetch: killed by SIGINT after %.2f s' % took, 'exit %s' % rc, err)
-        k = kcached(mp)
-        T.ok(0 < sum(1 for c in k if c == 16 * KiB) < len(mp),
-             'it had done part of the work (%d of %d files resident) and nothing is torn: '
-             'a rerun completes' % (sum(1 for c in k if c == 16 * KiB), len(mp)))
+        with Quick(fs, 30):
+            done = len(mp) - len(full(mp))
+        T.ok(0 < done < len(mp), 'it had done part of the work (%d of %d files)' % (done, len(mp)))
         p = run(['prefetch', '-r', s.mnt])
-        T.ok(p.returncode == 0 and all(c == 16 * KiB for c in kcached(mp)),
-             'a rerun brings every file in', *show(p))
-        evict(mp)
+        with Quick(fs, 30):
+            short = full(mp)
+            evict(mp)
+        T.ok(p.returncode == 0 and not short, 'a rerun brings every file in', *show(p), short[:5])
         p = start(['status', '-r', '--timeout', '0', s.mnt])
         time.sleep(0.3)
         fs.gone('block')

@@ -40,7 +40,8 @@ FULL = {"small_files": 50000, "small_min": 4096, "small_max": 65536,
 QUICK = {"small_files": 5000, "small_min": 4096, "small_max": 65536,
          "per_dir": 1000, "large_mib": 256, "rss_files": 20000, "rss_size": 4096}
 SEED = 20261124
-SCENARIOS = ["prefetch", "query", "large", "rss"]
+SCENARIOS = ["prefetch", "query", "large", "rss", "net-prefetch", "net-query", "net-large"]
+NET_SCENARIOS = [s for s in SCENARIOS if s.startswith("net-")]
 
 
 def log(msg=""):
@@ -756,7 +757,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 5k-file tree, 256 MiB file, 20k-file RSS tree")
     ap.add_argument("--only", default="all",
-                    help="comma list of: prefetch, query, large, rss (default all)")
+                    help="comma list of: prefetch, query, large, rss, net-prefetch, net-query, "
+                         "net-large (default all)")
     ap.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", "/var/tmp/cachectl-bench"),
                     help="scratch dir on a disk filesystem (default /var/tmp/cachectl-bench)")
     ap.add_argument("--cold", choices=["fadvise", "drop1", "drop3"], default="fadvise",
@@ -859,12 +861,15 @@ def main():
                              SEED + 1, "rss")
 
     # the helpers must agree with the kernel before anything is measured
-    probe = sh([helpers["measure"], "-l", (small[1] if "prefetch" in only or "query" in only
-                                           else lroot + ".list" if "large" in only
-                                           else rroot + ".list"), "--", "true"])
-    env["residency_engine"] = dict(t.split("=", 1) for t in probe.stdout.split() if "=" in t).get("engine", "?")
-    log(f"  residency ground truth: {env['residency_engine']} (mincore: data in memory; "
-        f"cachestat: eviction and shadow entries)")
+    probe_list = (small[1] if "prefetch" in only or "query" in only
+                  else lroot + ".list" if "large" in only
+                  else rroot + ".list" if "rss" in only else None)
+    if probe_list:
+        probe = sh([helpers["measure"], "-l", probe_list, "--", "true"])
+        env["residency_engine"] = dict(t.split("=", 1) for t in probe.stdout.split()
+                                       if "=" in t).get("engine", "?")
+        log(f"  residency ground truth: {env['residency_engine']} (mincore: data in memory; "
+            f"cachestat: eviction and shadow entries)")
 
     sc = results["scenarios"]
     if "prefetch" in only:
@@ -875,6 +880,14 @@ def main():
         sc["large"] = sc_large(b, lpath, lroot + ".list", p["large_mib"], args.n)
     if "rss" in only:
         sc["rss"] = sc_rss(b, rroot, rroot + ".list", len(rfiles), args.n)
+    net = [s for s in only if s in NET_SCENARIOS]
+    if net:
+        import bench_net
+        if (args.only == "all" and not os.environ.get("SLOWFS") and not os.path.exists(
+                os.path.join(REPO, "build", "tests", "slowfs", "slowfs"))):
+            warn("slowfs is not built (needs libfuse3-dev): skipping " + ", ".join(net))
+        else:
+            sc.update(bench_net.run(b, net, args.quick, args.n))
     env["load_end"] = loadavg()
     results["elapsed_s"] = time.monotonic() - t_start
 

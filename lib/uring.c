@@ -50,6 +50,7 @@ struct pending {
 	bool async_close;
 	bool skip;
 	bool again;		/* a data request was interrupted */
+	bool root;		/* named by the caller: a vanished one is an error */
 	struct stat st;
 	char *path;
 	uint64_t next;		/* first byte not yet requested */
@@ -92,7 +93,8 @@ struct dirref *dirref_new(int fd)
 void dirref_put(struct dirref *d)
 {
 	if (d && --d->refs == 0) {
-		close(d->fd);
+		if (d->fd >= 0)
+			close(d->fd);
 		free(d);
 	}
 }
@@ -259,7 +261,8 @@ static int pump(struct uring_batch *b, struct cachectl_walk *w,
 
 int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
 			 struct dirref *dir, const char *path, size_t name_off,
-			 unsigned int open_flags, struct cachectl_entry *e)
+			 unsigned int open_flags, bool root,
+			 struct cachectl_entry *e)
 {
 	struct pending *p;
 	int r;
@@ -277,6 +280,7 @@ int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
 	p->dir = dir;
 	dir->refs++;
 	p->name_off = name_off;
+	p->root = root;
 	p->async_close = true;
 	p->e = *e;
 	b->open_flags = open_flags;
@@ -400,7 +404,7 @@ static void complete(struct uring_batch *b, struct pending *p, int res)
 		if (res >= 0) {
 			p->fd = res;
 			p->state = P_OPENED;
-		} else if (res == -ENOENT || res == -ELOOP) {
+		} else if (!p->root && (res == -ENOENT || res == -ELOOP)) {
 			/* vanished, or became a symlink, since readdir */
 			p->skip = true;
 			p->state = P_DONE;
@@ -472,7 +476,8 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 		bool needed = false;
 
 		if (p->state == P_OPENED) {
-			r = b->ops->start(w, p->fd, &p->st, &p->e, &needed);
+			r = b->ops->start(w, p->fd, &p->st, &p->e, p->root,
+					  &needed);
 			if (r > 0)
 				p->skip = true;
 			else if (r < 0)

@@ -80,6 +80,8 @@ struct cachectl_walk {
 	struct uring_batch *uring;	/* prefetch, or all of a remote walk */
 	bool uring_read;
 	struct dirref *dir;		/* remote: the directory being read */
+	struct dirref *cwd;		/* remote: for roots that are files */
+	dev_t engine_dev;		/* the device pick_engine() judged */
 	struct pool *pool;		/* warm metadata: one core each */
 	int nthreads;			/* 0 not tried, -1 none */
 	struct cachectl_totals totals;
@@ -104,7 +106,7 @@ static inline bool is_gone(int error)
 struct uring_ops {
 	/* stat and operate on a file the ring opened: <0, 0, 1 = skip */
 	int (*start)(struct cachectl_walk *w, int fd, struct stat *st,
-		     struct cachectl_entry *e, bool *needed);
+		     struct cachectl_entry *e, bool root, bool *needed);
 	/* after its data requests ended with @error */
 	int (*finish)(struct cachectl_walk *w, int fd, const struct stat *st,
 		      struct cachectl_entry *e, int error);
@@ -127,7 +129,8 @@ int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
 /* opens path + name_off relative to @dir through the ring */
 int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
 			 struct dirref *dir, const char *path, size_t name_off,
-			 unsigned int open_flags, struct cachectl_entry *e);
+			 unsigned int open_flags, bool root,
+			 struct cachectl_entry *e);
 int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w);
 
 #endif

@@ -380,17 +380,18 @@ static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 
 /* A file the ring opened (remote walks). */
 static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
-		       struct cachectl_entry *e, bool *needed)
+		       struct cachectl_entry *e, bool root, bool *needed)
 {
 	int r = w->ctx->ops->fstat(fd, st);
 
 	*needed = false;
 	if (r < 0)
 		return r;
-	/* swapped for something else since readdir */
+	/* swapped for something else since readdir (or the root's stat) */
 	if (!S_ISREG(st->st_mode))
-		return 1;
-	if ((w->flags & CACHECTL_WALK_ONE_FS) && st->st_dev != w->root_dev)
+		return root ? (S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL) : 1;
+	if (!root && (w->flags & CACHECTL_WALK_ONE_FS) &&
+	    st->st_dev != w->root_dev)
 		return 1;
 	/* sparse: the synchronous path skips holes */
 	if (w->op != CACHECTL_OP_PREFETCH ||
@@ -512,7 +513,7 @@ static int visit_file(struct cachectl_walk *w, int dirfd, const char *name,
 	if (!root && w->uring && w->dir && uring_batch_remote(w->uring))
 		return uring_batch_add_name(w->uring, w, w->dir, w->path,
 					    w->path_len - strlen(name),
-					    open_flags(follow), &e);
+					    open_flags(follow), false, &e);
 	r = open_file(w, dirfd, name, root, follow, &fd, &st);
 	if (r < 0)
 		return fail(w, r);
@@ -1022,11 +1023,31 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 		w->totals.skipped++;
 		return 0;
 	}
-	pick_engine(w, path);
+	/* statfs is a round trip too: once per device */
+	if (!w->engine_dev || st.st_dev != w->engine_dev) {
+		pick_engine(w, path);
+		w->engine_dev = st.st_dev;
+	}
+	if (S_ISREG(st.st_mode) && w->uring && uring_batch_remote(w->uring)) {
+		/*
+		 * A list of files (--from): open them through the ring too,
+		 * and do not wait for one before the next.
+		 */
+		struct cachectl_entry e = { .path = w->path };
+
+		if (!w->cwd) {
+			w->cwd = dirref_new(AT_FDCWD);
+			if (!w->cwd)
+				return -ENOMEM;
+		}
+		return uring_batch_add_name(w->uring, w, w->cwd, path, 0,
+					    open_flags(true), true, &e);
+	}
 	if (S_ISDIR(st.st_mode))
 		r = visit_dir(w, AT_FDCWD, path, true, true);
 	else
 		r = visit_file(w, AT_FDCWD, path, true, true);
+	/* a directory's files compare with its device (-x): finish them */
 	if (w->uring) {
 		int rr = uring_batch_flush(w->uring, w);
 
@@ -1061,8 +1082,17 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	w->depth = 0;
 	w->progress_last = now_ns();
 
+	w->engine_dev = 0;
 	for (i = 0; i < w->roots.n && r >= 0; i++)
 		r = visit_root(w, w->roots.s[i]);
+	if (w->uring) {
+		int rr = uring_batch_flush(w->uring, w);
+
+		if (r >= 0)
+			r = rr;
+	}
+	dirref_put(w->cwd);
+	w->cwd = NULL;
 
 	if (w->progress_fn)
 		w->progress_fn(w, &w->totals, w->progress_data);

@@ -56,13 +56,21 @@ struct guard_shared {		/* shared with a supervised child */
 	bool progress_shown;
 };
 
+struct guard_mount {
+	char *target, *fstype;
+};
+
 struct guard {
 	sigset_t sigs;
+	struct guard_mount *table;	/* /proc/self/mountinfo */
+	size_t ntable;
+	bool loaded;
+	char cwd[4096];
 	unsigned int timeout_ms;	/* 0: never give up */
 	struct guard_shared *sh;
 	pid_t child;
-	char *mounts[GUARD_MAX_MOUNTS];
-	char *fstypes[GUARD_MAX_MOUNTS];
+	const char *mounts[GUARD_MAX_MOUNTS];	/* network ones walked */
+	const char *fstypes[GUARD_MAX_MOUNTS];
 	size_t nmounts;
 };
 
@@ -71,6 +79,7 @@ int guard_add_root(struct guard *g, const char *path);
 int guard_start(struct guard *g);
 int guard_supervise(struct guard *g);
 void guard_done(struct guard *g, int code);
+void guard_free(struct guard *g);
 void guard_tick(struct guard *g);
 void guard_progress_shown(struct guard *g, bool shown);
 void guard_print_mounts(const struct guard *g, FILE *f);

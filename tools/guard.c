@@ -79,35 +79,24 @@ static bool is_network_type(const char *t)
 	return false;
 }
 
-/*
- * The mount a path is on, by its text alone: stat(2) on a dead mount is
- * exactly what would hang. Symlinks on the way are not seen; the
- * library's own timeout still covers what they lead to.
- */
-static int mount_of(const char *path, char **target, char **fstype)
+/* The mount table, read once: --from may bring a million paths. */
+static void load_mounts(struct guard *g)
 {
-	char cwd[PATH_MAX], *abs = NULL, *line = NULL;
-	size_t cap = 0, best = 0;
+	char *line = NULL;
+	size_t cap = 0;
 	FILE *f;
-	int r = -ENOENT;
 
-	if (path[0] == '/') {
-		abs = strdup(path);
-	} else if (getcwd(cwd, sizeof(cwd))) {
-		if (asprintf(&abs, "%s/%s", cwd, path) < 0)
-			abs = NULL;
-	}
-	if (!abs)
-		return -ENOMEM;
+	g->loaded = true;
+	if (!getcwd(g->cwd, sizeof(g->cwd)))
+		g->cwd[0] = '\0';
 	f = fopen("/proc/self/mountinfo", "re");
-	if (!f) {
-		free(abs);
-		return -errno;
-	}
+	if (!f)
+		return;
 	while (getline(&line, &cap, f) > 0) {
 		/* id parent maj:min root target opts [tags...] - type src */
 		char *tok[32], *save = NULL, *t;
-		size_t n = 0, dash, len;
+		struct guard_mount *m;
+		size_t n = 0, dash;
 
 		for (t = strtok_r(line, " \n", &save); t && n < 32;
 		     t = strtok_r(NULL, " \n", &save))
@@ -116,48 +105,81 @@ static int mount_of(const char *path, char **target, char **fstype)
 			;
 		if (dash + 1 >= n)
 			continue;
+		m = realloc(g->table, (g->ntable + 1) * sizeof(*m));
+		if (!m)
+			break;
+		g->table = m;
 		unescape(tok[4]);
-		len = strlen(tok[4]);
-		if (len == 1)
-			len = 0;	/* "/" */
-		if (strncmp(abs, tok[4], len) || (abs[len] && abs[len] != '/'))
-			continue;
-		/* later lines mount over earlier ones: >= keeps the last */
-		if (len + 1 >= best) {
-			free(*target);
-			free(*fstype);
-			*target = strdup(tok[4]);
-			*fstype = strdup(tok[dash + 1]);
-			best = len + 1;
-			r = *target && *fstype ? 0 : -ENOMEM;
+		m[g->ntable].target = strdup(tok[4]);
+		m[g->ntable].fstype = strdup(tok[dash + 1]);
+		if (!m[g->ntable].target || !m[g->ntable].fstype) {
+			free(m[g->ntable].target);
+			free(m[g->ntable].fstype);
+			break;
 		}
+		g->ntable++;
 	}
 	free(line);
 	fclose(f);
+}
+
+/*
+ * The mount a path is on, by its text alone: stat(2) on a dead mount is
+ * exactly what would hang. Symlinks on the way are not seen; the
+ * library's own timeout still covers what they lead to.
+ */
+static const struct guard_mount *mount_of(struct guard *g, const char *path)
+{
+	const struct guard_mount *best = NULL;
+	size_t i, blen = 0, plen = strlen(path), clen;
+	char *abs;
+
+	if (!g->loaded)
+		load_mounts(g);
+	if (path[0] != '/' && !g->cwd[0])
+		return NULL;
+	clen = path[0] == '/' ? 0 : strlen(g->cwd) + 1;
+	abs = malloc(clen + plen + 1);
+	if (!abs)
+		return NULL;
+	if (clen) {
+		memcpy(abs, g->cwd, clen - 1);
+		abs[clen - 1] = '/';
+	}
+	memcpy(abs + clen, path, plen + 1);
+	for (i = 0; i < g->ntable; i++) {
+		const char *t = g->table[i].target;
+		size_t len = strlen(t);
+
+		if (len == 1)
+			len = 0;	/* "/" */
+		if (strncmp(abs, t, len) || (abs[len] && abs[len] != '/'))
+			continue;
+		/* later lines mount over earlier ones: >= keeps the last */
+		if (len + 1 >= blen) {
+			best = &g->table[i];
+			blen = len + 1;
+		}
+	}
 	free(abs);
-	return r;
+	return best;
 }
 
 int guard_add_root(struct guard *g, const char *path)
 {
-	char *target = NULL, *fstype = NULL;
+	const struct guard_mount *m = mount_of(g, path);
 	size_t i;
-	int r = mount_of(path, &target, &fstype);
 
-	if (r < 0 || !is_network_type(fstype))
-		goto out;
+	if (!m || !is_network_type(m->fstype))
+		return 0;
 	for (i = 0; i < g->nmounts; i++)
-		if (!strcmp(g->mounts[i], target))
-			goto out;
-	if (g->nmounts < GUARD_MAX_MOUNTS) {
-		g->mounts[g->nmounts] = target;
-		g->fstypes[g->nmounts++] = fstype;
-		return 1;
-	}
-out:
-	free(target);
-	free(fstype);
-	return 0;
+		if (!strcmp(g->mounts[i], m->target))
+			return 0;
+	if (g->nmounts == GUARD_MAX_MOUNTS)
+		return 0;
+	g->mounts[g->nmounts] = m->target;
+	g->fstypes[g->nmounts++] = m->fstype;
+	return 1;
 }
 
 void guard_tick(struct guard *g)
@@ -314,4 +336,18 @@ void guard_done(struct guard *g, int code)
 {
 	g->sh->code = code;
 	__atomic_store_n(&g->sh->done, 1, __ATOMIC_RELEASE);
+}
+
+void guard_free(struct guard *g)
+{
+	size_t i;
+
+	g->nmounts = 0;		/* the guard thread reads these */
+	for (i = 0; i < g->ntable; i++) {
+		free(g->table[i].target);
+		free(g->table[i].fstype);
+	}
+	free(g->table);
+	g->table = NULL;
+	g->ntable = 0;
 }

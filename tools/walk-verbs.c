@@ -510,6 +510,7 @@ out:
 	    run.ok ? EXIT_PARTIAL : EXIT_FAILURE;
 	if (run.guard.sh)
 		guard_done(&run.guard, r);
+	guard_free(&run.guard);
 	return r;
 }
 

@@ -252,6 +252,21 @@ def g_correct(s):
         bad = [(f, got[f], before[f], k[f]) for f in got
                if not min(before[f], k[f]) <= got[f] <= max(before[f], k[f])]
         T.ok(not bad, 'status: every file\'s cached bytes equal the kernel\'s', bad[:5])
+        lst = os.path.join(s.dir, 'list')
+        with open(lst, 'wb') as f:
+            f.write(b''.join(os.fsencode(x) + b'\0' for x in mp + [s.mnt + '/gone']))
+        pf = run(['status', '--from', lst, '-0', '-J', '-b'])
+        try:
+            frows = {r['file']: r['cached'] for r in json.loads(pf.stdout)['cachectl']}
+        except Exception:
+            frows = {}
+        T.ok(pf.returncode == 64 and 'gone: No such file' in pf.stderr and
+             [os.path.relpath(f, s.mnt) for f in frows] == [f for f in files
+                                                            if f != 'hardlink'] and
+             all(frows[os.path.join(s.mnt, f)] == got.get(f, frows[os.path.join(s.mnt, f)])
+                 for f in files if f != 'hardlink'),
+             'status --from a list of the files (and a missing one): the same rows in list '
+             'order (a second hard link once), the missing path named, exit 64', *show(pf))
         order = [os.path.relpath(f, s.mnt) for f in rows]
         T.ok(order == sorted(order, key=lambda x: order.index(x)), 'status: rows in walk order')
 

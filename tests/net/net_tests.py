@@ -417,6 +417,10 @@ GROUPS = {
 }
 
 
+def _terminated(sig, frame):
+    raise SystemExit('terminated by signal %d' % sig)
+
+
 def main():
     if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
         print('usage: net_tests.py GROUP (%s)' % ', '.join(GROUPS), file=sys.stderr)
@@ -431,6 +435,8 @@ def main():
         if not v or not os.path.exists(v):
             print('Bail out! CACHECTL and KCACHESTAT must be set')
             return 1
+    # meson's timeout sends SIGTERM: unwind, so the mounts come down
+    signal.signal(signal.SIGTERM, _terminated)
     s = Scratch()
     try:
         GROUPS[sys.argv[1]](s)

@@ -18,6 +18,7 @@ no /dev/fuse, no slowfs).
 import ctypes
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -351,7 +352,10 @@ def gone_case(s, mode, verb, extra):
         rc, took, out, err = finish(p, 20)
         took = time.monotonic() - t0
         fs.back()
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    # LeakSanitizer (CI's ASan run) cannot ptrace-stop io_uring's io-wq
+    # workers, which show up as threads, and says so; that is not ours
+    lines = [ln for ln in err.splitlines() if ln.strip() and
+             not re.match(r'==\d+==Running thread \d+ was not suspended', ln)]
     limit = 2.0 if mode == 'enotconn' else 2 + 1 + 2.5
     T.ok(rc == 1 and took < limit,
          '%s with the server gone (%s) mid-walk: exit 1 after %.2f s (< %.1f s)'

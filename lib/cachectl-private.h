@@ -12,6 +12,8 @@
 #include <libcachectl/libcachectl.h>
 #include "uapi-cachestat.h"
 
+struct kcachectl_args;
+
 #define CACHECTL_EXPORT __attribute__((visibility("default")))
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -31,6 +33,8 @@
 struct cachectl_sysops {
 	int (*cachestat)(int fd, uint64_t off, uint64_t len,
 			 struct cachestat *cs);
+	/* fcachectl(2): op's answer (>= 0) or -errno */
+	long (*fcachectl)(int fd, unsigned int op, struct kcachectl_args *args);
 	/* mincore over [off, off+len): resident page count */
 	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
 	int (*fadvise)(int fd, uint64_t off, uint64_t len, int advice);
@@ -106,6 +110,21 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 int cachectl_residency_copy(const struct cachectl_residency *res,
 			    struct cachectl_residency *ret, size_t size);
 
+/* probe.c */
+int cachectl_backend(struct cachectl_ctx *ctx);
+
+static inline bool cachectl_is_kernel(struct cachectl_ctx *ctx)
+{
+	return cachectl_backend(ctx) == CACHECTL_BACKEND_KERNEL;
+}
+
+/* kernel.c: the fcachectl(2) backend */
+int cachectl_kernel_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
+			  uint64_t length, struct cachectl_residency *res);
+int cachectl_kernel_prefetch(struct cachectl_ctx *ctx, int fd, uint64_t offset,
+			     uint64_t length, bool wait,
+			     struct cachectl_residency *after);
+
 /* prefetch.c */
 int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 			 const struct stat *st, uint64_t offset,
@@ -121,6 +140,21 @@ int cachectl_prefetch_wait_fd(struct cachectl_ctx *ctx, int fd,
 int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		      uint64_t offset, uint64_t length, uint64_t *ret_left,
 		      struct cachectl_residency *after);
+
+/*
+ * Is the range all there: in the page cache and, where a cache holds the
+ * file, in its fscache object too? Unknown counts as not there.
+ */
+static inline bool cachectl_res_complete(const struct cachectl_residency *r)
+{
+	if (r->flags & CACHECTL_RES_UNKNOWN)
+		return false;
+	if (r->cached < r->range)
+		return false;
+	return !((r->flags & CACHECTL_RES_FSCACHE) &&
+		 (r->cache_state & CACHECTL_CACHE_OBJECT) &&
+		 r->fscache < r->range);
+}
 
 /* Clamp [offset, offset+length) to the file; length 0 = to EOF. */
 static inline uint64_t cachectl_range_clamp(uint64_t size, uint64_t offset,

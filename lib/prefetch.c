@@ -174,9 +174,22 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 	*ret_bytes = 0;
 	if (len == 0)
 		return 0;
+	if (before && cachectl_res_complete(before))
+		return 0;
+	if (cachectl_is_kernel(ctx)) {
+		r = cachectl_kernel_prefetch(ctx, fd, offset, len,
+					     flags & CACHECTL_PREFETCH_WAIT,
+					     NULL);
+		if (r != -EOPNOTSUPP && r != -ENOBUFS) {
+			/* what was missing from the page cache was asked for */
+			if (r >= 0)
+				*ret_bytes = before && !(before->flags &
+						CACHECTL_RES_UNKNOWN) ?
+					len - MIN(before->cached, len) : len;
+			return r < 0 ? r : 0;
+		}
+	}
 	if (before && !(before->flags & CACHECTL_RES_UNKNOWN)) {
-		if (before->cached >= before->range)
-			return 0;
 		/* one chunk or less: the caller's query already decided */
 		if (len <= CACHECTL_CHUNK)
 			check = false;

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Backend probe: ask the kernel what it can do, once per context. */
+/*
+ * Backend probe: ask the kernel what it can do, once per context, by
+ * trying the calls themselves (never by kernel version: distributions
+ * backport, and the syscall comes from an out-of-tree patch set).
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 #include <liburing.h>
 
 #include "cachectl-private.h"
@@ -22,11 +25,12 @@ static bool have_cachestat(struct cachectl_ctx *ctx)
  * any answer but the magic one, e.g. a future upstream syscall that took
  * the number.
  */
-static bool have_fcachectl(void)
+static bool have_fcachectl(struct cachectl_ctx *ctx)
 {
-	long r = syscall(__NR_fcachectl, -1, CACHECTL_OP_PROBE_NR, NULL, 0);
-
-	return r == CACHECTL_PROBE_MAGIC;
+	if (!ctx->ops->fcachectl)
+		return false;
+	return ctx->ops->fcachectl(-1, KCACHECTL_OP_PROBE, NULL) ==
+	       KCACHECTL_PROBE_MAGIC;
 }
 
 static bool have_uring_fadvise(void)
@@ -41,36 +45,57 @@ static bool have_uring_fadvise(void)
 	return ok;
 }
 
+/*
+ * The backend the operations use: CACHECTL_BACKEND_*, or -EOPNOTSUPP
+ * when CACHECTL_BACKEND=kernel was forced on a kernel without the
+ * syscall (operations then fail rather than quietly use the shim), or
+ * -EINVAL for an unknown name. Walk threads may race here; they all
+ * compute the same answer.
+ */
+int cachectl_backend(struct cachectl_ctx *ctx)
+{
+	int b = __atomic_load_n(&ctx->backend, __ATOMIC_ACQUIRE);
+	unsigned int f = CACHECTL_FEATURE_MINCORE;
+
+	if (b)
+		return b;
+	if (have_cachestat(ctx))
+		f |= CACHECTL_FEATURE_CACHESTAT;
+	if (have_uring_fadvise())
+		f |= CACHECTL_FEATURE_IO_URING;
+	if (have_fcachectl(ctx))
+		f |= CACHECTL_FEATURE_SYSCALL;
+	if (ctx->forced_backend < 0)
+		b = ctx->forced_backend;
+	else if (ctx->forced_backend == CACHECTL_BACKEND_SHIM)
+		b = CACHECTL_BACKEND_SHIM;
+	else if (f & CACHECTL_FEATURE_SYSCALL)
+		b = CACHECTL_BACKEND_KERNEL;
+	else if (ctx->forced_backend == CACHECTL_BACKEND_KERNEL)
+		b = -EOPNOTSUPP;
+	else
+		b = CACHECTL_BACKEND_SHIM;
+	__atomic_store_n(&ctx->features, f, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->backend, b, __ATOMIC_RELEASE);
+	if (b > 0)
+		info(ctx, "backend %s%s, features 0x%x\n",
+		     cachectl_backend_name(b),
+		     ctx->forced_backend ? " (forced)" : "", f);
+	return b;
+}
+
 CACHECTL_EXPORT int cachectl_backend_probe(struct cachectl_ctx *ctx,
 					   unsigned int *ret_features)
 {
-	unsigned int f = CACHECTL_FEATURE_MINCORE;
+	int b;
 
 	if (!ctx)
 		return -EINVAL;
-	if (ctx->forced_backend < 0)
-		return -EINVAL;
-	if (!ctx->backend) {
-		if (have_cachestat(ctx))
-			f |= CACHECTL_FEATURE_CACHESTAT;
-		if (have_uring_fadvise())
-			f |= CACHECTL_FEATURE_IO_URING;
-		if (have_fcachectl())
-			f |= CACHECTL_FEATURE_SYSCALL;
-		ctx->features = f;
-		/*
-		 * The kernel backend's library side lands with the syscall
-		 * integration; until then the shim serves every kernel.
-		 */
-		ctx->backend = CACHECTL_BACKEND_SHIM;
-		info(ctx, "backend %s, features 0x%x\n",
-		     cachectl_backend_name(ctx->backend), f);
-	}
-	if (ctx->forced_backend == CACHECTL_BACKEND_KERNEL)
-		return -EOPNOTSUPP;
-	if (ret_features)
-		*ret_features = ctx->features;
-	return ctx->backend;
+	b = cachectl_backend(ctx);
+	if (b > 0 && ret_features)
+		*ret_features = __atomic_load_n(&ctx->features,
+						__ATOMIC_RELAXED);
+	return b;
 }
 
 CACHECTL_EXPORT const char *cachectl_backend_name(int backend)

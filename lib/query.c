@@ -81,6 +81,49 @@ static int query_mincore(struct cachectl_ctx *ctx, int fd,
 	return 0;
 }
 
+/*
+ * The syscall's answer, plus cachestat's eviction counts where the kernel
+ * has both (cachestat came in 6.5; the patch set is for 6.1). Returns 1
+ * when the syscall would not answer for this file, so the shim does.
+ */
+static int query_kernel(struct cachectl_ctx *ctx, int fd, uint64_t offset,
+			uint64_t len, struct cachectl_residency *res)
+{
+	struct cachestat cs;
+	int r;
+
+	/* the kernel's QUERY takes length 0 as "to EOF": keep empty empty */
+	if (len == 0) {
+		r = cachectl_kernel_query(ctx, fd, res->size, 0, res);
+		res->cached = res->dirty = res->writeback = res->fscache = 0;
+	} else {
+		r = cachectl_kernel_query(ctx, fd, offset, len, res);
+	}
+	if (r == -EOPNOTSUPP || r == -EPERM || r == -ENOSYS) {
+		dbg(ctx, "fcachectl QUERY: %s: the shim answers\n",
+		    strerror(-r));
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	if (len && __atomic_load_n(&ctx->cachestat, __ATOMIC_RELAXED) != CS_NO) {
+		r = ctx->ops->cachestat(fd, offset, len, &cs);
+		if (r == 0) {
+			__atomic_store_n(&ctx->cachestat, CS_YES,
+					 __ATOMIC_RELAXED);
+			res->evicted = cs.nr_evicted * ctx->page_size;
+			res->recently_evicted =
+				cs.nr_recently_evicted * ctx->page_size;
+			return 0;
+		}
+		if (r == -ENOSYS)
+			__atomic_store_n(&ctx->cachestat, CS_NO,
+					 __ATOMIC_RELAXED);
+	}
+	res->flags |= CACHECTL_RES_NO_EVICTED;
+	return 0;
+}
+
 int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 		      uint64_t offset, uint64_t length,
 		      struct cachectl_residency *res)
@@ -94,6 +137,14 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 	memset(res, 0, sizeof(*res));
 	res->size = st->st_size;
 	res->range = len;
+	r = cachectl_backend(ctx);
+	if (r < 0)
+		return r;
+	if (r == CACHECTL_BACKEND_KERNEL) {
+		r = query_kernel(ctx, fd, offset, len, res);
+		if (r <= 0)
+			return r;
+	}
 	if (len == 0)
 		return 0;
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cachectl-private.h"
+#include "uapi-cachectl.h"
 
 static int sys_cachestat(int fd, uint64_t off, uint64_t len,
 			 struct cachestat *cs)
@@ -23,6 +24,18 @@ static int sys_cachestat(int fd, uint64_t off, uint64_t len,
 	if (syscall(__NR_cachestat, fd, &r, cs, 0) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * PREFETCH with WAIT can sleep for a long time on a slow server; EINTR
+ * only comes from a fatal signal, which ends us anyway.
+ */
+static long sys_fcachectl(int fd, unsigned int op, struct kcachectl_args *args)
+{
+	long r = syscall(__NR_fcachectl, fd, op, args,
+			 args ? sizeof(*args) : (size_t)0);
+
+	return r < 0 ? -errno : r;
 }
 
 /* mincore needs a mapping; map in windows so the vector stays small. */
@@ -176,6 +189,7 @@ static void sys_nap(unsigned int ms)
 
 const struct cachectl_sysops cachectl_default_sysops = {
 	.cachestat = sys_cachestat,
+	.fcachectl = sys_fcachectl,
 	.mincore = sys_mincore,
 	.fadvise = sys_fadvise,
 	.pread = sys_pread,

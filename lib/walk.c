@@ -280,6 +280,18 @@ static bool excluded(struct cachectl_walk *w, const char *base, bool is_file)
 
 /* ---- files ------------------------------------------------------------ */
 
+/*
+ * A remote walk reads: it ends when the data is in. The kernel backend's
+ * equivalent is PREFETCH with WAIT, which also waits for the fscache
+ * writes, so that a finished prefetch means both caches hold the files.
+ */
+static unsigned int prefetch_flags(struct cachectl_walk *w)
+{
+	if (w->uring && uring_batch_remote(w->uring))
+		return w->run_flags | CACHECTL_RUN_WAIT;
+	return w->run_flags;
+}
+
 static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 		   struct cachectl_entry *e)
 {
@@ -293,10 +305,9 @@ static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 		r = cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
 		if (r < 0)
 			return r;
-		if (!(e->res.flags & CACHECTL_RES_UNKNOWN) &&
-		    e->res.cached >= e->res.range)
+		if (cachectl_res_complete(&e->res))
 			return 0;
-		r = cachectl_prefetch_fd(ctx, fd, st, 0, 0, w->run_flags,
+		r = cachectl_prefetch_fd(ctx, fd, st, 0, 0, prefetch_flags(w),
 					 &e->res, &e->bytes);
 		if (r < 0)
 			return r;
@@ -363,8 +374,7 @@ static int batch_finish(struct cachectl_walk *w, int fd, const struct stat *st,
 static int batch_needed(struct cachectl_walk *w, int fd,
 			struct cachectl_entry *e, bool *needed)
 {
-	*needed = (e->res.flags & CACHECTL_RES_UNKNOWN) ||
-		  e->res.cached < e->res.range;
+	*needed = !cachectl_res_complete(&e->res);
 	/*
 	 * We opened with O_NONBLOCK so a FIFO swapped in could not hang us;
 	 * io_uring honours it on regular files too and would answer EAGAIN
@@ -400,6 +410,9 @@ static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
 	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
 	if (r < 0)
 		return r;
+	/* a cache holds it: one fcachectl PREFETCH, no reads via the ring */
+	if (e->res.cache_state & CACHECTL_CACHE_OBJECT)
+		return file_op(w, fd, st, e);
 	return batch_needed(w, fd, e, needed);
 }
 

@@ -143,6 +143,14 @@ const char *cachectl_backend_name(int backend);
 /* cachectl_residency.flags */
 #define CACHECTL_RES_UNKNOWN	(1u << 0)  /* kernel would not say: counts are 0 */
 #define CACHECTL_RES_NO_STATE	(1u << 1)  /* dirty/writeback/evicted not known */
+#define CACHECTL_RES_FSCACHE	(1u << 2)  /* fscache, cache_state, cache_id valid (0.4) */
+#define CACHECTL_RES_NO_EVICTED	(1u << 3)  /* evicted counts not known (0.4) */
+
+/* cachectl_residency.cache_state: the file's fscache object (0.4) */
+#define CACHECTL_CACHE_OBJECT	(1u << 0)  /* a cache holds an object for it */
+#define CACHECTL_CACHE_PINNED	(1u << 1)  /* the object is pinned */
+#define CACHECTL_CACHE_NOCULL	(1u << 2)  /* culling is off for that cache */
+#define CACHECTL_CACHE_FULL	(1u << 3)  /* that cache is below its cull limit */
 
 /*
  * Residency of a byte range of one file. All counts are bytes of whole
@@ -159,6 +167,10 @@ struct cachectl_residency {
 	uint64_t evicted;		/* evicted, per the workingset shadows */
 	uint64_t recently_evicted;
 	uint64_t flags;			/* CACHECTL_RES_* */
+	/* since 0.4, filled by the kernel backend (CACHECTL_RES_FSCACHE) */
+	uint64_t fscache;		/* bytes present in the fscache object */
+	uint64_t cache_state;		/* CACHECTL_CACHE_* */
+	uint64_t cache_id;		/* which cache holds the object */
 };
 
 /**
@@ -171,7 +183,12 @@ struct cachectl_residency {
  * @ret: receives the answer
  * @size: sizeof(*ret) as the caller knows it
  *
- * Uses cachestat(2) where the kernel has it, else mincore(2). When the
+ * With the kernel backend (the fcachectl(2) syscall) the answer also
+ * says how much of the range a network filesystem's fscache cache holds
+ * (CACHECTL_RES_FSCACHE set, fields fscache, cache_state, cache_id); on
+ * a filesystem without fscache those are 0.
+ *
+ * Else uses cachestat(2) where the kernel has it, else mincore(2). When the
  * kernel refuses to say (cachestat EPERM, or mincore on a file the caller
  * cannot write, which mincore reports as fully resident whatever the
  * truth) the answer has CACHECTL_RES_UNKNOWN set: it is never guessed.
@@ -198,7 +215,11 @@ int cachectl_file_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
  * @ret_bytes: if not NULL, receives the bytes that were requested from
  *	the filesystem (resident ranges and holes are skipped)
  *
- * Issues readahead in chunks, because the kernel caps one call at the
+ * With the kernel backend, on a file whose filesystem uses fscache, one
+ * fcachectl(2) PREFETCH fills the page cache and the fscache cache
+ * without copying through userspace; CACHECTL_PREFETCH_WAIT then also
+ * waits for the cache writes. Elsewhere:
+ * issues readahead in chunks, because the kernel caps one call at the
  * readahead window, skipping what is resident already and, on
  * filesystems that report them, holes. CACHECTL_PREFETCH_READ reads the
  * data instead, for filesystems where advice does not populate the
@@ -489,6 +510,53 @@ int cachectl_entry_get_residency(const struct cachectl_entry *entry,
  */
 uint64_t cachectl_entry_get_bytes(const struct cachectl_entry *entry);
 
+
+/* ---- fscache: kernel backend only (0.4) ------------------------------- */
+
+/**
+ * cachectl_file_pin - pin a file's fscache object against culling
+ * @ctx: the context
+ * @fd: a file descriptor of a regular file on an fscache-backed mount
+ * @flags: must be 0
+ *
+ * The pin is kept by the kernel on the cache object (it survives page
+ * cache eviction, unmounts and reboots); the cache's culling skips the
+ * object until cachectl_file_unpin(). Server-side changes still
+ * invalidate the cached data.
+ *
+ * Returns: 0 on success; -EOPNOTSUPP with the shim backend or on a
+ * filesystem that does not use fscache; -ENOBUFS if no cache holds the
+ * file; -EPERM if the caller neither owns the file nor has CAP_FOWNER;
+ * -EINVAL for bad flags or fd type; -EBADF.
+ * Since: 0.4
+ */
+int cachectl_file_pin(struct cachectl_ctx *ctx, int fd, unsigned int flags);
+
+/**
+ * cachectl_file_unpin - undo cachectl_file_pin()
+ * @ctx: the context
+ * @fd: a file descriptor of the file
+ * @flags: must be 0
+ *
+ * Returns: as cachectl_file_pin(); unpinning a file that is not pinned
+ * succeeds.
+ * Since: 0.4
+ */
+int cachectl_file_unpin(struct cachectl_ctx *ctx, int fd, unsigned int flags);
+
+/**
+ * cachectl_cache_set_culling - turn culling of an fscache cache off or on
+ * @ctx: the context
+ * @fd: a file descriptor of a file the cache holds
+ * @enable: 0 to stop culling (the cache fills up and then refuses new
+ *	data), 1 to let the cache daemon cull again
+ *
+ * Returns: 0 on success; -EOPNOTSUPP with the shim backend or on a
+ * filesystem that does not use fscache; -ENOBUFS if no cache holds the
+ * file; -EPERM without CAP_SYS_RESOURCE; -EBADF; -EINVAL.
+ * Since: 0.4
+ */
+int cachectl_cache_set_culling(struct cachectl_ctx *ctx, int fd, int enable);
 
 /* ---- pins (0.2) --------------------------------------------------------
  *

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fake-kernel.h"
+#include "uapi-cachectl.h"
 
 struct fake_kernel fk;
 
@@ -16,6 +18,14 @@ void fake_reset(uint64_t size)
 	fk.size = size;
 	fk.blocks = (size + 511) / 512;
 	fk.ra_cap = 8ull << 20;
+	fk.syscall = fake_kernel_backend();
+}
+
+bool fake_kernel_backend(void)
+{
+	const char *b = getenv("CACHECTL_BACKEND");
+
+	return b && !strcmp(b, "kernel");
 }
 
 static void range_pages(uint64_t off, uint64_t len, uint64_t *a, uint64_t *b)
@@ -50,6 +60,64 @@ static int f_cachestat(int fd, uint64_t off, uint64_t len,
 		return fk.cachestat_err;
 	memset(cs, 0, sizeof(*cs));
 	cs->nr_cache = fake_resident_bytes(off, len) / PS;
+	return 0;
+}
+
+uint64_t fake_fscache_bytes(uint64_t off, uint64_t len)
+{
+	uint64_t a, b, n = 0;
+
+	range_pages(off, len, &a, &b);
+	for (; a < b; a++)
+		n += fk.fscache[a];
+	return n * PS;
+}
+
+static bool in_extent(uint64_t page);
+
+static long f_fcachectl(int fd, unsigned int op, struct kcachectl_args *a)
+{
+	uint64_t p, e;
+
+	if (!fk.syscall)
+		return -ENOSYS;
+	if (op < 8)
+		fk.kcalls[op]++;
+	if (op == KCACHECTL_OP_PROBE)
+		return fk.probe_answer ? fk.probe_answer : KCACHECTL_PROBE_MAGIC;
+	if (fd < 0)
+		return -EBADF;
+	fk.kflags = a->flags;
+	if (op != KCACHECTL_OP_QUERY && !fk.object)
+		return -EOPNOTSUPP;
+	switch (op) {
+	case KCACHECTL_OP_PREFETCH:
+		range_pages(a->offset, a->length, &p, &e);
+		for (; p < e; p++) {
+			if (!in_extent(p))
+				fk.hole_pages++;
+			fk.resident[p] = fk.fscache[p] = true;
+		}
+		break;
+	case KCACHECTL_OP_PIN:
+	case KCACHECTL_OP_UNPIN:
+		fk.kpinned = op == KCACHECTL_OP_PIN;
+		return 0;
+	case KCACHECTL_OP_CACHE_POLICY:
+		fk.nocull = a->flags & KCACHECTL_POLICY_NOCULL;
+		return 0;
+	}
+	/* QUERY, and PREFETCH's answer */
+	a->pagecache_bytes = fake_resident_bytes(a->offset, a->length);
+	a->fscache_bytes = fk.object ? fake_fscache_bytes(a->offset, a->length) : 0;
+	a->dirty_bytes = a->writeback_bytes = 0;
+	a->file_size = fk.size;
+	a->state = fk.object ? KCACHECTL_STATE_HAS_CACHE : 0;
+	if (fk.kpinned)
+		a->state |= KCACHECTL_STATE_PINNED;
+	if (fk.nocull)
+		a->state |= KCACHECTL_STATE_CULL_DISABLED;
+	a->cache_id = fk.object ? 0x2a : 0;
 	return 0;
 }
 
@@ -175,6 +243,7 @@ static void f_nap(unsigned int ms)
 
 const struct cachectl_sysops fake_sysops = {
 	.cachestat = f_cachestat,
+	.fcachectl = f_fcachectl,
 	.mincore = f_mincore,
 	.fadvise = f_fadvise,
 	.pread = f_pread,

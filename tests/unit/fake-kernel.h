@@ -42,6 +42,19 @@ struct fake_kernel {
 	uint64_t hole_pages;		/* WILLNEED on holes */
 	int populate_calls;
 	uint64_t populate_reads;	/* pages WAIT had to read itself */
+	/*
+	 * fcachectl(2): offered when the suite runs with
+	 * CACHECTL_BACKEND=kernel, so every test also goes through the
+	 * kernel backend. The file is local unless a test gives it an
+	 * fscache object.
+	 */
+	bool syscall;
+	int probe_answer;		/* 0: the magic one */
+	bool object;			/* a cache holds the file */
+	bool fscache[FAKE_PAGES];	/* pages in the cache object */
+	bool kpinned, nocull;
+	int kcalls[8];			/* fcachectl calls per op */
+	uint64_t kflags;		/* flags of the last call */
 };
 
 extern struct fake_kernel fk;
@@ -49,5 +62,7 @@ extern const struct cachectl_sysops fake_sysops;
 
 void fake_reset(uint64_t size);
 uint64_t fake_resident_bytes(uint64_t off, uint64_t len);
+uint64_t fake_fscache_bytes(uint64_t off, uint64_t len);
+bool fake_kernel_backend(void);
 
 #endif

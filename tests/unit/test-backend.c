@@ -7,6 +7,7 @@
  * kernel backend must also report and fill the fscache object.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>

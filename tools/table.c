@@ -48,6 +48,12 @@ static const struct colinfo cols[COL_COUNT] = {
 			"pages in the page cache" },
 	[COL_BYTES] = { "BYTES", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
 			"bytes requested (prefetch) or left (evict)" },
+	[COL_FSCACHE] = { "FSCACHE", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
+			  "bytes in the fscache cache (kernel backend)" },
+	[COL_PINNED] = { "PINNED", 6, 6, ALIGN_RIGHT, JSON_NUMBER,
+			 "fscache object pinned (kernel backend)" },
+	[COL_CACHE] = { "CACHE", 6, 6, ALIGN_LEFT, JSON_STRING,
+			"fscache object state (kernel backend)" },
 };
 
 struct table {
@@ -58,6 +64,8 @@ struct table {
 		size_t n, cap;
 	} line;
 	bool any;		/* a JSON row was printed */
+	bool fs_any;		/* a row had fscache figures */
+	uint64_t fs_sum;	/* for the total row */
 	char *esc;
 	size_t esc_cap;
 };
@@ -238,6 +246,8 @@ static void cell(struct table *t, struct line *l, int i, const char *val,
 		json_key(l, ci->name, i == 0);
 		if (!val)
 			put(l, "null", 4);
+		else if (t->o.cols[i] == COL_PINNED)
+			put(l, val, n);		/* true, false */
 		else if (is_num && (t->o.bytes || t->o.cols[i] == COL_PCT ||
 				    t->o.cols[i] == COL_PAGES))
 			put(l, val, n);
@@ -288,12 +298,30 @@ struct table *table_new(const struct table_opts *o)
 	return t;
 }
 
+/* "object,pinned" or "-": the CACHECTL_CACHE_* bits that are set */
+static const char *cache_state(char *buf, size_t len, uint64_t state)
+{
+	static const char *const names[] = { "object", "pinned", "nocull",
+					     "full" };
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (state & (1ull << i))
+			n += snprintf(buf + n, len - n, "%s%s", n ? "," : "",
+				      names[i]);
+	return n ? buf : "-";
+}
+
 static int row(struct table *t, const char *file,
 	       const struct cachectl_residency *res, uint64_t bytes,
-	       bool unknown, bool no_state)
+	       bool unknown, bool no_state, bool is_total)
 {
 	struct line *l = &t->line;
 	bool human = !t->o.bytes;
+	/* no fscache figures (shim): "-" in tables, null in JSON */
+	bool fs = res->flags & CACHECTL_RES_FSCACHE;
+	const char *absent = t->o.json ? NULL : "-";
 	int i;
 
 	if (t->o.json) {
@@ -338,6 +366,32 @@ static int row(struct table *t, const char *file,
 			}
 			v = res->cached;
 			break;
+		case COL_FSCACHE:
+			if (!fs) {
+				cell(t, l, i, absent, true);
+				continue;
+			}
+			v = res->fscache;
+			break;
+		case COL_PINNED:
+			if (!fs || is_total)
+				val = absent;
+			else if (res->cache_state & CACHECTL_CACHE_PINNED)
+				val = t->o.json ? "true" : "yes";
+			else
+				val = t->o.json ? "false" : "no";
+			cell(t, l, i, val, false);
+			continue;
+		case COL_CACHE:
+			if (!fs || is_total)
+				val = absent;
+			else if (t->o.json && !res->cache_state)
+				val = "";
+			else
+				val = cache_state(buf, sizeof(buf),
+						  res->cache_state);
+			cell(t, l, i, val, false);
+			continue;
 		case COL_BYTES:
 			if (bytes == UINT64_MAX) {
 				cell(t, l, i, NULL, true);
@@ -368,8 +422,12 @@ static int row(struct table *t, const char *file,
 int table_add(struct table *t, const char *file,
 	      const struct cachectl_residency *res, uint64_t bytes)
 {
+	if (res->flags & CACHECTL_RES_FSCACHE) {
+		t->fs_any = true;
+		t->fs_sum += res->fscache;
+	}
 	return row(t, file, res, bytes, res->flags & CACHECTL_RES_UNKNOWN,
-		   res->flags & CACHECTL_RES_NO_STATE);
+		   res->flags & CACHECTL_RES_NO_STATE, false);
 }
 
 int table_finish(struct table *t, const char *total_name,
@@ -382,11 +440,13 @@ int table_finish(struct table *t, const char *total_name,
 			.size = tot->size,
 			.range = tot->size,
 			.cached = tot->cached,
+			.flags = t->fs_any ? CACHECTL_RES_FSCACHE : 0,
+			.fscache = t->fs_sum,
 		};
 
 		/* a sum that leaves files out would be a quiet lie */
 		r = row(t, total_name, &res, tot->bytes, tot->unknown > 0,
-			true);
+			true, true);
 	}
 	if (t->o.json)
 		put(&t->line, "\n   ]\n}\n", 8);

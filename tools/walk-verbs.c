@@ -20,6 +20,7 @@ enum {
 	OPT_READ,
 	OPT_WAIT,
 	OPT_TIMEOUT,
+	OPT_BACKEND,
 };
 
 struct run {
@@ -37,6 +38,11 @@ struct run {
 static const int status_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_FILE };
 static const int action_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_BYTES,
 				   COL_FILE };
+/* the kernel backend also knows the fscache layer */
+static const int status_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT,
+				    COL_FSCACHE, COL_PINNED, COL_FILE };
+static const int action_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_BYTES,
+				    COL_FSCACHE, COL_PINNED, COL_FILE };
 
 static void usage(const char *verb, int op)
 {
@@ -73,7 +79,7 @@ static void usage(const char *verb, int op)
 	      " -n, --noheadings         no header line\n"
 	      "     --raw                raw output\n"
 	      " -c, --total              print a total row\n"
-	      " -v, --verbose            say which backend is used\n"
+	      " -v, --verbose            say which backend is used (shim or kernel) on stderr\n"
 	      "     --progress           show a progress line on stderr\n"
 	      "     --no-progress        never show one (default: on a terminal)\n"
 	      " -j, --jobs N             work in parallel: threads on local disks, requests\n"
@@ -81,6 +87,9 @@ static void usage(const char *verb, int op)
 	      "     --timeout SECONDS    give up on a network filesystem that does not answer\n"
 	      "                            for this long (default 5, 0 = wait for ever)\n",
 	      out);
+	if (op == CACHECTL_OP_QUERY)
+		fputs("     --backend            print the backend in use (shim or kernel), nothing else\n",
+		      out);
 	if (op == CACHECTL_OP_PREFETCH)
 		fputs("     --read               read the data instead of advising the kernel\n"
 		      "     --wait               return only once the data is in memory\n"
@@ -89,7 +98,9 @@ static void usage(const char *verb, int op)
 	fputs(" -h, --help               display this help\n"
 	      " -V, --version            display version\n", out);
 	fputs("\nColumns: FILE SIZE CACHED PCT DIRTY WRITEBACK EVICTED "
-	      "RECENTLY_EVICTED PAGES BYTES\n", out);
+	      "RECENTLY_EVICTED PAGES BYTES\n"
+	      "         FSCACHE PINNED CACHE (fscache; kernel backend only, else '-')\n",
+	      out);
 	fprintf(out, "\nFor more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
@@ -250,13 +261,13 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		{ "queue-depth", required_argument, NULL, 'd' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "backend", no_argument, NULL, OPT_BACKEND },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const int *defcols = op == CACHECTL_OP_QUERY ? status_cols : action_cols;
-	int ndef = op == CACHECTL_OP_QUERY ? (int)(sizeof(status_cols) / sizeof(int))
-					   : (int)(sizeof(action_cols) / sizeof(int));
+	const int *defcols;
+	int ndef;
 	struct table_opts to = { 0 };
 	struct run run = { .verb = verb, .op = op };
 	struct cachectl_ctx *ctx = NULL;
@@ -266,11 +277,10 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	unsigned int timeout_s = 5;
 	const char *outcols = NULL, *from = NULL;
 	bool nul = false, total = false, verbose = false, all = false;
-	bool empty = false;
+	bool empty = false, backend_only = false;
 	size_t nfrom = 0;
 	int progress = -1;
-	int c, r, backend;
-	unsigned int features = 0;
+	int c, r, backend = 0;
 	char **excl = NULL, **incl = NULL;
 	size_t nexcl = 0, nincl = 0;
 	size_t i;
@@ -361,6 +371,12 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 				usage_error("invalid timeout: '%s' "
 					    "(0-86400 seconds)", optarg);
 			break;
+		case OPT_BACKEND:
+			if (op != CACHECTL_OP_QUERY)
+				usage_error("option '%s' is only for status",
+					    argv[optind - 1]);
+			backend_only = true;
+			break;
 		case 'h':
 			usage(verb, op);
 			break;
@@ -371,10 +387,37 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			errtryhelp();
 		}
 	}
+	if (backend_only && (optind < argc || from))
+		usage_error("--backend takes no path");
 	if (nul && !from)
 		usage_error("-0 needs --from");
 	if (op != CACHECTL_OP_QUERY && optind == argc && !from)
 		usage_error("%s: no path given", verb);
+
+	ctx = tool_ctx(verbose, &backend);
+	if (!ctx) {
+		free(excl);
+		free(incl);
+		return EXIT_FAILURE;
+	}
+	if (backend_only) {
+		printf("%s\n", cachectl_backend_name(backend));
+		cachectl_unref(ctx);
+		free(excl);
+		free(incl);
+		return EXIT_SUCCESS;
+	}
+	if (backend == CACHECTL_BACKEND_KERNEL) {
+		defcols = op == CACHECTL_OP_QUERY ? status_kcols : action_kcols;
+		ndef = op == CACHECTL_OP_QUERY ?
+		       (int)(sizeof(status_kcols) / sizeof(int)) :
+		       (int)(sizeof(action_kcols) / sizeof(int));
+	} else {
+		defcols = op == CACHECTL_OP_QUERY ? status_cols : action_cols;
+		ndef = op == CACHECTL_OP_QUERY ?
+		       (int)(sizeof(status_cols) / sizeof(int)) :
+		       (int)(sizeof(action_cols) / sizeof(int));
+	}
 
 	if (all)
 		table_all_columns(&to);
@@ -392,31 +435,9 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	if (guard_start(&run.guard) < 0) {
 		fprintf(stderr, "%s: cannot start the guard thread\n",
 			program_name);
-		return EXIT_FAILURE;
-	}
-
-	r = cachectl_new(&ctx);
-	if (r < 0) {
-		fprintf(stderr, "%s: cannot initialise: %s\n", program_name,
-			strerror(-r));
-		return EXIT_FAILURE;
-	}
-	backend = cachectl_backend_probe(ctx, &features);
-	if (backend < 0) {
-		fprintf(stderr, "%s: CACHECTL_BACKEND: %s\n", program_name,
-			backend == -EOPNOTSUPP ?
-			"the kernel backend is not available on this kernel" :
-			"unknown backend (use shim or kernel)");
 		cachectl_unref(ctx);
 		return EXIT_FAILURE;
 	}
-	if (verbose)
-		fprintf(stderr, "%s: backend %s (%s%s%s)\n", program_name,
-			cachectl_backend_name(backend),
-			features & CACHECTL_FEATURE_CACHESTAT ? "cachestat" :
-								 "mincore",
-			features & CACHECTL_FEATURE_IO_URING ? ", io_uring" : "",
-			features & CACHECTL_FEATURE_SYSCALL ? ", fcachectl" : "");
 
 	r = cachectl_walk_new(ctx, wflags, &w);
 	for (i = 0; r >= 0 && i < nexcl; i++)

@@ -59,16 +59,13 @@ static int parse_size(const char *s, uint64_t *ret)
 	return 0;
 }
 
-static struct cachectl_ctx *new_ctx(void)
+/* a context whose backend is checked (and named with -v), or exit 1 */
+static struct cachectl_ctx *new_ctx(bool verbose, int *ret_backend)
 {
-	struct cachectl_ctx *ctx;
-	int r = cachectl_new(&ctx);
+	struct cachectl_ctx *ctx = tool_ctx(verbose, ret_backend);
 
-	if (r < 0) {
-		fprintf(stderr, "%s: cannot initialise: %s\n", program_name,
-			strerror(-r));
+	if (!ctx)
 		exit(EXIT_FAILURE);
-	}
 	return ctx;
 }
 
@@ -105,7 +102,10 @@ static void pin_usage(void)
 	       "     --no-prefetch    record only; leave reading to cachectld\n"
 	       "     --progress       show a progress line (default: on a terminal)\n"
 	       "     --no-progress    never show one\n"
+	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
 	       " -h, --help           display this help\n\n"
+	       "With the kernel backend (fcachectl), files on fscache-backed network\n"
+	       "filesystems are also pinned in the fscache cache, against culling.\n\n"
 	       "For more details see cachectl(1) and cachectld(8).\n", program_name);
 	exit(EXIT_SUCCESS);
 }
@@ -164,6 +164,38 @@ static int prefetch(struct cachectl_ctx *ctx, char **paths, int n,
 	return r;
 }
 
+/*
+ * Kernel backend: pin the fscache object of every file the pins cover.
+ * Returns the number of paths with a file that could not be pinned.
+ */
+static int kernel_pin(struct cachectl_ctx *ctx, char **paths, int n,
+		      unsigned int pflags, struct kpin_count *kc)
+{
+	int i, r, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t before = kc->failed;
+
+		if (!paths[i])
+			continue;
+		r = kpin_path(ctx, paths[i], pflags & CACHECTL_PIN_RECURSIVE,
+			      false, NULL, NULL, kc);
+		if (r < 0)
+			warnx_path(paths[i], "cannot pin in fscache: %s",
+				   strerror(-r));
+		if (r < 0 || kc->failed > before)
+			failed++;
+	}
+	if (kc->done || kc->failed)
+		printf("pinned %llu files in fscache (kernel)\n",
+		       (unsigned long long)kc->done);
+	if (kc->no_fscache)
+		fprintf(stderr, "%s: %llu files are not on an fscache-backed "
+			"filesystem; kept by cachectld only\n", program_name,
+			(unsigned long long)kc->no_fscache);
+	return failed;
+}
+
 int verb_pin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -176,23 +208,29 @@ int verb_pin(int argc, char **argv)
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned int flags = 0;
 	int priority = 0, progress = -1, c, i, r, failed = 0, ok = 0;
+	int backend = 0;
 	uint64_t budget = 0;
-	bool sys = false, do_prefetch = true;
+	bool sys = false, do_prefetch = true, verbose = false;
+	struct kpin_count kc = { 0 };
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL;
 	char **done;
 
 	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			flags |= CACHECTL_PIN_RECURSIVE;
+			break;
+		case 'v':
+			verbose = true;
 			break;
 		case OPT_INHERIT:
 			flags |= CACHECTL_PIN_INHERIT;
@@ -247,7 +285,7 @@ int verb_pin(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	ctx = new_ctx();
+	ctx = new_ctx(verbose, &backend);
 	done = calloc(argc, sizeof(*done));
 	if (!done) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
@@ -325,7 +363,19 @@ int verb_pin(int argc, char **argv)
 		if (r != 0)
 			failed++;
 	}
-	if (ok && !d)
+	if (ok && backend == CACHECTL_BACKEND_KERNEL)
+		failed += kernel_pin(ctx, done + optind, argc - optind, flags,
+				     &kc);
+	if (ok && !d && kc.done)
+		fprintf(stderr, "%s: recorded %d pin(s) in %s, but no cachectld "
+			"is running: the kernel keeps the %llu fscache-pinned "
+			"file(s) in the fscache cache, but nothing keeps the "
+			"page cache filled yet (start 'cachectld%s', or "
+			"'systemctl %sstart cachectld')\n",
+			program_name, ok, cachectl_pinstore_get_path(st),
+			(unsigned long long)kc.done,
+			sys ? " --system" : "", sys ? "" : "--user ");
+	else if (ok && !d)
 		fprintf(stderr, "%s: recorded %d pin(s) in %s, but no cachectld "
 			"is running: nothing keeps them cached yet (start "
 			"'cachectld%s', or 'systemctl %sstart cachectld')\n",
@@ -344,32 +394,107 @@ int verb_pin(int argc, char **argv)
 static void unpin_usage(void)
 {
 	printf("Usage:\n %s unpin [options] PATH...\n\n"
-	       "Forget pins; the data stays cached until the kernel needs the memory.\n\n"
+	       "Forget pins; the data stays cached until the kernel needs the memory.\n"
+	       "With the kernel backend, the files' fscache objects are unpinned too\n"
+	       "(unless another pin still covers them).\n\n"
 	       "Options:\n"
+	       " -r, --recursive      unpin the fscache objects of the whole tree, whatever\n"
+	       "                        the pin covered (kernel backend)\n"
 	       "     --system         a system pin (needs root)\n"
+	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
 	       " -h, --help           display this help\n\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);
 }
 
+/* is @file covered by a pin of @data, a pin store? */
+static bool still_pinned(const char *file, void *data)
+{
+	const struct cachectl_pinstore *st = data;
+	size_t k;
+
+	for (k = 0; k < cachectl_pinstore_get_count(st); k++) {
+		const struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
+		const char *p = cachectl_pin_get_path(pin);
+		size_t n = strcmp(p, "/") ? strlen(p) : 0;
+
+		if (!strcmp(file, p))
+			return true;
+		if (strncmp(file, p, n) || file[n] != '/')
+			continue;
+		if ((cachectl_pin_get_flags(pin) & CACHECTL_PIN_RECURSIVE) ||
+		    !strchr(file + n + 1, '/'))
+			return true;
+	}
+	return false;
+}
+
+/* the recorded pin of @path (as given or made canonical), or NULL */
+static struct cachectl_pin *find_pin(struct cachectl_pinstore *st,
+				     const char *path)
+{
+	char *real = realpath(path, NULL);
+	struct cachectl_pin *found = NULL;
+	size_t k;
+
+	for (k = 0; !found && k < cachectl_pinstore_get_count(st); k++) {
+		struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
+		const char *p = cachectl_pin_get_path(pin);
+
+		if (!strcmp(p, path) || (real && !strcmp(p, real)))
+			found = cachectl_pin_ref(pin);
+	}
+	free(real);
+	return found;
+}
+
+/* Kernel backend: unpin the fscache objects of a pin that went away. */
+static int kernel_unpin(struct cachectl_ctx *ctx, struct cachectl_pinstore *st,
+			const struct cachectl_pin *pin, bool recursive,
+			struct kpin_count *kc)
+{
+	uint64_t before = kc->failed;
+	int r;
+
+	/* what is left in the store: files other pins cover stay pinned */
+	cachectl_pinstore_reload(st);
+	r = kpin_path(ctx, cachectl_pin_get_path(pin),
+		      recursive ||
+		      (cachectl_pin_get_flags(pin) & CACHECTL_PIN_RECURSIVE),
+		      true, still_pinned, st, kc);
+	if (r < 0)
+		warnx_path(cachectl_pin_get_path(pin),
+			   "cannot unpin in fscache: %s", strerror(-r));
+	return r < 0 || kc->failed > before;
+}
+
 int verb_unpin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
 		{ "system", no_argument, NULL, OPT_SYSTEM },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
-	struct cachectl_pinstore *st = NULL;
-	int c, i, r, failed = 0, ok = 0;
-	bool sys = false;
+	struct cachectl_pinstore *st = NULL, *kst = NULL;
+	struct kpin_count kc = { 0 };
+	int c, i, r, failed = 0, ok = 0, backend = 0;
+	bool sys = false, verbose = false, recursive = false;
 
 	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			recursive = true;
+			break;
 		case OPT_SYSTEM:
 			sys = true;
+			break;
+		case 'v':
+			verbose = true;
 			break;
 		case 'h':
 			unpin_usage();
@@ -384,7 +509,7 @@ int verb_unpin(int argc, char **argv)
 		fprintf(stderr, "%s: system pins need root\n", program_name);
 		return EXIT_FAILURE;
 	}
-	ctx = new_ctx();
+	ctx = new_ctx(verbose, &backend);
 	if (cachectl_daemon_connect(ctx, scope_of(sys), &d) < 0) {
 		r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 		if (r < 0) {
@@ -393,9 +518,23 @@ int verb_unpin(int argc, char **argv)
 			return EXIT_FAILURE;
 		}
 	}
+	/* which files a pin covers is in the store, also when a daemon runs */
+	if (backend == CACHECTL_BACKEND_KERNEL) {
+		kst = cachectl_pinstore_ref(st);
+		if (!kst && (r = cachectl_pinstore_open(ctx, scope_of(sys),
+							&kst)) < 0)
+			fprintf(stderr, "%s: cannot read the pin store (%s): "
+				"pins in fscache are left as they are\n",
+				program_name, strerror(-r));
+	}
 	for (i = optind; i < argc; i++) {
+		struct cachectl_pin *pin = kst ? find_pin(kst, argv[i]) : NULL;
+
 		r = d ? cachectl_daemon_unpin(d, argv[i])
 		      : cachectl_pinstore_remove(st, argv[i]);
+		if (r >= 0 && pin && kernel_unpin(ctx, kst, pin, recursive, &kc))
+			failed++;
+		cachectl_pin_unref(pin);
 		if (r == -ENOENT)
 			warnx_path(argv[i], "not pinned");
 		else if (r < 0 && d && cachectl_daemon_get_error(d))
@@ -407,6 +546,10 @@ int verb_unpin(int argc, char **argv)
 		else
 			ok++;
 	}
+	if (kc.done || kc.failed)
+		printf("unpinned %llu files in fscache (kernel)\n",
+		       (unsigned long long)kc.done);
+	cachectl_pinstore_unref(kst);
 	cachectl_pinstore_unref(st);
 	cachectl_daemon_unref(d);
 	cachectl_unref(ctx);
@@ -421,26 +564,59 @@ static void pins_usage(void)
 {
 	printf("Usage:\n %s pins [options]\n\n"
 	       "List pins with their live state: from cachectld when it runs,\n"
-	       "else measured now.\n\n"
+	       "else measured now. FSCACHE and KPINNED are the kernel's truth,\n"
+	       "measured now (kernel backend; '-' with the shim).\n\n"
 	       "Options:\n"
 	       "     --system         the system pins\n"
 	       " -J, --json           JSON output\n"
 	       " -b, --bytes          sizes in bytes\n"
 	       " -n, --noheadings     no header line\n"
+	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
 	       " -h, --help           display this help\n\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);
 }
 
-/* Without a daemon: measure what is cached now, as status would. */
+/* the kernel's truth about a pin's files in fscache, measured now */
+struct kstate {
+	bool known;		/* the backend tells (kernel) */
+	uint64_t fscache;	/* bytes in fscache */
+	uint64_t pinned;	/* files whose cache object is pinned */
+	uint64_t files;
+};
+
+static int kstate_add(struct cachectl_walk *w, const struct cachectl_entry *e,
+		      void *data)
+{
+	struct kstate *ks = data;
+	struct cachectl_residency res;
+
+	if (cachectl_entry_get_error(e) < 0 ||
+	    cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
+		return 0;
+	ks->files++;
+	if (!(res.flags & CACHECTL_RES_FSCACHE))
+		return 0;
+	ks->known = true;
+	ks->fscache += res.fscache;
+	if (res.cache_state & CACHECTL_CACHE_PINNED)
+		ks->pinned++;
+	return 0;
+}
+
+/*
+ * Measure what is cached now, as status would: into @ps (without a
+ * daemon) and @ks (the fscache layer, kernel backend); either may be NULL.
+ */
 static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
-		   struct cachectl_pin_status *ps)
+		   struct cachectl_pin_status *ps, struct kstate *ks)
 {
 	struct cachectl_walk *w;
 	struct cachectl_totals t;
 	int r;
 
-	memset(ps, 0, sizeof(*ps));
+	if (ps)
+		memset(ps, 0, sizeof(*ps));
 	r = cachectl_walk_new(ctx, cachectl_pin_get_flags(pin) &
 				   CACHECTL_PIN_RECURSIVE ?
 				   CACHECTL_WALK_RECURSIVE : 0, &w);
@@ -448,8 +624,9 @@ static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
 		return r;
 	r = cachectl_walk_add_path(w, cachectl_pin_get_path(pin));
 	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0, NULL, NULL);
-	if (r >= 0) {
+		r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0,
+				      ks ? kstate_add : NULL, ks);
+	if (r >= 0 && ps) {
 		cachectl_walk_get_totals(w, &t, sizeof(t));
 		ps->files = t.files;
 		ps->size = t.size;
@@ -462,9 +639,10 @@ static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
 }
 
 /* OPTS and PRIO for people; RECURSIVE, INHERIT, PRIORITY for programs */
+/* KPINNED "n/m" for people; KPINNED (n) and KFILES (m) for programs */
 enum { P_PATH, P_MODE, P_OPTS, P_RECURSIVE, P_INHERIT, P_PRIO, P_PRIORITY,
        P_BUDGET, P_FILES, P_SIZE, P_CACHED, P_PCT, P_LOCKED, P_SHORT,
-       P_STATUS, P_NCOLS };
+       P_FSCACHE, P_KPINNED, P_KPINNED_N, P_KFILES, P_STATUS, P_NCOLS };
 
 static const struct {
 	const char *name;
@@ -484,6 +662,10 @@ static const struct {
 	[P_PCT] = { "PCT", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_LOCKED] = { "LOCKED", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_SHORT] = { "SHORTFALL", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[P_FSCACHE] = { "FSCACHE", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[P_KPINNED] = { "KPINNED", SCOLS_FL_RIGHT, SCOLS_JSON_STRING },
+	[P_KPINNED_N] = { "KPINNED", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[P_KFILES] = { "KFILES", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_STATUS] = { "STATUS", 0, SCOLS_JSON_STRING },
 };
 
@@ -521,20 +703,25 @@ int verb_pins(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "bytes", no_argument, NULL, 'b' },
 		{ "noheadings", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool sys = false, json = false, bytes = false, noheadings = false;
+	bool verbose = false;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL;
 	struct libscols_table *tb;
-	int c, i, r, failed = 0;
+	int c, i, r, failed = 0, backend = 0;
 	size_t k;
 
 	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "Jbnh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Jbnvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'v':
+			verbose = true;
+			break;
 		case OPT_SYSTEM:
 			sys = true;
 			break;
@@ -556,7 +743,7 @@ int verb_pins(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage_error("pins: unexpected argument '%s'", argv[optind]);
-	ctx = new_ctx();
+	ctx = new_ctx(verbose, &backend);
 	r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 	if (r < 0) {
 		store_error("pin store", r, sys);
@@ -576,8 +763,9 @@ int verb_pins(int argc, char **argv)
 	for (i = 0; i < P_NCOLS; i++) {
 		struct libscols_column *cl;
 		bool for_json = i == P_RECURSIVE || i == P_INHERIT ||
-				i == P_PRIORITY;
-		bool for_people = i == P_OPTS || i == P_PRIO;
+				i == P_PRIORITY || i == P_KPINNED_N ||
+				i == P_KFILES;
+		bool for_people = i == P_OPTS || i == P_PRIO || i == P_KPINNED;
 
 		cl = scols_table_new_column(tb, pcols[i].name, 0, pcols[i].flags);
 		if (!cl)
@@ -592,7 +780,8 @@ int verb_pins(int argc, char **argv)
 		struct libscols_line *ln = scols_table_new_line(tb, NULL);
 		unsigned int f = cachectl_pin_get_flags(pin);
 		struct cachectl_pin_status ps;
-		bool live = false;
+		struct kstate ks = { 0 };
+		bool live = false, kernel = backend == CACHECTL_BACKEND_KERNEL;
 		char buf[64], *esc = NULL;
 		size_t cap = 0;
 
@@ -603,7 +792,9 @@ int verb_pins(int argc, char **argv)
 						       &ps, sizeof(ps));
 			live = r == 0;
 		}
-		if (!live && measure(ctx, pin, &ps) < 0)
+		/* one walk measures what the daemon does not tell */
+		if ((!live || kernel) &&
+		    measure(ctx, pin, live ? NULL : &ps, kernel ? &ks : NULL) < 0)
 			failed++;
 		scols_line_set_data(ln, P_PATH, json ? cachectl_pin_get_path(pin) :
 				    escape_name(cachectl_pin_get_path(pin), &esc, &cap));
@@ -633,6 +824,23 @@ int verb_pins(int argc, char **argv)
 		if (live) {
 			set_size(ln, P_LOCKED, ps.locked, bytes || json);
 			set_size(ln, P_SHORT, ps.shortfall, bytes || json);
+		}
+		if (ks.known) {
+			set_size(ln, P_FSCACHE, ks.fscache, bytes || json);
+			snprintf(buf, sizeof(buf), "%llu/%llu",
+				 (unsigned long long)ks.pinned,
+				 (unsigned long long)ks.files);
+			scols_line_set_data(ln, P_KPINNED, buf);
+			snprintf(buf, sizeof(buf), "%llu",
+				 (unsigned long long)ks.pinned);
+			scols_line_set_data(ln, P_KPINNED_N, buf);
+			snprintf(buf, sizeof(buf), "%llu",
+				 (unsigned long long)ks.files);
+			scols_line_set_data(ln, P_KFILES, buf);
+		} else if (!json) {
+			/* the shim cannot see fscache */
+			scols_line_set_data(ln, P_FSCACHE, "-");
+			scols_line_set_data(ln, P_KPINNED, "-");
 		}
 		scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
 	}
@@ -669,6 +877,7 @@ static void monitor_usage(void)
 	       "Options:\n"
 	       "     --system         the system daemon\n"
 	       " -J, --json           one JSON object per line\n"
+	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
 	       " -h, --help           display this help\n\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);
@@ -695,17 +904,21 @@ int verb_monitor(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "system", no_argument, NULL, OPT_SYSTEM },
 		{ "json", no_argument, NULL, 'J' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool sys = false, json = false;
+	bool sys = false, json = false, verbose = false;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d;
 	int c, r;
 
 	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "Jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Jvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'v':
+			verbose = true;
+			break;
 		case OPT_SYSTEM:
 			sys = true;
 			break;
@@ -721,7 +934,7 @@ int verb_monitor(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage_error("monitor: unexpected argument '%s'", argv[optind]);
-	ctx = new_ctx();
+	ctx = new_ctx(verbose, NULL);
 	r = cachectl_daemon_connect(ctx, scope_of(sys), &d);
 	if (r < 0) {
 		fprintf(stderr, "%s: no %s cachectld to monitor: %s\n",

@@ -15,6 +15,7 @@ static const struct verb verbs[] = {
 	{ "unpin", verb_unpin, "forget pins" },
 	{ "pins", verb_pins, "list pins and their state" },
 	{ "monitor", verb_monitor, "follow cachectld's events" },
+	{ "cache", verb_cache, "show fscache caches; culling on or off" },
 };
 
 static void usage(void)
@@ -29,6 +30,8 @@ static void usage(void)
 	printf("\nOptions:\n"
 	       " -h, --help     display this help\n"
 	       " -V, --version  display version\n\n"
+	       "Every verb takes -v, --verbose: it names the backend in use\n"
+	       "(shim or kernel) on stderr. CACHECTL_BACKEND=shim|kernel forces one.\n"
 	       "Run '%s VERB --help' for the options of a verb.\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);

@@ -24,6 +24,9 @@ RIG_MODE=tests
 RIG_TEST_TIMEOUT=600
 RIG_ONLY=
 RIG_SERIES_EMPTY=1
+RIG_USERSPACE=0
+RIG_USERSPACE_WHY="no build root given to run-kernel-tests"
+RIG_LD_LIBRARY_PATH=
 . /etc/rig.conf
 
 # What the tests get (documented in tests/kernel/README.md).
@@ -35,6 +38,13 @@ export CACHECTL_CACHE_DEV=/dev/vda
 export CACHECTL_SERIES_EMPTY=$RIG_SERIES_EMPTY
 # The kselftest (patch 0012) also exercises the 9p mount when told where.
 export CACHECTL_FSCACHE_DIR=/mnt/9p
+# The project's own programs (host-built, dynamically linked; the rig copies
+# their shared libraries to the same paths as on the host).
+if [ "$RIG_USERSPACE" = 1 ]; then
+	export PATH=/bin:/opt/cachectl/bin
+	export LD_LIBRARY_PATH=$RIG_LD_LIBRARY_PATH
+fi
+export CACHECTL_USERSPACE_WHY="$RIG_USERSPACE_WHY"
 
 echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE uptime=$(cut -d" " -f1 /proc/uptime)"
 
@@ -163,6 +173,18 @@ else
 	notok "fixture: cachefiles bound"
 	comment /tmp/cfbind.log
 fi
+# What cachectl reads for the cache's directory and thresholds: the same as
+# cfbind binds (its defaults).
+cat >/etc/cachefilesd.conf <<EOF
+dir /mnt/cache
+tag cachectl
+brun 10%
+bcull 7%
+bstop 3%
+frun 10%
+fcull 7%
+fstop 3%
+EOF
 if mount_9p; then
 	ok "fixture: 9p share mounted on /mnt/9p with cache=fscache"
 else
@@ -176,6 +198,14 @@ if [ "$RIG_SERIES_EMPTY" = 0 ]; then
 		notok "fixture: fcachectl syscall is wired"
 	fi
 	comment /tmp/out
+fi
+if [ "$RIG_USERSPACE" = 1 ]; then
+	if cachectl --version >/tmp/out 2>&1; then
+		ok "fixture: the host-built cachectl runs ($(head -n 1 /tmp/out))"
+	else
+		notok "fixture: the host-built cachectl runs"
+		comment /tmp/out
+	fi
 fi
 dmesg_new || { notok "fixture: kernel log clean after setup"; comment /tmp/dmesg.bad 60; }
 

@@ -1,0 +1,102 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# cli-backend (guest, busybox sh): the CLI on the patched kernel.
+# - `cachectl status --backend` says kernel, and shim under
+#   CACHECTL_BACKEND=shim;
+# - `cachectl cache` lists the cachefiles cache the rig bound (tag cachectl,
+#   dir /mnt/cache from /etc/cachefilesd.conf);
+# - `cachectl cache --no-cull FILE` stops culling: status -o +CACHE says
+#   nocull and, checked without cachectl, the daemon's cull of the file's
+#   object is refused with EBUSY; `--cull` lets it cull again and the same
+#   cull then succeeds. Culling is re-enabled on every exit path.
+
+. /opt/cachectl/share/cli-lib.sh 2>/dev/null ||
+	{ echo "1..0 # SKIP ${CACHECTL_USERSPACE_WHY:-no cli-lib.sh}"; exit 77; }
+need_cachectl
+need_kernel_backend
+
+f=$NINEP/backend/file-1m
+[ -f "$f" ] || skip_all "$f missing (guest/share-setup did not run?)"
+
+# Whatever happens below, the cache must cull again afterwards: the bare
+# daemon command "cull" undoes "nocull" without going through cachectl.
+restore() {
+	cachectl cache --cull "$f" >/dev/null 2>&1
+	cfctl cull >/dev/null 2>&1
+}
+trap restore EXIT
+
+out=/tmp/cli-backend.out
+
+# --backend
+got=$(cachectl status --backend 2>"$out")
+check "status --backend prints 'kernel' on the patched kernel (got '$got')" [ "$got" = kernel ]
+[ -s "$out" ] && comment "$out"
+got=$(CACHECTL_BACKEND=shim cachectl status --backend 2>"$out")
+check "CACHECTL_BACKEND=shim: status --backend prints 'shim' (got '$got')" [ "$got" = shim ]
+[ -s "$out" ] && comment "$out"
+
+# cache: the kernel's list says which caches exist; cachectl must show ours.
+grep -q cachectl /proc/fs/fscache/caches
+check "precondition: /proc/fs/fscache/caches lists the cache 'cachectl'" [ $? = 0 ]
+cachectl cache >"$out" 2>/tmp/cli-backend.err
+rc=$?
+comment "$out"
+comment /tmp/cli-backend.err
+check "cache exits 0 (rc $rc)" [ $rc = 0 ]
+# stdout only: an error message on stderr says "cachectl:" too.
+check "cache shows the cache's tag 'cachectl'" grep -qw cachectl "$out"
+check "cache shows its directory /mnt/cache (from /etc/cachefilesd.conf)" grep -qw /mnt/cache "$out"
+cachectl cache -J >"$out" 2>&1
+rc=$?
+check "cache -J exits 0 (rc $rc)" [ $rc = 0 ]
+check "cache -J has a string value \"cachectl\" (the tag)" grep -q '": *"cachectl"' "$out"
+check "cache -J has a string value \"/mnt/cache\" (the directory)" grep -q '": *"/mnt/cache"' "$out"
+[ $rc = 0 ] || comment "$out"
+
+# Put the file in the cache and find its object (committed on withdrawal).
+cat "$f" >/dev/null
+settle
+fscobj check "$f" >"$out"
+data=$(cut -d' ' -f2 "$out")
+check "precondition: the file is in the cache ($(cat "$out"))" [ "$data" = 1048576 ]
+
+# --no-cull
+cachectl cache --no-cull "$f" >"$out" 2>&1
+rc=$?
+check "cache --no-cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
+[ $rc = 0 ] || comment "$out"
+cachectl status -J -o +CACHE "$f" >"$out" 2>&1
+row=$(json_rows <"$out")
+cstate=$(field "$row" cache)
+check "status -o +CACHE shows nocull (cache '$cstate')" \
+	sh -c "echo '$cstate' | tr , '\n' | grep -qx nocull"
+[ -n "$cstate" ] || comment "$out"
+# Independently: the daemon's cull of the object is refused.
+settle
+pass=$(fscobj cull-all 2>&1)
+culled=$(echo "$pass" | sed -n 's/^culled \([0-9]*\).*/\1/p')
+check "with culling off a full cull pass culls nothing ($pass)" [ "$culled" = 0 ]
+fscobj check "$f" >"$out"
+data=$(cut -d' ' -f2 "$out")
+check "... and the file's object is still there ($(cat "$out"))" [ "$data" = 1048576 ]
+
+# --cull
+cachectl cache --cull "$f" >"$out" 2>&1
+rc=$?
+check "cache --cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
+[ $rc = 0 ] || comment "$out"
+cachectl status -J -o +CACHE "$f" >"$out" 2>&1
+row=$(json_rows <"$out")
+cstate=$(field "$row" cache)
+check "status -o +CACHE no longer shows nocull (cache '$cstate')" \
+	sh -c "[ -n '$cstate' ] && ! echo '$cstate' | tr , '\n' | grep -qx nocull"
+settle
+pass=$(fscobj cull-all 2>&1)
+diag "cull pass: $pass"
+fscobj check "$f" >"$out"
+data=$(cut -d' ' -f2 "$out")
+check "culling on again: a cull pass culls the file's object ($(cat "$out"))" [ "$data" = -1 ]
+
+done_tap

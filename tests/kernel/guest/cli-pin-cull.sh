@@ -1,0 +1,108 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# cli-pin-cull (guest, busybox sh): `cachectl pin -r` keeps files in fscache
+# through a full cull pass. Two trees of 20 files (0 bytes to 3 MiB, made by
+# guest/share-setup): $NINEP/work gets pinned, $NINEP/other does not. Both
+# are read once into the cache; after `cachectl pin -r work` and dropping
+# the caches (the cookies are withdrawn, the objects committed), "cull" is
+# sent for every object in the cache, as cachefilesd would. Checked on the
+# backing files, not through cachectl: every work file's object is still
+# there with all its data and the pin xattr, every other file's object is
+# gone. Then `cachectl status -r -J -b` must say the same per file: fscache
+# bytes = size (whole pages) and pinned true for work, 0 and false for other.
+
+. /opt/cachectl/share/cli-lib.sh 2>/dev/null ||
+	{ echo "1..0 # SKIP ${CACHECTL_USERSPACE_WHY:-no cli-lib.sh}"; exit 77; }
+need_cachectl
+need_kernel_backend
+
+work=$NINEP/work other=$NINEP/other
+[ -d "$work" ] && [ -d "$other" ] ||
+	skip_all "$work or $other missing (guest/share-setup did not run?)"
+
+# The pin store must be writable; no cachectld runs (kernel pins need none).
+export HOME=/tmp/cli-pin-cull XDG_STATE_HOME=/tmp/cli-pin-cull/state
+mkdir -p "$XDG_STATE_HOME"
+out=/tmp/cli-pin-cull.out
+trap 'cachectl unpin -r "$work" >/dev/null 2>&1' EXIT
+
+files_of "$work" >/tmp/work.list
+files_of "$other" >/tmp/other.list
+nw=$(wc -l </tmp/work.list) no=$(wc -l </tmp/other.list)
+diag "$nw files under $work, $no under $other"
+
+# bad_rows LIST AWK-CONDITION: fscobj check lines of LIST for which the
+# condition ($1 size, $2 backing data bytes or -1, $3 pin xattr) is false.
+bad_rows() { fscobj check <"$1" | awk "!($2)"; }
+# The backing file holds whole pages of the file, never less than its size.
+full='$2 >= $1 && $2 <= int(($1 + 4095) / 4096) * 4096'
+
+# 1. Everything read once, so both trees are in fscache.
+xargs cat <"/tmp/work.list" >/dev/null
+xargs cat <"/tmp/other.list" >/dev/null
+settle
+bad_rows /tmp/work.list "$full" >"$out"; bad_rows /tmp/other.list "$full" >>"$out"
+check "precondition: after one read every file is fully in fscache" [ ! -s "$out" ]
+comment "$out"
+
+# 2. Pin the work tree.
+cachectl pin -r "$work" >"$out" 2>&1
+rc=$?
+check "cachectl pin -r $work exits 0 (rc $rc)" [ $rc = 0 ]
+comment "$out"
+
+# 3. Withdraw every cookie, then cull every object of the cache.
+settle
+pass=$(fscobj cull-all 2>&1)
+diag "full cull pass: $pass"
+busy=$(echo "$pass" | sed -n 's/.* busy \([0-9]*\).*/\1/p')
+check "the cull pass met EBUSY for at least the $nw pinned objects ($pass)" [ "${busy:-0}" -ge "$nw" ]
+
+# 4. Independent check on the backing files.
+bad_rows /tmp/work.list "($full) && \$3 == 1" >"$out"
+check "every pinned file kept its object, all its data and the pin xattr" [ ! -s "$out" ]
+[ -s "$out" ] && { diag "not so (SIZE DATA PIN PATH):"; comment "$out"; }
+bad_rows /tmp/other.list '$2 == -1' >"$out"
+check "every unpinned file was culled" [ ! -s "$out" ]
+[ -s "$out" ] && { diag "still there (SIZE DATA PIN PATH):"; comment "$out"; }
+
+# 5. What cachectl says about it.
+cachectl status -r -J -b "$work" "$other" >"$out" 2>&1
+rc=$?
+check "status -r -J -b exits 0 (rc $rc)" [ $rc = 0 ]
+json_rows <"$out" >/tmp/rows
+nrows=$(grep -c 'file=' /tmp/rows)
+check "status lists all $((nw + no)) files (got $nrows)" [ "$nrows" = $((nw + no)) ]
+[ "$nrows" = $((nw + no)) ] || comment "$out"
+: >/tmp/wrong
+while read -r row; do
+	p=$(field "$row" file)
+	size=$(field "$row" size)
+	fs=$(field "$row" fscache)
+	pinned=$(field "$row" pinned)
+	case $p in
+	"$work"/*) want_fs=$(pages_of "${size:-0}") want_pin=true ;;
+	*) want_fs=0 want_pin=false ;;
+	esac
+	# Exact bytes or whole pages are both right for a partial last page.
+	if [ "$fs" != "$want_fs" ] && [ "$fs" != "$size" ] || [ "$pinned" != "$want_pin" ]; then
+		echo "$p: size $size fscache $fs pinned $pinned (want fscache $want_fs pinned $want_pin)" >>/tmp/wrong
+	fi
+done </tmp/rows
+check "status: work files fscache = size and pinned true, other files fscache 0 and pinned false" [ ! -s /tmp/wrong ]
+comment /tmp/wrong
+[ -s /tmp/wrong ] && { diag "status -r -J -b said:"; head -n 40 "$out" | comment; }
+
+# 6. Unpin: the kernel pins go (so later tests' cull passes are not refused).
+cachectl unpin -r "$work" >"$out" 2>&1
+rc=$?
+check "cachectl unpin -r $work exits 0 (rc $rc)" [ $rc = 0 ]
+[ $rc = 0 ] || comment "$out"
+settle
+bad_rows /tmp/work.list '$3 == 0' >"$out"
+check "after unpin no backing file carries the pin xattr" [ ! -s "$out" ]
+comment "$out"
+trap - EXIT
+
+done_tap

@@ -1,0 +1,88 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# cli-prefetch (guest, busybox sh): `cachectl prefetch -r` of a cold 9p tree
+# of 2,000 files of 16 KiB (guest/share-setup) leaves every file 100% in
+# fscache, checked on the backing files (SEEK_DATA), not through cachectl.
+# Also a bench: cachectl prefetch -r against `find TREE -type f | xargs cat`
+# on the same tree, made cold before every round (a full cull pass empties
+# fscache, dropping the caches empties the page cache and the 9p inode and
+# dentry caches), 3 rounds each, alternating; medians. The ratio is printed
+# ("# bench: ..."), it never fails the test: only missing data does.
+
+. /opt/cachectl/share/cli-lib.sh 2>/dev/null ||
+	{ echo "1..0 # SKIP ${CACHECTL_USERSPACE_WHY:-no cli-lib.sh}"; exit 77; }
+need_cachectl
+
+tree=$NINEP/tree
+rounds=${CLI_PREFETCH_ROUNDS:-3}
+[ -d "$tree" ] || skip_all "$tree missing (guest/share-setup did not run?)"
+out=/tmp/cli-prefetch.out
+
+files_of "$tree" >/tmp/tree.list
+nf=$(wc -l </tmp/tree.list)
+check "the tree has 2000 files (got $nf)" [ "$nf" = 2000 ]
+
+# cold: nothing of the tree in fscache, page cache or the inode cache.
+cold() {
+	settle
+	fscobj cull-all >"$out.cull" 2>&1
+	settle
+}
+# full_count: how many files of the tree are 100% in fscache, per SEEK_DATA
+# on their backing files (lists the others in $out.missing).
+full_count() {
+	fscobj check </tmp/tree.list >"$out.check"
+	awk '$2 >= $1 && $1 > 0' "$out.check" | wc -l
+	awk '!($2 >= $1 && $1 > 0)' "$out.check" >"$out.missing"
+}
+
+# The first round also proves the tree really is cold after cold().
+cold
+cold_full=$(full_count)
+check "after a cull pass and drop_caches no file of the tree is in fscache ($(cat "$out.cull"); $cold_full full)" \
+	[ "$(awk '$2 != -1' "$out.check" | wc -l)" = 0 ]
+
+: >/tmp/t.cachectl
+: >/tmp/t.cat
+r=1
+while [ $r -le "$rounds" ]; do
+	# cachectl prefetch -r
+	cold
+	t0=$(now)
+	cachectl prefetch -r "$tree" >"$out" 2>&1
+	rc=$?
+	t1=$(now)
+	secs=$(elapsed "$t0" "$t1")
+	echo "$secs" >>/tmp/t.cachectl
+	settle
+	full=$(full_count)
+	check "round $r: cachectl prefetch -r exits 0 (rc $rc, ${secs}s)" [ $rc = 0 ]
+	[ $rc = 0 ] || comment "$out"
+	check "round $r: all $nf files 100% in fscache after cachectl prefetch -r (SEEK_DATA on the backing files: $full)" \
+		[ "$full" = "$nf" ]
+	if [ "$full" != "$nf" ]; then
+		diag "not fully cached (SIZE DATA PIN PATH), first 10:"
+		head -n 10 "$out.missing" | comment
+	fi
+
+	# find | xargs cat, the same tree, cold again
+	cold
+	t0=$(now)
+	find "$tree" -type f | xargs cat >/dev/null
+	t1=$(now)
+	secs=$(elapsed "$t0" "$t1")
+	echo "$secs" >>/tmp/t.cat
+	settle
+	diag "round $r: find|xargs cat ${secs}s, $(full_count) files full in fscache afterwards"
+	r=$((r + 1))
+done
+
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+mc=$(median /tmp/t.cachectl)
+mx=$(median /tmp/t.cat)
+ratio=$(awk "BEGIN { if ($mc > 0) printf \"%.2f\", $mx / $mc; else print \"inf\" }")
+diag "bench: cachectl prefetch -r $mc s, find|xargs cat $mx s, ratio $ratio (cold 9p tree of $nf x 16 KiB, medians of $rounds; cachectl rounds: $(tr '\n' ' ' </tmp/t.cachectl)cat rounds: $(tr '\n' ' ' </tmp/t.cat))"
+
+cold
+done_tap

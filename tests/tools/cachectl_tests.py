@@ -159,10 +159,11 @@ class Env:
         return os.path.join(self.work, *parts)
 
     def cachectl(self, args, cwd=None, input=None, timeout=30, user=None,
-                 strace=False):
+                 strace=False, extra_env=None):
         env = dict(os.environ)
         env.pop('CACHECTL_BACKEND', None)
         env['LC_ALL'] = 'C'
+        env.update(extra_env or {})
         exe = CACHECTL
         pre = []
         if user == 'nobody':
@@ -2117,6 +2118,336 @@ def t_mincore(t, E):
         holder.wait()
 
 
+# ===========================================================================
+# 8. backends (host part of the kernel backend issue): on a stock kernel
+#    every verb works, says it uses the shim, and shows no fscache figures
+# ===========================================================================
+
+ALL_VERBS = ['status', 'prefetch', 'evict', 'pin', 'unpin', 'pins', 'cache',
+             'monitor']
+SHIM_LINE = re.compile(r'^cachectl: backend shim \(.+\)$')
+
+
+def pin_env(E):
+    """A scratch pin store and daemon socket dir: no daemon, nothing of
+    the user's touched."""
+    st, rt = E.path('pinstate'), E.path('pinrun')
+    os.makedirs(st, exist_ok=True)
+    os.makedirs(rt, exist_ok=True)
+    return {'CACHECTL_STATE_DIR': st, 'CACHECTL_RUNTIME_DIR': rt}
+
+
+def verb_args(verb, f):
+    return {'status': ['status', f], 'prefetch': ['prefetch', f],
+            'evict': ['evict', f], 'pin': ['pin', '--no-progress', f],
+            'unpin': ['unpin', f], 'pins': ['pins'], 'cache': ['cache'],
+            'monitor': ['monitor']}[verb]
+
+
+def have_fcachectl():
+    """The host kernel has fcachectl(2) (the patched kernel): then the
+    shim checks do not apply."""
+    r = _exec([CACHECTL, 'status', '--backend'], timeout=10,
+              env=dict(os.environ, LC_ALL='C'))
+    return r.out.strip() == b'kernel'
+
+
+def t_backend(t, E):
+    if have_fcachectl():
+        raise Skip('this kernel has fcachectl(2): the guest tests '
+                   '(tests/kernel) cover the kernel backend')
+    f = mkfile(E.path('b', 'data.bin'), 64 * KiB, cold=False)
+    env = pin_env(E)
+
+    r = E.cachectl(['status', '--backend'])
+    t.ok(r.rc == 0 and r.out == b'shim\n' and r.err == b'',
+         'status --backend: exactly "shim\\n" on stdout, exit 0, nothing else',
+         r.show())
+    r = E.cachectl(['status', '--backend'], extra_env={'CACHECTL_BACKEND': 'shim'})
+    t.ok(r.rc == 0 and r.out == b'shim\n',
+         'CACHECTL_BACKEND=shim status --backend: "shim"', r.show())
+    r = E.cachectl(['status', '-v', '--backend'],
+                   extra_env={'CACHECTL_BACKEND': 'shim'})
+    t.ok(r.out == b'shim\n' and 'forced by CACHECTL_BACKEND' in r.etext,
+         'forced shim: -v says it was forced', r.show())
+    for args, desc in ((['status', '--backend', f], 'status --backend PATH'),
+                       (['prefetch', '--backend', f], 'prefetch --backend')):
+        r = E.cachectl(args)
+        t.ok(r.rc == 1 and TRY_HELP in r.etext and r.out == b'',
+             desc + ': usage error, exit 1', r.show())
+
+    # -v on every verb names the shim, in one line on stderr
+    for verb in ALL_VERBS:
+        r = E.cachectl([verb, '-v'] + verb_args(verb, f)[1:], extra_env=env)
+        lines = err_lines(r)
+        first = lines[0] if lines else ''
+        t.ok(SHIM_LINE.match(first) and
+             'no fcachectl syscall in this kernel' in first,
+             '%s -v: first stderr line "cachectl: backend shim (no fcachectl '
+             'syscall in this kernel; ...)"' % verb, r.show())
+        want = 1 if verb == 'monitor' else 0
+        t.eq(r.rc, want, '%s -v: exit %d as without -v' % (verb, want), r.show())
+        r = E.cachectl([verb, '--verbose'] + verb_args(verb, f)[1:], extra_env=env)
+        t.ok(any(SHIM_LINE.match(ln) for ln in err_lines(r)),
+             '%s --verbose: names the shim' % verb, r.show())
+        r = E.cachectl([verb, '--help'])
+        t.ok(r.rc == 0 and '--verbose' in r.text and 'backend' in r.text,
+             '%s --help: -v, --verbose says it names the backend' % verb, r.show())
+    r = E.cachectl(['status', f], extra_env=env)
+    t.eq(r.err, b'', 'status without -v: nothing on stderr', r.show())
+
+    # a backend that cannot be had: every verb stops with exit 1 and why
+    for verb in ALL_VERBS + ['status --backend']:
+        args = ['status', '--backend'] if verb == 'status --backend' \
+            else verb_args(verb, f)
+        r = E.cachectl(args, extra_env=dict(env, CACHECTL_BACKEND='kernel'))
+        t.ok(r.rc == 1 and r.out == b'' and 'CACHECTL_BACKEND=kernel' in r.etext
+             and 'fcachectl' in r.etext,
+             'CACHECTL_BACKEND=kernel %s: exit 1, nothing on stdout, says the '
+             'kernel has no fcachectl' % verb, r.show())
+        r = E.cachectl(args, extra_env=dict(env, CACHECTL_BACKEND='bogus'))
+        t.ok(r.rc == 1 and r.out == b'' and 'CACHECTL_BACKEND=bogus' in r.etext
+             and 'unknown backend' in r.etext,
+             'CACHECTL_BACKEND=bogus %s: exit 1, "unknown backend"' % verb,
+             r.show())
+    r = E.cachectl(['pins', '-J'], extra_env=env)
+    try:
+        nrows = len(json.loads(r.out)['pins'])
+    except (ValueError, KeyError):
+        nrows = -1
+    t.eq(nrows, 0, 'the refused pin (CACHECTL_BACKEND=kernel) recorded nothing',
+         r.show())
+
+    # fscache columns: "-" in tables, null in JSON under the shim
+    r = E.cachectl(['status', '-b', f])
+    t.ok(r.rc == 0 and r.text.splitlines()[:1] and
+         r.text.splitlines()[0].split() == ['CACHED', 'SIZE', 'PCT', 'FILE'],
+         'shim: default status columns unchanged', r.show())
+    r = E.cachectl(['status', '-b', '-c', '-o', '+FSCACHE,PINNED,CACHE', f])
+    lines = r.text.splitlines()
+    t.ok(r.rc == 0 and len(lines) == 3 and
+         lines[0].split() == ['CACHED', 'SIZE', 'PCT', 'FILE', 'FSCACHE',
+                              'PINNED', 'CACHE'],
+         '-o +FSCACHE,PINNED,CACHE: three columns appended', r.show())
+    if len(lines) == 3:
+        t.eq(lines[1].split()[-3:], ['-', '-', '-'],
+             'shim: FSCACHE PINNED CACHE are "-" in the table')
+        t.eq(lines[2].split()[-4:], ['total', '-', '-', '-'],
+             'shim: the total row has "-" for them too')
+    r = E.cachectl(['status', '-J', '-b', '-o', '+FSCACHE,PINNED,CACHE', f])
+    rows = jrows(t, r, 'status -J -o +FSCACHE,PINNED,CACHE')
+    if rows:
+        t.ok(all(k in rows[0] and rows[0][k] is None
+                 for k in ('fscache', 'pinned', 'cache')),
+             'shim: "fscache", "pinned", "cache" are null in JSON', repr(rows[0]))
+    r = E.cachectl(['status', '-J', '-b', '--output-all', f])
+    rows = jrows(t, r, 'status -J --output-all')
+    if rows:
+        t.ok({'fscache', 'pinned', 'cache'} <= set(rows[0]) and
+             rows[0]['fscache'] is None,
+             '--output-all has the fscache columns (null)', repr(rows[0]))
+    r = E.cachectl(['status', '--raw', '-n', '-b', '-o', 'fscache,pinned,cache,file', f])
+    t.eq(r.text, '- - - %s\n' % f, '-o lower-case fscache,pinned,cache: --raw "- - -"')
+    r = E.cachectl(['prefetch', '-J', '-b', '-o', '+FSCACHE', f])
+    rows = jrows(t, r, 'prefetch -J -o +FSCACHE')
+    if rows:
+        t.ok(rows[0].get('fscache', 0) is None and 'bytes' in rows[0],
+             'prefetch -o +FSCACHE: null under the shim', repr(rows[0]))
+    r = E.cachectl(['status', '--help'])
+    t.ok('FSCACHE' in r.text and 'PINNED' in r.text and '--backend' in r.text,
+         'status --help names --backend and the FSCACHE, PINNED columns', r.show())
+
+    # pins: the shim cannot see kernel pins
+    r = E.cachectl(['pin', '--no-progress', f], extra_env=env)
+    t.ok(r.rc == 0 and r.out == b'' and 'nothing keeps' in r.etext and
+         'fscache' not in r.etext,
+         'shim: pin without a daemon says nothing keeps it, no word of fscache',
+         r.show())
+    r = E.cachectl(['pins', '-b'], extra_env=env)
+    lines = r.text.splitlines()
+    head = lines[0].split() if lines else []
+    t.ok(r.rc == 0 and 'FSCACHE' in head and 'KPINNED' in head,
+         'pins: FSCACHE and KPINNED columns', r.show())
+    if len(lines) == 2 and 'FSCACHE' in head and len(lines[1].split()) == len(head):
+        row = dict(zip(head, lines[1].split()))
+        t.ok(row['FSCACHE'] == '-' and row['KPINNED'] == '-',
+             'shim: pins FSCACHE and KPINNED are "-"', r.show())
+    r = E.cachectl(['pins', '-J', '-b'], extra_env=env)
+    try:
+        prow = json.loads(r.out)['pins'][0]
+    except (ValueError, KeyError, IndexError):
+        prow = {}
+    t.ok(all(k in prow and prow[k] is None for k in ('fscache', 'kpinned', 'kfiles'))
+         and prow.get('path') == f,
+         'shim: pins -J "fscache", "kpinned", "kfiles" are null', r.show())
+    r = E.cachectl(['unpin', f], extra_env=env)
+    t.ok(r.rc == 0 and r.out == b'', 'shim: unpin exits 0, nothing about fscache',
+         r.show())
+
+
+def cache_env(E, proc=None, conf=None):
+    env = {}
+    env['CACHECTL_PROC_FSCACHE'] = proc or E.path('no-such-proc-fscache')
+    env['CACHECTL_CACHEFILESD_CONF'] = conf or E.path('no-such-cachefilesd.conf')
+    return env
+
+
+def t_cache_verb(t, E):
+    if have_fcachectl():
+        raise Skip('this kernel has fcachectl(2): the guest tests '
+                   '(tests/kernel) cover cachectl cache')
+    # the host itself: a note, exit 0
+    r = E.cachectl(['cache'])
+    if not os.path.exists('/proc/fs/fscache'):
+        t.ok(r.rc == 0 and r.out == b'' and len(err_lines(r)) == 1 and
+             'no fscache' in r.etext,
+             'host without fscache: cache exits 0 with a one-line note', r.show())
+    else:
+        t.eq(r.rc, 0, 'host: cache exits 0', r.show())
+    env = cache_env(E)
+    r = E.cachectl(['cache'], extra_env=env)
+    t.ok(r.rc == 0 and r.out == b'' and len(err_lines(r)) == 1 and
+         'no fscache' in r.etext and env['CACHECTL_PROC_FSCACHE'] in r.etext,
+         'no /proc/fs/fscache: one line saying the kernel has no fscache, exit 0',
+         r.show())
+    r = E.cachectl(['cache', '-J'], extra_env=env)
+    try:
+        doc = json.loads(r.out)
+    except ValueError:
+        doc = None
+    t.ok(r.rc == 0 and doc == {'caches': []},
+         'no fscache: cache -J prints {"caches": []}, exit 0', r.show())
+    empty = E.path('proc-empty')
+    os.makedirs(empty)
+    r = E.cachectl(['cache'], extra_env=cache_env(E, proc=empty))
+    t.ok(r.rc == 0 and 'no fscache caches are bound' in r.etext,
+         'fscache without caches: note "no fscache caches are bound", exit 0',
+         r.show())
+    for opt in ('--no-cull', '--cull'):
+        r = E.cachectl(['cache', opt])
+        t.ok(r.rc == 1 and r.out == b'' and 'kernel backend' in r.etext and
+             'fcachectl' in r.etext,
+             'shim: cache %s exits 1 saying it needs the kernel backend '
+             '(fcachectl)' % opt, r.show())
+    r = E.cachectl(['cache', '--cull', '--no-cull'])
+    t.ok(r.rc == 1 and TRY_HELP in r.etext, 'cache --cull --no-cull: usage error',
+         r.show())
+    r = E.cachectl(['cache', '--frobnicate'])
+    t.ok(r.rc == 1 and TRY_HELP in r.etext, 'cache: unknown option', r.show())
+
+    # a fake kernel list and cachefilesd.conf (test hooks)
+    proc = E.path('proc-fscache')
+    os.makedirs(proc)
+    with open(os.path.join(proc, 'caches'), 'w') as fh:
+        fh.write('CACHE    REF   VOLS  OBJS  ACCES S NAME\n'
+                 '======== ===== ===== ===== ===== = ===============\n'
+                 '00000001     3     1    42     0 A mycache\n'
+                 '0000001f     1     0     0     0 W -\n')
+    cdir = E.path('fscache-dir')
+    os.makedirs(cdir)
+    conf = E.path('cachefilesd.conf')
+    with open(conf, 'w') as fh:
+        fh.write('# a comment\n\ndir %s\ntag mycache\nbrun 20%%\n  bcull 15%%\n'
+                 'bstop 5\nsecctx system_u:system_r:cachefiles_kernel_t:s0\n'
+                 'fcull 8%%   \n' % cdir)
+    env = cache_env(E, proc=proc, conf=conf)
+    r = E.cachectl(['cache', '-J', '-b'], extra_env=env)
+    sv = os.statvfs(cdir)
+    try:
+        rows = json.loads(r.out)['caches']
+    except (ValueError, KeyError):
+        rows = []
+    t.ok(r.rc == 0 and len(rows) == 2, 'fake caches: cache -J lists both caches',
+         r.show())
+    if len(rows) == 2:
+        a, b = rows
+        keys = ['cache', 'name', 'state', 'vols', 'objs', 'dir', 'size', 'used',
+                'avail', 'brun', 'bcull', 'bstop', 'frun', 'fcull', 'fstop',
+                'cull', 'full']
+        t.eq(list(a), keys, 'cache -J: the keys of the contract, in order')
+        t.eq([a['cache'], a['name'], a['state'], a['vols'], a['objs'], a['dir']],
+             ['00000001', 'mycache', 'active', 1, 42, cdir],
+             'cache -J: id, name, state, volumes, objects from /proc; dir from '
+             'the conf')
+        t.eq(a['size'], sv.f_blocks * sv.f_frsize, 'cache -J: size == statfs of dir')
+        t.ok(type(a['avail']) is int and type(a['used']) is int and
+             a['used'] + a['avail'] <= a['size'],
+             'cache -J: used and avail are byte counts within size', repr(a))
+        t.eq([a[k] for k in ('brun', 'bcull', 'bstop', 'frun', 'fcull', 'fstop')],
+             [20, 15, 5, 10, 8, 3],
+             'cache -J: thresholds from the conf, cachefilesd defaults for the rest')
+        t.ok(a['cull'] == 'unknown' and a['full'] is None,
+             'shim: cull "unknown", full null', repr(a))
+        t.eq([b['cache'], b['name'], b['state'], b['dir'], b['size'], b['brun']],
+             ['0000001f', '-', 'withdrawn', None, None, None],
+             'cache -J: a cache the conf does not name has no dir or thresholds')
+    r = E.cachectl(['cache'], extra_env=env)
+    lines = r.text.splitlines()
+    t.ok(r.rc == 0 and len(lines) == 3 and lines[0].split() ==
+         ['CACHE', 'NAME', 'STATE', 'VOLS', 'OBJS', 'DIR', 'SIZE', 'USED',
+          'AVAIL', 'BRUN', 'BCULL', 'BSTOP', 'FRUN', 'FCULL', 'FSTOP', 'CULL',
+          'FULL'], 'cache: a table with the heading of the contract', r.show())
+    if len(lines) == 3:
+        f1, f2 = lines[1].split(), lines[2].split()
+        t.ok(f1[:6] == ['00000001', 'mycache', 'active', '1', '42', cdir] and
+             f1[9:] == ['20%', '15%', '5%', '10%', '8%', '3%', 'unknown', '-'],
+             'cache: row from /proc and the conf, thresholds in %, CULL unknown',
+             r.show())
+        t.ok(str(sv.f_blocks * sv.f_frsize) not in lines[1],
+             'cache: sizes in human units without -b', r.show())
+        t.eq(f2[5:], ['-'] * 10 + ['unknown', '-'],
+             'cache: "-" where nothing is known')
+    r = E.cachectl(['cache', '-b', '-n'], extra_env=env)
+    t.ok(r.rc == 0 and len(r.text.splitlines()) == 2 and
+         str(sv.f_blocks * sv.f_frsize) in r.text,
+         'cache -b -n: no heading, SIZE in bytes', r.show())
+    r = E.cachectl(['cache', '-v'], extra_env=env)
+    t.ok(r.rc == 0 and SHIM_LINE.match((err_lines(r) or [''])[0]),
+         'cache -v: names the shim', r.show())
+
+    # --config beats the environment; a config without tag means CacheFiles
+    conf2 = E.path('other.conf')
+    with open(conf2, 'w') as fh:
+        fh.write('dir %s\n' % cdir)
+    r = E.cachectl(['cache', '-J', '--config', conf2], extra_env=env)
+    try:
+        a = json.loads(r.out)['caches'][0]
+    except (ValueError, KeyError, IndexError):
+        a = {}
+    t.ok(r.rc == 0 and a.get('dir') is None,
+         '--config without tag: the conf is for "CacheFiles", not "mycache"', r.show())
+    r = E.cachectl(['cache', '-J'], extra_env=cache_env(E, proc=proc))
+    try:
+        a = json.loads(r.out)['caches'][0]
+    except (ValueError, KeyError, IndexError):
+        a = {}
+    t.ok(r.rc == 0 and a.get('name') == 'mycache' and a.get('dir') is None,
+         'no cachefilesd.conf: caches still listed, without dir', r.show())
+
+    # bad input
+    nope = E.path('nope.conf')
+    r = E.cachectl(['cache', '--config', nope], extra_env=env)
+    t.ok(r.rc == 1 and names_path(r, nope) and 'No such file' in r.etext,
+         'cache --config MISSING: exit 1, names the file and the cause', r.show())
+    bad = E.path('bad.conf')
+    with open(bad, 'w') as fh:
+        fh.write('dir /x\nbcull lots\n')
+    r = E.cachectl(['cache', '--config', bad], extra_env=env)
+    t.ok(r.rc == 1 and names_path(r, bad) and 'line 2' in r.etext and
+         'bcull' in r.etext,
+         'cache --config with "bcull lots": exit 1, names file, line, key', r.show())
+    r = E.cachectl(['cache', '--config'], extra_env=env)
+    t.ok(r.rc == 1 and TRY_HELP in r.etext, 'cache --config without FILE: usage error',
+         r.show())
+    nodir = E.path('nodir')
+    r = E.cachectl(['cache', nodir], extra_env=env)
+    t.ok(r.rc == 1 and names_path(r, nodir),
+         'cache MISSING-PATH: exit 1, names the path', r.show())
+    r = E.cachectl(['cache', cdir, nodir], extra_env=env)
+    t.ok(r.rc == 64 and names_path(r, nodir) and 'mycache' in r.text,
+         'cache PATH MISSING-PATH: exit 64, table still printed', r.show())
+
+
 def run_pty_stderr(E, args, timeout=20):
     """Run cachectl with stderr on a pseudo-terminal, stdout on a pipe."""
     import pty
@@ -2198,6 +2529,8 @@ GROUPS = {
     'exitcodes': t_exitcodes,
     'progress': t_progress,
     'mincore': t_mincore,
+    'backend': t_backend,
+    'cache-verb': t_cache_verb,
 }
 
 

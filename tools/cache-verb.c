@@ -281,24 +281,6 @@ static bool uses_fscache(const char *fstype, const char *mopts,
 	return !strcmp(fstype, "afs");
 }
 
-/* mountinfo escapes blanks and backslashes as \ooo */
-static void unescape_octal(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
 /* the mount points of fscache-backed filesystems, NULL-terminated */
 static char **fscache_mounts(size_t *ret_n)
 {
@@ -336,7 +318,7 @@ static char **fscache_mounts(size_t *ret_n)
 				break;
 			v = nv;
 		}
-		unescape_octal(fld[4]);
+		unescape_mountinfo(fld[4]);
 		v[n] = strdup(fld[4]);
 		if (v[n])
 			n++;

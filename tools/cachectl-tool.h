@@ -61,6 +61,7 @@ char *escape_name(const char *s, char **buf, size_t *cap);
 size_t utf8_len(const unsigned char *p);
 char *escape_name_raw(const char *s, char **buf, size_t *cap);
 void close_stdout_atexit(void);
+void unescape_mountinfo(char *s);
 int parse_u32(const char *s, unsigned int min, unsigned int max,
 	      unsigned int *ret);
 

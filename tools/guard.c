@@ -45,24 +45,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
 static bool is_network_type(const char *t)
 {
 	static const char *const types[] = {
@@ -109,7 +91,7 @@ static void load_mounts(struct guard *g)
 		if (!m)
 			break;
 		g->table = m;
-		unescape(tok[4]);
+		unescape_mountinfo(tok[4]);
 		m[g->ntable].target = strdup(tok[4]);
 		m[g->ntable].fstype = strdup(tok[dash + 1]);
 		if (!m[g->ntable].target || !m[g->ntable].fstype) {

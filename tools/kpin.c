@@ -59,6 +59,8 @@ static int on_file(struct cachectl_walk *w, const struct cachectl_entry *e,
 	close(fd);
 	if (r == -EOPNOTSUPP) {
 		k->count->no_fscache++;
+	} else if (r == -ENOBUFS && k->unpin) {
+		/* no cache holds it, so nothing of it is pinned */
 	} else if (r < 0) {
 		warnx_path(path, "cannot %s in fscache: %s", what,
 			   kpin_error(r));

@@ -400,7 +400,10 @@ static int row(struct table *t, const char *file,
 			v = bytes;
 			break;
 		default:
-			if (unknown || no_state) {
+			/* the kernel backend on a kernel without cachestat */
+			if (unknown || no_state ||
+			    ((res->flags & CACHECTL_RES_NO_EVICTED) &&
+			     (id == COL_EVICTED || id == COL_RECENTLY_EVICTED))) {
 				cell(t, l, i, NULL, true);
 				continue;
 			}

@@ -2448,6 +2448,192 @@ def t_cache_verb(t, E):
          'cache PATH MISSING-PATH: exit 64, table still printed', r.show())
 
 
+# ===========================================================================
+# 9. the kernel backend's CLI paths on this host, with fcachectl(2) faked
+#    by fakefcachectl.so (LD_PRELOAD; fscache state in user xattrs). The
+#    real syscall is tested in the QEMU guest (tests/kernel).
+# ===========================================================================
+
+FAKE = os.environ.get('FAKEFCACHECTL', '')
+
+
+def t_kernel_fake(t, E):
+    if have_fcachectl():
+        raise Skip('this kernel has fcachectl(2): nothing to fake')
+    if not FAKE or not os.path.exists(FAKE):
+        raise Skip('no fakefcachectl.so (FAKEFCACHECTL)')
+    K = E.path('k')
+    f1 = mkfile(os.path.join(K, 'f1'), 64 * KiB, cold=False)
+    f2 = mkfile(os.path.join(K, 'f2'), 10 * KiB, cold=False)
+    f3 = mkfile(os.path.join(K, 'sub', 'f3'), 8 * KiB, cold=False)
+    loc = mkfile(os.path.join(K, 'local'), 4 * KiB, cold=False)
+    deny = mkfile(os.path.join(K, 'deny'), 4 * KiB, cold=False)
+    try:
+        os.setxattr(f1, 'user.fakefsc', b'65536')
+    except OSError as e:
+        raise Skip('no user xattrs on %s: %s' % (E.work, e))
+    os.setxattr(f2, 'user.fakefsc', b'none')
+    os.setxattr(f3, 'user.fakefsc', b'8192')
+    os.setxattr(deny, 'user.fakefsc', b'4096')
+    os.setxattr(deny, 'user.fakefsc.deny', b'1')
+    state = E.path('fcstate')
+    open(state, 'w').close()
+    env = dict(pin_env(E), LD_PRELOAD=FAKE, FAKE_FCACHECTL_STATE=state,
+               ASAN_OPTIONS=':'.join(x for x in (os.environ.get('ASAN_OPTIONS'),
+                                                 'verify_asan_link_order=0') if x))
+
+    def run(args, **kw):
+        return E.cachectl(args, extra_env=dict(env, **kw))
+
+    def kpinned(p):
+        try:
+            return os.getxattr(p, 'user.fakefsc.pin') == b'1'
+        except OSError:
+            return False
+
+    r = run(['status', '--backend'])
+    t.ok(r.rc == 0 and r.out == b'kernel\n', 'fake fcachectl: status --backend '
+         'prints "kernel"', r.show())
+    r = run(['status', '-v', '-b', f1])
+    t.ok((err_lines(r) or [''])[0] == 'cachectl: backend kernel (fcachectl)',
+         'kernel: -v says "cachectl: backend kernel (fcachectl)"', r.show())
+    lines = r.text.splitlines()
+    t.ok(r.rc == 0 and len(lines) == 2 and lines[0].split() ==
+         ['CACHED', 'SIZE', 'PCT', 'FSCACHE', 'PINNED', 'FILE'],
+         'kernel: FSCACHE and PINNED join the default columns', r.show())
+    if len(lines) == 2:
+        t.eq(lines[1].split()[3:], ['65536', 'no', f1],
+             'kernel: FSCACHE in bytes (-b), PINNED no')
+    r = run(['prefetch', '-J', '-b', f1])
+    rows = jrows(t, r, 'kernel: prefetch -J')
+    if rows:
+        t.ok({'bytes', 'fscache', 'pinned'} <= set(rows[0]) and 'cache' not in rows[0],
+             'kernel: prefetch -J default columns add FSCACHE and PINNED', repr(rows[0]))
+    r = run(['status', '-r', '-J', '-b', '-c', '-o', 'FILE,FSCACHE,PINNED,CACHE', K])
+    rows = jrows(t, r, 'kernel: status -r -J -o FILE,FSCACHE,PINNED,CACHE')
+    if rows:
+        m = {os.path.basename(x['file']): x for x in rows}
+        t.eq(m.get('f1'), {'file': f1, 'fscache': 65536, 'pinned': False,
+                           'cache': 'object'}, 'kernel JSON: f1 held by the cache')
+        t.eq(m.get('f2'), {'file': f2, 'fscache': 0, 'pinned': False, 'cache': ''},
+             'kernel JSON: f2 on fscache, no object: fscache 0, cache ""')
+        t.eq(m.get('local'), {'file': loc, 'fscache': 0, 'pinned': False, 'cache': ''},
+             'kernel JSON: a file without fscache: fscache 0')
+        t.eq(m.get('total'), {'file': 'total', 'fscache': 65536 + 8192 + 4096,
+                              'pinned': None, 'cache': None},
+             'kernel JSON: the total row sums FSCACHE; PINNED, CACHE null')
+    r = run(['status', '-b', '-o', 'FSCACHE,PINNED,CACHE,FILE', '--raw', '-n', f1],
+            CACHECTL_BACKEND='shim')
+    t.eq(r.text, '- - - %s\n' % f1, 'forced shim over the fake: "-" again')
+
+    # pin: kernel pins, failures named, files without fscache counted
+    r = run(['pin', '--no-prefetch', '-r', K])
+    t.eq(r.rc, 64, 'kernel: pin -r with files that cannot be pinned: exit 64',
+         r.show())
+    t.eq(r.text, 'pinned 2 files in fscache (kernel)\n',
+         'kernel: pin prints "pinned 2 files in fscache (kernel)"')
+    t.ok(names_path(r, f2) and 'no cache holds it' in r.etext,
+         'kernel: pin names a file no cache holds (ENOBUFS)', r.show())
+    t.ok(names_path(r, deny) and 'needs ownership or CAP_FOWNER' in r.etext,
+         'kernel: pin names a file it may not pin (EPERM)', r.show())
+    t.ok('1 files are not on an fscache-backed filesystem; kept by cachectld only'
+         in r.etext, 'kernel: pin counts the file without fscache, once', r.show())
+    t.ok('the kernel keeps the 2 fscache-pinned file(s)' in r.etext and
+         'no cachectld is running' in r.etext,
+         'kernel: without a daemon, the note says the kernel keeps what it pinned',
+         r.show())
+    t.eq([kpinned(p) for p in (f1, f2, f3, loc, deny)],
+         [True, False, True, False, False], 'fake kernel: f1 and f3 pinned')
+    r = run(['status', '-J', '-b', '-o', 'FILE,PINNED,CACHE', f1])
+    rows = jrows(t, r, 'kernel: status after pin')
+    if rows:
+        t.eq((rows[0].get('pinned'), rows[0].get('cache')), (True, 'object,pinned'),
+             'kernel: status shows the kernel pin')
+
+    r = run(['pins', '-J', '-b'])
+    try:
+        prow = json.loads(r.out)['pins'][0]
+    except (ValueError, KeyError, IndexError):
+        prow = {}
+    t.ok(prow.get('fscache') == 65536 + 8192 + 4096 and prow.get('kpinned') == 2
+         and prow.get('kfiles') == 5,
+         'kernel: pins -J fscache, kpinned 2, kfiles 5 (measured now)', r.show())
+    r = run(['pins', '-b'])
+    lines = r.text.splitlines()
+    head = lines[0].split() if lines else []
+    # (empty BUDGET, LOCKED, SHORTFALL cells: read from the right)
+    t.ok(head[-3:] == ['FSCACHE', 'KPINNED', 'STATUS'] and len(lines) == 2 and
+         lines[1].split()[-3:] == [str(65536 + 8192 + 4096), '2/5', 'no-daemon'],
+         'kernel: pins table FSCACHE in bytes, KPINNED "2/5"', r.show())
+
+    # unpin leaves files another pin covers
+    r = run(['pin', '--no-prefetch', os.path.join(K, 'sub')])
+    t.ok(r.rc == 0 and r.text == 'pinned 1 files in fscache (kernel)\n',
+         'kernel: pin of a second, overlapping pin', r.show())
+    r = run(['unpin', K])
+    t.ok(r.rc == 64 and names_path(r, deny) and 'CAP_FOWNER' in r.etext and
+         not names_path(r, f2),
+         'kernel: unpin names the EPERM file, not the one no cache holds', r.show())
+    t.eq(r.text, 'unpinned 1 files in fscache (kernel)\n',
+         'kernel: unpin prints "unpinned 1 files in fscache (kernel)"')
+    t.eq([kpinned(p) for p in (f1, f3)], [False, True],
+         'fake kernel: f1 unpinned, f3 kept (k/sub still pins it)')
+    r = run(['unpin', '-r', os.path.join(K, 'sub')])
+    t.ok(r.rc == 0 and not kpinned(f3), 'kernel: unpin -r of the last pin unpins f3',
+         r.show())
+
+    # cache: cull state from the file's QUERY, --no-cull and --cull
+    proc = E.path('kproc')
+    os.makedirs(proc)
+    with open(os.path.join(proc, 'caches'), 'w') as fh:
+        fh.write('CACHE    REF   VOLS  OBJS  ACCES S NAME\n'
+                 '======== ===== ===== ===== ===== = ===============\n'
+                 '00000001     3     1     2     0 A mycache\n')
+    cenv = dict(cache_env(E, proc=proc), FAKE_FCACHECTL_STATE=state)
+
+    def cache_rows(args, **kw):
+        r = run(['cache', '-J'] + args, **dict(cenv, **kw))
+        try:
+            return r, json.loads(r.out)['caches']
+        except (ValueError, KeyError):
+            return r, []
+
+    r, rows = cache_rows([K])
+    t.ok(r.rc == 0 and len(rows) == 1 and rows[0]['cull'] == 'on' and
+         rows[0]['full'] is False,
+         'kernel: cache PATH: culling on, not full (from a file the cache holds)',
+         r.show())
+    with open(state, 'w') as fh:
+        fh.write('nocull full\n')
+    r, rows = cache_rows([f1])
+    t.ok(len(rows) == 1 and rows[0]['cull'] == 'off' and rows[0]['full'] is True,
+         'kernel: cache FILE: culling off, full', r.show())
+    r, rows = cache_rows([])
+    t.ok(len(rows) == 1 and rows[0]['cull'] == 'unknown',
+         'kernel: cache without PATH and no fscache mount: cull unknown', r.show())
+    open(state, 'w').close()
+    r = run(['cache', '--no-cull', K], **cenv)
+    t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling off\n' and
+         'nocull' in open(state).read(),
+         'kernel: cache --no-cull PATH: exit 0, one line, culling off', r.show())
+    r = run(['cache', '--cull', K], **cenv)
+    t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling on\n' and
+         'nocull' not in open(state).read(),
+         'kernel: cache --cull PATH: culling on again', r.show())
+    r = run(['cache', '--no-cull', K], FAKE_FCACHECTL_NOPRIV='1', **cenv)
+    t.ok(r.rc == 1 and 'needs CAP_SYS_RESOURCE' in r.etext and r.out == b'',
+         'kernel: cache --no-cull without the privilege: exit 1, "needs '
+         'CAP_SYS_RESOURCE"', r.show())
+    r = run(['cache', '--no-cull', loc], **cenv)
+    t.ok(r.rc == 1 and 'no file found' in r.etext,
+         'kernel: cache --no-cull on files no cache holds: exit 1, says so', r.show())
+    os.setxattr(f3, 'user.fakefsc.cache', b'42')
+    r, rows = cache_rows([f3])
+    got = sorted((x['cache'], x['cull']) for x in rows)
+    t.ok(got == [('00000001', 'unknown'), ('0000002a', 'on')],
+         'kernel: a cache the /proc list lacks, met in a file, gets a row', r.show())
+
+
 def run_pty_stderr(E, args, timeout=20):
     """Run cachectl with stderr on a pseudo-terminal, stdout on a pipe."""
     import pty
@@ -2531,6 +2717,7 @@ GROUPS = {
     'mincore': t_mincore,
     'backend': t_backend,
     'cache-verb': t_cache_verb,
+    'kernel-fake': t_kernel_fake,
 }
 
 

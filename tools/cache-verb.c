@@ -284,7 +284,9 @@ static bool uses_fscache(const char *fstype, const char *mopts,
 /* the mount points of fscache-backed filesystems, NULL-terminated */
 static char **fscache_mounts(size_t *ret_n)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	/* test hook: a fake mount table */
+	const char *path = secure_getenv("CACHECTL_MOUNTINFO");
+	FILE *f = fopen(path && *path ? path : "/proc/self/mountinfo", "re");
 	char *line = NULL, **v = NULL;
 	size_t cap = 0, n = 0;
 
@@ -303,10 +305,16 @@ static char **fscache_mounts(size_t *ret_n)
 			if (!fld[i])
 				break;
 		}
-		sep = save ? strstr(save, " - ") : NULL;
-		if (i < 6 || !sep)
+		/* optional fields ("shared:1") end at a lone "-" */
+		if (i < 6 || !save)
 			continue;
-		fstype = strtok_r(sep + 3, " ", &save);
+		if (!strncmp(save, "- ", 2))
+			sep = save + 2;
+		else if ((sep = strstr(save, " - ")))
+			sep += 3;
+		else
+			continue;
+		fstype = strtok_r(sep, " ", &save);
 		(void)strtok_r(NULL, " ", &save);	/* source */
 		sopts = strtok_r(NULL, " ", &save);
 		if (!fstype || !uses_fscache(fstype, fld[5], sopts ? sopts : ""))

@@ -2633,6 +2633,26 @@ def t_kernel_fake(t, E):
     t.ok(got == [('00000001', 'unknown'), ('0000002a', 'on')],
          'kernel: a cache the /proc list lacks, met in a file, gets a row', r.show())
 
+    # without PATH: the mounts that use fscache (a fake mount table)
+    mp = E.path('m p')
+    g = mkfile(os.path.join(mp, 'g'), 4 * KiB, cold=False)
+    os.setxattr(g, 'user.fakefsc', b'4096')
+    os.setxattr(g, 'user.fakefsc.cache', b'7')
+    os.removexattr(f3, 'user.fakefsc.cache')
+    mi = E.path('mountinfo')
+    with open(mi, 'w') as fh:
+        fh.write('22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n'
+                 '36 22 0:32 / %s rw,relatime - 9p share rw,trans=virtio,cache=fscache\n'
+                 '37 22 0:33 / %s rw,relatime shared:5 - nfs4 srv:/x rw,vers=4.2,fsc\n'
+                 '38 22 0:34 / %s rw - nfs4 srv:/y rw,vers=4.2\n'
+                 % (mp.replace(' ', '\\040'), K, E.path('nope')))
+    r, rows = cache_rows([], CACHECTL_MOUNTINFO=mi)
+    got = sorted((x['cache'], x['cull']) for x in rows)
+    t.ok(got == [('00000001', 'on'), ('00000007', 'on')],
+         'kernel: cache without PATH walks the 9p cache=fscache and nfs4 fsc '
+         'mounts of mountinfo (escaped names, with and without optional fields)',
+         r.show())
+
 
 def run_pty_stderr(E, args, timeout=20):
     """Run cachectl with stderr on a pseudo-terminal, stdout on a pipe."""

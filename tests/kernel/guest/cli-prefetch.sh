@@ -80,6 +80,18 @@ while [ $r -le "$rounds" ]; do
 	r=$((r + 1))
 done
 
+# For comparison only (not in the ratio, never fails): one round with the
+# shim backend, which prefetches with fadvise instead of fcachectl PREFETCH.
+if [ "${CACHECTL_SERIES_EMPTY:-0}" != 1 ]; then
+	cold
+	t0=$(now)
+	CACHECTL_BACKEND=shim cachectl prefetch -r "$tree" >"$out" 2>&1
+	rc=$?
+	t1=$(now)
+	settle
+	diag "for comparison: CACHECTL_BACKEND=shim cachectl prefetch -r $(elapsed "$t0" "$t1")s (rc $rc), $(full_count) files full in fscache afterwards"
+fi
+
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mc=$(median /tmp/t.cachectl)
 mx=$(median /tmp/t.cat)

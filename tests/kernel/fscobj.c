@@ -16,6 +16,8 @@
  *       object under CACHE/cache/I* /@xx/, sent through the rig's daemon
  *       (cfctl) in batches. Prints "culled N busy N other N"; exit 0, or 2
  *       if the daemon did not answer.
+ *   fscobj count
+ *       The number of objects in the cache (committed ones: backing files).
  *   fscobj now
  *       CLOCK_MONOTONIC in seconds with nanoseconds (busybox date has no %N).
  *
@@ -346,11 +348,16 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 2, argv + 2);
 	if (argc == 2 && !strcmp(argv[1], "cull-all"))
 		return cmd_cull_all();
+	if (argc == 2 && !strcmp(argv[1], "count")) {
+		index_objects();
+		printf("%zu\n", nobjs);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "now")) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		printf("%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
 		return 0;
 	}
-	fprintf(stderr, "usage: fscobj check [FILE...] | cull-all | now\n");
+	fprintf(stderr, "usage: fscobj check [FILE...] | cull-all | count | now\n");
 	return 2;
 }

@@ -43,8 +43,14 @@ full='$2 >= $1 && $2 <= int(($1 + 4095) / 4096) * 4096'
 # 1. Everything read once, so both trees are in fscache.
 xargs cat <"/tmp/work.list" >/dev/null
 xargs cat <"/tmp/other.list" >/dev/null
-settle
-bad_rows /tmp/work.list "$full" >"$out"; bad_rows /tmp/other.list "$full" >>"$out"
+# Cache writes run behind the reads: up to three settles on a loaded host.
+tries=0
+while [ $tries -lt 3 ]; do
+	settle
+	bad_rows /tmp/work.list "$full" >"$out"; bad_rows /tmp/other.list "$full" >>"$out"
+	[ -s "$out" ] || break
+	tries=$((tries + 1))
+done
 check "precondition: after one read every file is fully in fscache" [ ! -s "$out" ]
 comment "$out"
 

@@ -292,6 +292,32 @@ static unsigned int prefetch_flags(struct cachectl_walk *w)
 	return w->run_flags;
 }
 
+/*
+ * A file a cache holds, already queried into e->res: one PREFETCH, whose
+ * answer is the state afterwards. Returns 1 if the syscall cannot serve
+ * the file after all (no cache took it), for the shim's paths to.
+ */
+static int kernel_prefetch(struct cachectl_walk *w, int fd,
+			   struct cachectl_entry *e)
+{
+	struct cachectl_residency after = e->res;
+	uint64_t wanted = e->res.range;
+	int r;
+
+	if (cachectl_res_complete(&e->res))
+		return 0;
+	r = cachectl_kernel_prefetch(w->ctx, fd, 0, 0,
+				     prefetch_flags(w) & CACHECTL_RUN_WAIT,
+				     &after);
+	if (r == -EOPNOTSUPP || r == -ENOBUFS)
+		return 1;
+	if (r < 0)
+		return r;
+	e->bytes = wanted - MIN(e->res.cached, wanted);
+	e->res = after;
+	return 0;
+}
+
 static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 		   struct cachectl_entry *e)
 {
@@ -307,6 +333,11 @@ static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 			return r;
 		if (cachectl_res_complete(&e->res))
 			return 0;
+		if (e->res.cache_state & CACHECTL_CACHE_OBJECT) {
+			r = kernel_prefetch(w, fd, e);
+			if (r <= 0)
+				return r;
+		}
 		r = cachectl_prefetch_fd(ctx, fd, st, 0, 0, prefetch_flags(w),
 					 &e->res, &e->bytes);
 		if (r < 0)
@@ -411,8 +442,11 @@ static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
 	if (r < 0)
 		return r;
 	/* a cache holds it: one fcachectl PREFETCH, no reads via the ring */
-	if (e->res.cache_state & CACHECTL_CACHE_OBJECT)
-		return file_op(w, fd, st, e);
+	if (e->res.cache_state & CACHECTL_CACHE_OBJECT) {
+		r = kernel_prefetch(w, fd, e);
+		if (r <= 0)
+			return r;
+	}
 	return batch_needed(w, fd, e, needed);
 }
 

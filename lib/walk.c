@@ -1011,20 +1011,6 @@ static bool is_remote(const char *path)
 #define REMOTE_DEPTH 128
 
 /*
- * Each request in flight is an io-wq worker. With one CPU they and the
- * walker take turns on it, and where a request's cost is that CPU's own
- * work rather than a wire (9p over virtio in a VM) more of them only add
- * switching: a cold 9p tree of 2,000 files in the kernel suite's 1-CPU
- * guest took 6.7 s at 128 in flight, 3.8 s at 32 (medians of 3). With two
- * CPUs, 64 already lost against 128 behind slowfs' 1 ms (bench/run
- * net-prefetch: 0.80 s against 0.64 s, medians of 3).
- */
-static unsigned int remote_depth(void)
-{
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? REMOTE_DEPTH : 32;
-}
-
-/*
  * The io_uring pipeline serves network filesystems, --read, and any walk
  * given a queue depth. On a local disk, advice issued in inode order from
  * the walk's threads brings data in as fast (time to 100% resident on a
@@ -1046,7 +1032,7 @@ static void pick_engine(struct cachectl_walk *w, const char *path)
 	unsigned int depth = w->queue_depth;
 
 	if (remote && !w->force_uring)
-		depth = w->jobs ? w->jobs : remote_depth();
+		depth = w->jobs ? w->jobs : REMOTE_DEPTH;
 	if (w->uring && (!want || uring_batch_remote(w->uring) != remote ||
 			 w->uring_read != read)) {
 		int r = uring_batch_flush(w->uring, w);

@@ -102,6 +102,22 @@ check "status: work files fscache = size and pinned true, other files fscache 0 
 comment /tmp/wrong
 [ -s /tmp/wrong ] && { diag "status -r -J -b said:"; head -n 40 "$out" | comment; }
 
+# 5b. cachectl pins: the kernel's truth, measured now (no daemon runs).
+cachectl pins -J -b >"$out" 2>/dev/null
+rc=$?
+row=$(json_rows <"$out" | grep -E "(^| )path=$work( |\$)" | head -n 1)
+kp=$(field "$row" kpinned) kf=$(field "$row" kfiles) pfs=$(field "$row" fscache)
+want_pages=$(fscobj check </tmp/work.list | awk '{ t += int(($1 + 4095) / 4096) * 4096 } END { print t + 0 }')
+want_bytes=$(fscobj check </tmp/work.list | awk '{ t += $1 } END { print t + 0 }')
+good=0
+if [ $rc = 0 ] && [ "$kp" = "$nw" ] && [ "$kf" = "$nw" ] &&
+	{ [ "$pfs" = "$want_pages" ] || [ "$pfs" = "$want_bytes" ]; }; then
+	good=1
+fi
+check "pins -J: $work has $nw of $nw files pinned in the kernel and all in fscache (rc $rc, kpinned $kp, kfiles $kf, fscache $pfs, want $want_pages)" \
+	[ $good = 1 ]
+[ $good = 1 ] || comment "$out"
+
 # 6. Unpin: the kernel pins go (so later tests' cull passes are not refused).
 cachectl unpin -r "$work" >"$out" 2>&1
 rc=$?

@@ -42,19 +42,15 @@ full_count() {
 	awk '!($2 >= $1 && $1 > 0)' "$out.check" >"$out.missing"
 }
 
-# An untimed warm-up read, so that one-off costs of the first pass (the
-# cache's ext4 allocating inodes and blocks for the first time, the host's
-# 9p server opening the files for the first time) do not land on whichever
-# method is timed first. It also puts the whole tree in fscache, so the
-# check below shows that cold() really takes it out again.
-find "$tree" -type f | xargs cat >/dev/null
+# Cold to begin with, and the number of objects then left in the whole
+# cache (not the tree's: in use or pinned elsewhere). Every round checks
+# its cold state against it without walking the tree, which would warm
+# its inodes. That a cull pass really takes the tree out of fscache is
+# checked per file once, in round 1, after cachectl filled it. (There is
+# no warm-up round: first-time costs land on round 1, which the median
+# of 3 leaves out; the kernel suite must stay under 2 minutes with the
+# kernel cached.)
 cold
-cold_full=$(full_count)
-check "after a cull pass and drop_caches no file of the tree is in fscache ($(cat "$out.cull"); $cold_full full)" \
-	[ "$(awk '$2 != -1' "$out.check" | wc -l)" = 0 ]
-# Objects left in the whole cache then (not the tree's: in use or pinned
-# elsewhere). Later rounds check their cold state against it without
-# walking the tree, which would warm its inodes.
 settle
 baseline=$(fscobj count)
 
@@ -63,7 +59,7 @@ baseline=$(fscobj count)
 r=1
 while [ $r -le "$rounds" ]; do
 	# cachectl prefetch -r
-	cold
+	[ $r = 1 ] || cold
 	left=$(fscobj count)
 	check "round $r: cold before cachectl: $left objects in the cache, as when cold was checked ($baseline)" \
 		[ "$left" -le "$baseline" ]
@@ -95,6 +91,12 @@ while [ $r -le "$rounds" ]; do
 
 	# find | xargs cat, the same tree, cold again
 	cold
+	if [ $r = 1 ]; then
+		cold_full=$(full_count)
+		check "after a cull pass and drop_caches no file of the tree is in fscache ($(cat "$out.cull"); $cold_full full)" \
+			[ "$(awk '$2 != -1' "$out.check" | wc -l)" = 0 ]
+		settle
+	fi
 	left=$(fscobj count)
 	[ "$left" -le "$baseline" ] ||
 		diag "round $r: NOT cold before find|xargs cat: $left objects in the cache (cold: $baseline)"
@@ -107,23 +109,13 @@ while [ $r -le "$rounds" ]; do
 	r=$((r + 1))
 done
 
-# For comparison only (not in the ratio, never fails): one round with the
-# shim backend, which prefetches with fadvise instead of fcachectl PREFETCH.
-if [ "${CACHECTL_SERIES_EMPTY:-0}" != 1 ]; then
-	cold
-	t0=$(now)
-	CACHECTL_BACKEND=shim cachectl prefetch -r "$tree" >"$out" 2>&1
-	rc=$?
-	t1=$(now)
-	settle
-	diag "for comparison: CACHECTL_BACKEND=shim cachectl prefetch -r $(elapsed "$t0" "$t1")s (rc $rc), $(full_count) files full in fscache afterwards"
-fi
-
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mc=$(median /tmp/t.cachectl)
 mx=$(median /tmp/t.cat)
 ratio=$(awk "BEGIN { if ($mc > 0) printf \"%.2f\", $mx / $mc; else print \"inf\" }")
 diag "bench: cachectl prefetch -r $mc s, find|xargs cat $mx s, ratio $ratio (cold 9p tree of $nf x 16 KiB, medians of $rounds; cachectl rounds: $(tr '\n' ' ' </tmp/t.cachectl)cat rounds: $(tr '\n' ' ' </tmp/t.cat))"
 
-cold
+# No last cull: the 2,000 objects (32 MiB) stay in the cache for the
+# tests after this one, which have room enough; the time is the kernel
+# suite's (issue: under 2 minutes with the kernel cached).
 done_tap

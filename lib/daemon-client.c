@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Talking to cachectld over its Unix socket (protocol: lib/proto.h). */
+/* Talking to cachectld over its Unix socket (protocol: common/proto.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,13 +29,14 @@ struct cachectl_event {
 	uint64_t bytes;
 };
 
-int scope_socket_path(int scope, char **ret)
+CACHECTL_EXPORT int cachectl_scope_get_socket_path(int scope, char **ret)
 {
 	const char *env = secure_getenv("CACHECTL_RUNTIME_DIR");
 	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
 	int n;
 
-	if (scope != CACHECTL_SCOPE_USER && scope != CACHECTL_SCOPE_SYSTEM)
+	if ((scope != CACHECTL_SCOPE_USER && scope != CACHECTL_SCOPE_SYSTEM) ||
+	    !ret)
 		return -EINVAL;
 	if (env && *env)
 		n = asprintf(ret, "%s/cachectld.sock", env);
@@ -93,7 +94,7 @@ CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	r = scope_socket_path(scope, &path);
+	r = cachectl_scope_get_socket_path(scope, &path);
 	if (r < 0)
 		return r;
 	if (strlen(path) >= sizeof(sa.sun_path)) {

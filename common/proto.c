@@ -2,6 +2,7 @@
 /* The cachectld wire protocol: framing, escaping, descriptor passing. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cachectl-private.h"
 #include "proto.h"
 
 static bool needs_escape(unsigned char c)
@@ -121,12 +121,11 @@ static int send_all(int sock, const char *buf, size_t len, int fd)
 	return 0;
 }
 
-int proto_send(int sock, const char *verb, int fd, const char *const *kv,
-	       size_t n)
+int proto_frame(const char *verb, const char *const *kv, size_t n,
+		char **ret, size_t *ret_len)
 {
 	size_t len = strlen(verb), i;
 	char *buf, *p;
-	int r;
 
 	for (i = 0; i < n; i++)
 		len += 1 + strlen(kv[2 * i]) + 1 + escaped_len(kv[2 * i + 1]);
@@ -149,7 +148,22 @@ int proto_send(int sock, const char *verb, int fd, const char *const *kv,
 		*p++ = '=';
 		p = put_escaped(p, kv[2 * i + 1]);
 	}
-	r = send_all(sock, buf, 4 + len, fd);
+	*ret = buf;
+	*ret_len = 4 + len;
+	return 0;
+}
+
+int proto_send(int sock, const char *verb, int fd, const char *const *kv,
+	       size_t n)
+{
+	size_t len;
+	char *buf;
+	int r;
+
+	r = proto_frame(verb, kv, n, &buf, &len);
+	if (r < 0)
+		return r;
+	r = send_all(sock, buf, len, fd);
 	free(buf);
 	return r;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The cachectld wire protocol, shared by the daemon and the library.
+ * The cachectld wire protocol, shared by the daemon and the library: the
+ * one place a message is framed and parsed.
  *
  * A message is a 4-byte little-endian length (at most PROTO_MAX) and that
  * many bytes of text: a verb line, then "key=value" lines. Values escape
@@ -43,6 +44,15 @@ struct proto_buf {
 	size_t len, cap;
 	int fd;			/* a descriptor that arrived, not yet taken */
 };
+
+/*
+ * Frame one message into a new buffer (*@ret, freed by the caller) of
+ * *@ret_len bytes: length, verb, key=value lines with values escaped.
+ * For writers that queue instead of sending. Returns 0, -EMSGSIZE,
+ * -ENOMEM.
+ */
+int proto_frame(const char *verb, const char *const *kv, size_t n,
+		char **ret, size_t *ret_len);
 
 /*
  * Send one message: @kv holds @n key, value pairs (2n strings). @fd >= 0

@@ -19,8 +19,4 @@ struct cachectl_pin {
 int pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
 	      unsigned int flags, struct cachectl_pin **ret);
 
-/* Where a scope keeps its things; callers free the strings. */
-int scope_state_dir(int scope, char **ret);
-int scope_socket_path(int scope, char **ret);
-
 #endif

@@ -52,13 +52,14 @@ static char *join(const char *a, const char *b)
 	return s;
 }
 
-int scope_state_dir(int scope, char **ret)
+CACHECTL_EXPORT int cachectl_scope_get_state_dir(int scope, char **ret)
 {
 	const char *env = secure_getenv("CACHECTL_STATE_DIR");
 	const char *xdg, *home;
 	char *s = NULL;
 
-	if (scope != CACHECTL_SCOPE_USER && scope != CACHECTL_SCOPE_SYSTEM)
+	if ((scope != CACHECTL_SCOPE_USER && scope != CACHECTL_SCOPE_SYSTEM) ||
+	    !ret)
 		return -EINVAL;
 	if (env && *env)
 		s = strdup(env);
@@ -312,7 +313,7 @@ CACHECTL_EXPORT int cachectl_pinstore_open(struct cachectl_ctx *ctx, int scope,
 	st->refcount = 1;
 	st->ctx = cachectl_ref(ctx);
 	st->scope = scope;
-	r = scope_state_dir(scope, &st->dir);
+	r = cachectl_scope_get_state_dir(scope, &st->dir);
 	if (r < 0)
 		goto fail;
 	st->path = join(st->dir, "pins");

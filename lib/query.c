@@ -206,3 +206,25 @@ int cachectl_residency_copy(const struct cachectl_residency *res,
 	memcpy(ret, res, size);
 	return 0;
 }
+
+CACHECTL_EXPORT int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,
+					       uint64_t *ret_bytes)
+{
+	struct cachestat cs;
+	int r;
+
+	if (!ctx || fd < 0 || !ret_bytes)
+		return -EINVAL;
+	if (__atomic_load_n(&ctx->cachestat, __ATOMIC_RELAXED) == CS_NO)
+		return -EOPNOTSUPP;
+	r = ctx->ops->cachestat(fd, 0, 0, &cs);
+	if (r == -ENOSYS) {
+		__atomic_store_n(&ctx->cachestat, CS_NO, __ATOMIC_RELAXED);
+		return -EOPNOTSUPP;
+	}
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctx->cachestat, CS_YES, __ATOMIC_RELAXED);
+	*ret_bytes = cs.nr_cache * (uint64_t)ctx->page_size;
+	return 0;
+}

@@ -201,6 +201,25 @@ int cachectl_file_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
 			uint64_t length, unsigned int flags,
 			struct cachectl_residency *ret, size_t size);
 
+/**
+ * cachectl_file_query_cached - resident bytes of a file, and nothing more
+ * @ctx: the context
+ * @fd: a file descriptor of a regular file
+ * @ret_bytes: receives the bytes of the file in the page cache
+ *
+ * One cachestat(2) over the whole file: no stat, no filesystem round
+ * trip, no disk access. For callers that re-check many files they keep
+ * open and fall back to cachectl_file_query() for everything else (size,
+ * dirty pages, the fscache cache, files the kernel hides).
+ *
+ * Returns: 0; -EINVAL for a NULL argument or a negative @fd;
+ * -EOPNOTSUPP when the kernel has no cachestat(2); -EPERM when it will
+ * not say for this file; another negative errno from the kernel.
+ * Since: 0.5
+ */
+int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,
+			       uint64_t *ret_bytes);
+
 /* cachectl_file_prefetch() flags */
 #define CACHECTL_PREFETCH_READ	(1u << 0)  /* read the data, do not advise */
 #define CACHECTL_PREFETCH_WAIT	(1u << 1)  /* return when the data is in */
@@ -659,6 +678,36 @@ uint64_t cachectl_pin_get_budget(const struct cachectl_pin *pin);
  * Since: 0.2
  */
 int cachectl_pin_set_budget(struct cachectl_pin *pin, uint64_t bytes);
+
+/**
+ * cachectl_scope_get_state_dir - where a scope keeps its pin store
+ * @scope: CACHECTL_SCOPE_USER or CACHECTL_SCOPE_SYSTEM
+ * @ret_dir: receives the directory, to be freed with free(3)
+ *
+ * $CACHECTL_STATE_DIR if set; else /var/lib/cachectl for the system,
+ * $XDG_STATE_HOME/cachectl or ~/.local/state/cachectl for a user. The
+ * directory need not exist.
+ *
+ * Returns: 0, -EINVAL for an unknown scope or NULL @ret_dir, -ENOENT if
+ * the user has no home, -ENOMEM.
+ * Since: 0.5
+ */
+int cachectl_scope_get_state_dir(int scope, char **ret_dir);
+
+/**
+ * cachectl_scope_get_socket_path - where a scope's cachectld listens
+ * @scope: CACHECTL_SCOPE_USER or CACHECTL_SCOPE_SYSTEM
+ * @ret_path: receives the socket path, to be freed with free(3)
+ *
+ * $CACHECTL_RUNTIME_DIR/cachectld.sock if set; else
+ * /run/cachectl/cachectld.sock for the system,
+ * $XDG_RUNTIME_DIR/cachectl/cachectld.sock (or
+ * /tmp/cachectl-UID/cachectld.sock) for a user.
+ *
+ * Returns: 0, -EINVAL for an unknown scope or NULL @ret_path, -ENOMEM.
+ * Since: 0.5
+ */
+int cachectl_scope_get_socket_path(int scope, char **ret_path);
 
 /**
  * cachectl_pinstore_open - read a scope's pin store

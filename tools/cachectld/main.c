@@ -14,7 +14,6 @@
 
 #include "config.h"
 #include "cachectld.h"
-#include "pin-private.h"
 
 #define TICK_MS 250
 #define PLAN_TICKS 20		/* memory plan for hard pins every 5 s */
@@ -293,7 +292,7 @@ int main(int argc, char **argv)
 
 	r = cachectl_pinstore_open(d->ctx, d->scope, &d->store);
 	if (r < 0) {
-		if (scope_state_dir(d->scope, &store_path) == 0)
+		if (cachectl_scope_get_state_dir(d->scope, &store_path) == 0)
 			dlog(d, LOG_ERR,
 			     "cannot load the pin store %s/pins: %s; not touching it (repair or remove it)",
 			     pesc(store_path), strerror(-r));

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "cachectld.h"
-#include "cachectl-private.h"
 
 #define IDLE_NS 800000ull	/* 0.8 ms of CPU per 250 ms tick */
 #define BUSY_NS 10000000ull	/* 10 ms while refilling */
@@ -66,14 +65,9 @@ int query_file(struct daemon *d, struct dfile *f)
 	 * seven times out of eight; the eighth also looks at size and
 	 * links through the full query, as does every reopened file.
 	 */
-	if (fd >= 0 && (++f->checks & 7) && !f->err && !f->unknown) {
-		struct cachestat cs;
-
-		if (d->ctx->ops->cachestat(fd, 0, 0, &cs) == 0) {
-			f->cached = cs.nr_cache * (uint64_t)d->ctx->page_size;
-			return 0;
-		}
-	}
+	if (fd >= 0 && (++f->checks & 7) && !f->err && !f->unknown &&
+	    cachectl_file_query_cached(d->ctx, fd, &f->cached) == 0)
+		return 0;
 	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
 		/* deleted or renamed over: follow the path to the new inode */
 		close(fd);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The Unix socket and the protocol (lib/proto.h). Clients are
+ * The Unix socket and the protocol (common/proto.h). Clients are
  * non-blocking: input goes through proto_fill()/proto_take(), output is
  * queued and written as the socket drains, so a client that never reads
  * cannot wedge the loop. Hostile clients lose their connection: oversized
@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "cachectld.h"
-#include "pin-private.h"
 
 #define MAX_CLIENTS 256
 #define STALL_MS 5000
@@ -113,54 +112,22 @@ int outbuf_flush(int fd, struct outbuf *o)
 	return 1;
 }
 
-/*
- * Frame a message as proto_send() does (length, verb, key=value lines
- * with values escaped), but into a queue rather than a blocking send.
- */
+/* Queue a message rather than send it: a client may be slow to read. */
 static int queue_msg(struct client *c, const char *verb, const char *const *kv,
 		     size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	struct outbuf m = { 0 };
-	unsigned char len[4];
-	size_t i, total;
+	size_t len;
+	char *m;
 	int r;
 
-	r = outbuf_put(&m, "\0\0\0\0", 4);
-	if (!r)
-		r = outbuf_put(&m, verb, strlen(verb));
-	for (i = 0; i < n && !r; i++) {
-		const unsigned char *s = (const unsigned char *)kv[2 * i + 1];
-
-		r = outbuf_put(&m, "\n", 1);
-		if (!r)
-			r = outbuf_put(&m, kv[2 * i], strlen(kv[2 * i]));
-		if (!r)
-			r = outbuf_put(&m, "=", 1);
-		for (; *s && !r; s++) {
-			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
-
-			if (*s < 0x20 || *s == 0x7f || *s == '\\')
-				r = outbuf_put(&m, e, 4);
-			else
-				r = outbuf_put(&m, s, 1);
-		}
-	}
-	total = m.len - 4;
-	if (!r && total > PROTO_MAX)
-		r = -EMSGSIZE;
+	r = proto_frame(verb, kv, n, &m, &len);
 	if (!r) {
-		len[0] = total & 0xff;
-		len[1] = (total >> 8) & 0xff;
-		len[2] = (total >> 16) & 0xff;
-		len[3] = (total >> 24) & 0xff;
-		memcpy(m.data, len, 4);
-		if (c->out.len - c->out.off + m.len > OUT_MAX)
+		if (c->out.len - c->out.off + len > OUT_MAX)
 			r = -ENOBUFS;	/* it does not read: it goes */
 		else
-			r = outbuf_put(&c->out, m.data, m.len);
+			r = outbuf_put(&c->out, m, len);
+		free(m);
 	}
-	outbuf_free(&m);
 	if (r < 0)
 		c->dead = true;
 	return r;
@@ -314,7 +281,7 @@ int server_open(struct daemon *d, const char *path)
 		if (!d->sock_path)
 			return -ENOMEM;
 	} else {
-		r = scope_socket_path(d->scope, &d->sock_path);
+		r = cachectl_scope_get_socket_path(d->scope, &d->sock_path);
 		if (r < 0)
 			return r;
 	}
@@ -511,7 +478,7 @@ static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
 		     pesc(path), (unsigned int)c->cred.uid);
 		goto out;
 	}
-	r = pin_alloc(d->ctx, canon, (unsigned int)flags, &pin);
+	r = cachectl_pin_new(d->ctx, canon, (unsigned int)flags, &pin);
 	if (r == -EINVAL) {
 		queue_err(c, EINVAL, "cannot pin %s: bad flags %llu (inherit needs recursive)",
 			  path, (unsigned long long)flags);

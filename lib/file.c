@@ -38,7 +38,8 @@ CACHECTL_EXPORT int cachectl_file_query(struct cachectl_ctx *ctx, int fd,
 	return cachectl_residency_copy(&res, ret, size);
 }
 
-#define PREFETCH_FLAGS (CACHECTL_PREFETCH_READ | CACHECTL_PREFETCH_WAIT)
+#define PREFETCH_FLAGS \
+	(CACHECTL_FILE_PREFETCH_READ | CACHECTL_FILE_PREFETCH_WAIT)
 
 CACHECTL_EXPORT int cachectl_file_prefetch(struct cachectl_ctx *ctx, int fd,
 					   uint64_t offset, uint64_t length,

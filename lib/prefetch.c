@@ -94,7 +94,7 @@ static int prefetch_extent(struct pf *p, uint64_t off, uint64_t end,
 				return r;
 		}
 		if (missing) {
-			if (p->flags & CACHECTL_PREFETCH_READ)
+			if (p->flags & CACHECTL_FILE_PREFETCH_READ)
 				r = chunk_read(p, off, len);
 			else
 				r = o->fadvise(p->fd, off, len,
@@ -178,7 +178,7 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 		return 0;
 	if (cachectl_is_kernel(ctx)) {
 		r = cachectl_kernel_prefetch(ctx, fd, offset, len,
-					     flags & CACHECTL_PREFETCH_WAIT,
+					     flags & CACHECTL_FILE_PREFETCH_WAIT,
 					     NULL);
 		if (r != -EOPNOTSUPP && r != -ENOBUFS) {
 			/* what was missing from the page cache was asked for */
@@ -195,8 +195,8 @@ int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
 			check = false;
 	}
 	r = for_each_extent(&p, st, offset, offset + len, check, false);
-	if (r >= 0 && (flags & CACHECTL_PREFETCH_WAIT) &&
-	    !(flags & CACHECTL_PREFETCH_READ) && p.bytes)
+	if (r >= 0 && (flags & CACHECTL_FILE_PREFETCH_WAIT) &&
+	    !(flags & CACHECTL_FILE_PREFETCH_READ) && p.bytes)
 		r = for_each_extent(&p, st, offset, offset + len, false, true);
 	free(p.buf);
 	if (before && !check)

@@ -325,9 +325,9 @@ static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 	int r;
 
 	switch (w->op) {
-	case CACHECTL_OP_QUERY:
+	case CACHECTL_WALK_OP_QUERY:
 		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
-	case CACHECTL_OP_PREFETCH:
+	case CACHECTL_WALK_OP_PREFETCH:
 		r = cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
 		if (r < 0)
 			return r;
@@ -343,7 +343,7 @@ static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 		if (r < 0)
 			return r;
 		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
-	case CACHECTL_OP_EVICT:
+	case CACHECTL_WALK_OP_EVICT:
 		r = cachectl_evict_fd(ctx, fd, st, 0, 0, &e->bytes, &e->res);
 		if (r == -EBUSY)
 			e->has_res = true;
@@ -435,7 +435,7 @@ static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
 	    st->st_dev != w->root_dev)
 		return 1;
 	/* sparse: the synchronous path skips holes */
-	if (w->op != CACHECTL_OP_PREFETCH ||
+	if (w->op != CACHECTL_WALK_OP_PREFETCH ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return file_op(w, fd, st, e);
 	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
@@ -1025,7 +1025,7 @@ static bool is_remote(const char *path)
 static void pick_engine(struct cachectl_walk *w, const char *path)
 {
 	bool remote = is_remote(path);
-	bool want = remote || (w->op == CACHECTL_OP_PREFETCH &&
+	bool want = remote || (w->op == CACHECTL_WALK_OP_PREFETCH &&
 			       ((w->run_flags & CACHECTL_RUN_READ) ||
 				w->force_uring));
 	bool read = (w->run_flags & CACHECTL_RUN_READ) || remote;
@@ -1113,10 +1113,10 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 
 	if (!w || !w->roots.n)
 		return -EINVAL;
-	if (op != CACHECTL_OP_QUERY && op != CACHECTL_OP_PREFETCH &&
-	    op != CACHECTL_OP_EVICT)
+	if (op != CACHECTL_WALK_OP_QUERY && op != CACHECTL_WALK_OP_PREFETCH &&
+	    op != CACHECTL_WALK_OP_EVICT)
 		return -EINVAL;
-	if ((flags & ~RUN_FLAGS) || (flags && op != CACHECTL_OP_PREFETCH))
+	if ((flags & ~RUN_FLAGS) || (flags && op != CACHECTL_WALK_OP_PREFETCH))
 		return -EINVAL;
 
 	memset(&w->totals, 0, sizeof(w->totals));

@@ -385,7 +385,7 @@ static void find_files(struct cachectl_ctx *ctx, struct caches *cs,
 		if (r >= 0)
 			r = cachectl_walk_set_timeout(w, 5000);
 		if (r >= 0)
-			r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0,
+			r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0,
 					      found_one, cs);
 		if (r < 0 && r != -ECANCELED)
 			warnx_path(roots[i], "%s", strerror(-r));

@@ -86,7 +86,7 @@ int kpin_path(struct cachectl_ctx *ctx, const char *path, bool recursive,
 	if (r >= 0)
 		r = cachectl_walk_set_timeout(w, 5000);
 	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0, on_file, &k);
+		r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, on_file, &k);
 	cachectl_walk_unref(w);
 	return r < 0 ? r : 0;
 }

@@ -157,7 +157,7 @@ static int prefetch(struct cachectl_ctx *ctx, char **paths, int n,
 	if (r >= 0 && progress)
 		r = cachectl_walk_set_progress_fn(w, pin_progress_fn, &p, 200);
 	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_OP_PREFETCH, 0, pin_warn, &p);
+		r = cachectl_walk_run(w, CACHECTL_WALK_OP_PREFETCH, 0, pin_warn, &p);
 	if (p.shown)
 		fputs("\r\033[K", stderr);
 	cachectl_walk_unref(w);
@@ -624,7 +624,7 @@ static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
 		return r;
 	r = cachectl_walk_add_path(w, cachectl_pin_get_path(pin));
 	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0,
+		r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0,
 				      ks ? kstate_add : NULL, ks);
 	if (r >= 0 && ps) {
 		cachectl_walk_get_totals(w, &t, sizeof(t));

@@ -49,17 +49,17 @@ static void usage(const char *verb, int op)
 	FILE *out = stdout;
 
 	fprintf(out, "Usage:\n %s %s [options] %s\n\n", program_name, verb,
-		op == CACHECTL_OP_QUERY ? "[PATH...]" : "PATH...");
+		op == CACHECTL_WALK_OP_QUERY ? "[PATH...]" : "PATH...");
 	switch (op) {
-	case CACHECTL_OP_QUERY:
+	case CACHECTL_WALK_OP_QUERY:
 		fputs("Show how much of each file is in the page cache.\n"
 		      "Without a PATH, the current directory is shown.\n",
 		      out);
 		break;
-	case CACHECTL_OP_PREFETCH:
+	case CACHECTL_WALK_OP_PREFETCH:
 		fputs("Bring files into the page cache.\n", out);
 		break;
-	case CACHECTL_OP_EVICT:
+	case CACHECTL_WALK_OP_EVICT:
 		fputs("Drop files from the page cache, and check that they "
 		      "went.\n", out);
 		break;
@@ -87,10 +87,10 @@ static void usage(const char *verb, int op)
 	      "     --timeout SECONDS    give up on a network filesystem that does not answer\n"
 	      "                            for this long (default 5, 0 = wait for ever)\n",
 	      out);
-	if (op == CACHECTL_OP_QUERY)
+	if (op == CACHECTL_WALK_OP_QUERY)
 		fputs("     --backend            print the backend in use (shim or kernel), nothing else\n",
 		      out);
-	if (op == CACHECTL_OP_PREFETCH)
+	if (op == CACHECTL_WALK_OP_PREFETCH)
 		fputs("     --read               read the data instead of advising the kernel\n"
 		      "     --wait               return only once the data is in memory\n"
 		      " -d, --queue-depth N      I/O requests in flight (1-4096, default 32)\n",
@@ -145,7 +145,7 @@ static const char *error_text(int op, int error, uint64_t bytes, char *buf,
 	case -ELOOP:
 		return "symlink loop";
 	case -EBUSY:
-		if (op == CACHECTL_OP_EVICT) {
+		if (op == CACHECTL_WALK_OP_EVICT) {
 			snprintf(buf, len, "%s still resident (dirty, mapped "
 				 "or locked pages)", size_human(bytes, h, sizeof(h)));
 			return buf;
@@ -350,7 +350,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		case OPT_READ:
 		case OPT_WAIT:
 		case 'd':
-			if (op != CACHECTL_OP_PREFETCH)
+			if (op != CACHECTL_WALK_OP_PREFETCH)
 				usage_error("option '%s' is only for prefetch",
 					    argv[optind - 1]);
 			if (c == OPT_READ)
@@ -372,7 +372,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 					    "(0-86400 seconds)", optarg);
 			break;
 		case OPT_BACKEND:
-			if (op != CACHECTL_OP_QUERY)
+			if (op != CACHECTL_WALK_OP_QUERY)
 				usage_error("option '%s' is only for status",
 					    argv[optind - 1]);
 			backend_only = true;
@@ -391,7 +391,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		usage_error("--backend takes no path");
 	if (nul && !from)
 		usage_error("-0 needs --from");
-	if (op != CACHECTL_OP_QUERY && optind == argc && !from)
+	if (op != CACHECTL_WALK_OP_QUERY && optind == argc && !from)
 		usage_error("%s: no path given", verb);
 
 	ctx = tool_ctx(verbose, &backend);
@@ -408,13 +408,13 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		return EXIT_SUCCESS;
 	}
 	if (backend == CACHECTL_BACKEND_KERNEL) {
-		defcols = op == CACHECTL_OP_QUERY ? status_kcols : action_kcols;
-		ndef = op == CACHECTL_OP_QUERY ?
+		defcols = op == CACHECTL_WALK_OP_QUERY ? status_kcols : action_kcols;
+		ndef = op == CACHECTL_WALK_OP_QUERY ?
 		       (int)(sizeof(status_kcols) / sizeof(int)) :
 		       (int)(sizeof(action_kcols) / sizeof(int));
 	} else {
-		defcols = op == CACHECTL_OP_QUERY ? status_cols : action_cols;
-		ndef = op == CACHECTL_OP_QUERY ?
+		defcols = op == CACHECTL_WALK_OP_QUERY ? status_cols : action_cols;
+		ndef = op == CACHECTL_WALK_OP_QUERY ?
 		       (int)(sizeof(status_cols) / sizeof(int)) :
 		       (int)(sizeof(action_cols) / sizeof(int));
 	}
@@ -428,7 +428,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		memcpy(to.cols, defcols, ndef * sizeof(int));
 		to.ncols = ndef;
 	}
-	run.quiet_rows = op != CACHECTL_OP_QUERY && !to.json && !outcols &&
+	run.quiet_rows = op != CACHECTL_WALK_OP_QUERY && !to.json && !outcols &&
 			 !all && !total;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
 	run.guard.timeout_ms = timeout_s * 1000;
@@ -537,15 +537,15 @@ out:
 
 int verb_status(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "status", CACHECTL_OP_QUERY);
+	return walk_verb(argc, argv, "status", CACHECTL_WALK_OP_QUERY);
 }
 
 int verb_prefetch(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "prefetch", CACHECTL_OP_PREFETCH);
+	return walk_verb(argc, argv, "prefetch", CACHECTL_WALK_OP_PREFETCH);
 }
 
 int verb_evict(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "evict", CACHECTL_OP_EVICT);
+	return walk_verb(argc, argv, "evict", CACHECTL_WALK_OP_EVICT);
 }

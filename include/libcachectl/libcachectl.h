@@ -221,8 +221,8 @@ int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,
 			       uint64_t *ret_bytes);
 
 /* cachectl_file_prefetch() flags */
-#define CACHECTL_PREFETCH_READ	(1u << 0)  /* read the data, do not advise */
-#define CACHECTL_PREFETCH_WAIT	(1u << 1)  /* return when the data is in */
+#define CACHECTL_FILE_PREFETCH_READ	(1u << 0)  /* read, do not advise */
+#define CACHECTL_FILE_PREFETCH_WAIT	(1u << 1)  /* return when it is in */
 
 /**
  * cachectl_file_prefetch - bring a range of a file into the page cache
@@ -230,19 +230,18 @@ int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,
  * @fd: a file descriptor of a regular file, open for reading
  * @offset: first byte
  * @length: bytes, 0 for "to the end of the file"
- * @flags: CACHECTL_PREFETCH_* bits
+ * @flags: CACHECTL_FILE_PREFETCH_* bits
  * @ret_bytes: if not NULL, receives the bytes that were requested from
  *	the filesystem (resident ranges and holes are skipped)
  *
  * With the kernel backend, on a file whose filesystem uses fscache, one
  * fcachectl(2) PREFETCH fills the page cache and the fscache cache
- * without copying through userspace; CACHECTL_PREFETCH_WAIT then also
- * waits for the cache writes. Elsewhere:
- * issues readahead in chunks, because the kernel caps one call at the
- * readahead window, skipping what is resident already and, on
- * filesystems that report them, holes. CACHECTL_PREFETCH_READ reads the
- * data instead, for filesystems where advice does not populate the
- * cache.
+ * without copying through userspace; CACHECTL_FILE_PREFETCH_WAIT then
+ * also waits for the cache writes. Elsewhere: issues readahead in chunks,
+ * because the kernel caps one call at the readahead window, skipping what
+ * is resident already and, on filesystems that report them, holes.
+ * CACHECTL_FILE_PREFETCH_READ reads the data instead, for filesystems
+ * where advice does not populate the cache.
  *
  * Returns: 0 on success; -EINVAL for bad flags or fd type; -EBADF; or a
  * negative errno from the kernel (e.g. -EIO).
@@ -282,16 +281,20 @@ int cachectl_file_evict(struct cachectl_ctx *ctx, int fd, uint64_t offset,
 #define CACHECTL_WALK_ONE_FS	(1u << 2)  /* stay on the roots' filesystems */
 #define CACHECTL_WALK_ALL_LINKS	(1u << 3)  /* visit every hard link */
 
-/* Operation applied to each regular file by cachectl_walk_run(). */
+/*
+ * Operation applied to each regular file by cachectl_walk_run(). The
+ * names keep clear of <linux/cachectl.h>'s CACHECTL_OP_* and
+ * CACHECTL_PREFETCH_*, so a program can include both headers.
+ */
 enum {
-	CACHECTL_OP_QUERY = 1,
-	CACHECTL_OP_PREFETCH = 2,
-	CACHECTL_OP_EVICT = 3,
+	CACHECTL_WALK_OP_QUERY = 1,
+	CACHECTL_WALK_OP_PREFETCH = 2,
+	CACHECTL_WALK_OP_EVICT = 3,
 };
 
-/* cachectl_walk_run() flags, valid with CACHECTL_OP_PREFETCH */
-#define CACHECTL_RUN_READ	CACHECTL_PREFETCH_READ
-#define CACHECTL_RUN_WAIT	CACHECTL_PREFETCH_WAIT
+/* cachectl_walk_run() flags, valid with CACHECTL_WALK_OP_PREFETCH */
+#define CACHECTL_RUN_READ	CACHECTL_FILE_PREFETCH_READ
+#define CACHECTL_RUN_WAIT	CACHECTL_FILE_PREFETCH_WAIT
 
 /*
  * Called once per regular file, and once per path that failed (entry
@@ -461,7 +464,8 @@ int cachectl_walk_set_timeout(struct cachectl_walk *walk,
 /**
  * cachectl_walk_run - visit every file and apply an operation
  * @walk: the walk, with at least one path added
- * @op: CACHECTL_OP_QUERY, CACHECTL_OP_PREFETCH or CACHECTL_OP_EVICT
+ * @op: CACHECTL_WALK_OP_QUERY, CACHECTL_WALK_OP_PREFETCH or
+ *	CACHECTL_WALK_OP_EVICT
  * @flags: CACHECTL_RUN_* bits (prefetch only), else 0
  * @fn: called per file and per failed path; may be NULL
  * @data: passed to @fn

@@ -174,7 +174,7 @@ static void prefetch_wait_fills_the_caches(void **state)
 	assert_int_equal(cachectl_new(&ctx), 0);
 	fd = open_cold();
 	assert_int_equal(cachectl_file_prefetch(ctx, fd, 0, 0,
-						CACHECTL_PREFETCH_WAIT,
+						CACHECTL_FILE_PREFETCH_WAIT,
 						&bytes), 0);
 	assert_true(bytes > 0);
 	assert_int_equal(mincore_bytes(fd, FILE_SIZE),
@@ -240,7 +240,7 @@ static void walk_matches_file_query(void **state)
 	assert_int_equal(cachectl_walk_new(ctx, CACHECTL_WALK_RECURSIVE, &w),
 			 0);
 	assert_int_equal(cachectl_walk_add_path(w, dir), 0);
-	assert_int_equal(cachectl_walk_run(w, CACHECTL_OP_PREFETCH, 0, NULL,
+	assert_int_equal(cachectl_walk_run(w, CACHECTL_WALK_OP_PREFETCH, 0, NULL,
 					   NULL), 0);
 	assert_int_equal(cachectl_walk_get_totals(w, &t, sizeof(t)), 0);
 	assert_int_equal(t.files, 1);

@@ -212,7 +212,7 @@ static void prefetch_wait_covers_every_page(void **state)
 	for (i = 255; i < 5120; i += 256)
 		fk.resident[i] = true;
 	assert_int_equal(cachectl_file_prefetch(f->ctx, f->fd, 0, 0,
-						CACHECTL_PREFETCH_WAIT, &bytes),
+						CACHECTL_FILE_PREFETCH_WAIT, &bytes),
 			 0);
 	assert_true(fk.populate_calls > 0);
 	/* everything was asked for before the wait, so it read nothing */
@@ -227,7 +227,7 @@ static void prefetch_read_mode_reads(void **state)
 	int i;
 
 	assert_int_equal(cachectl_file_prefetch(f->ctx, f->fd, 0, 3 * MiB,
-						CACHECTL_PREFETCH_READ, &bytes),
+						CACHECTL_FILE_PREFETCH_READ, &bytes),
 			 0);
 	assert_int_equal(fake_resident_bytes(0, 3 * MiB), 3 * MiB);
 	for (i = 0; i < fk.ncalls; i++)

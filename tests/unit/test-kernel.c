@@ -210,7 +210,7 @@ static void prefetch_is_one_syscall(void **state)
 
 	fk.object = true;
 	assert_int_equal(cachectl_file_prefetch(f->ctx, f->fd, 0, 0,
-						CACHECTL_PREFETCH_WAIT,
+						CACHECTL_FILE_PREFETCH_WAIT,
 						&bytes), 0);
 	assert_int_equal(fk.kcalls[KCACHECTL_OP_PREFETCH], 1);
 	assert_true(fk.kflags & KCACHECTL_PREFETCH_WAIT);

@@ -123,7 +123,7 @@ static int run(unsigned int flags, const char **excl, const char **incl,
 	for (; incl && *incl; incl++)
 		assert_int_equal(cachectl_walk_add_include(w, *incl), 0);
 	assert_int_equal(cachectl_walk_add_path(w, root), 0);
-	r = cachectl_walk_run(w, CACHECTL_OP_QUERY, 0, on_entry, s);
+	r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, on_entry, s);
 	assert_int_equal(cachectl_walk_get_totals(w, t, sizeof(*t)), 0);
 	assert_null(cachectl_walk_unref(w));
 	return r;
@@ -196,18 +196,18 @@ static void bad_arguments(void **state)
 	assert_int_equal(cachectl_new(&ctx), 0);
 	assert_int_equal(cachectl_walk_new(ctx, 0x100, &w), -EINVAL);
 	assert_int_equal(cachectl_walk_new(ctx, 0, &w), 0);
-	assert_int_equal(cachectl_walk_run(w, CACHECTL_OP_QUERY, 0, NULL, NULL),
+	assert_int_equal(cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, NULL, NULL),
 			 -EINVAL);	/* no path */
 	assert_int_equal(cachectl_walk_add_path(w, ""), -EINVAL);
 	assert_int_equal(cachectl_walk_add_exclude(w, ""), -EINVAL);
 	assert_int_equal(cachectl_walk_add_path(w, "/nonexistent/x"), 0);
 	assert_int_equal(cachectl_walk_run(w, 99, 0, NULL, NULL), -EINVAL);
-	assert_int_equal(cachectl_walk_run(w, CACHECTL_OP_QUERY,
+	assert_int_equal(cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY,
 					   CACHECTL_RUN_READ, NULL, NULL),
 			 -EINVAL);
 	assert_int_equal(cachectl_walk_set_queue_depth(w, 5000), -EINVAL);
 	/* a missing root is a per-path failure, not a walk failure */
-	assert_int_equal(cachectl_walk_run(w, CACHECTL_OP_QUERY, 0, NULL, NULL),
+	assert_int_equal(cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, NULL, NULL),
 			 1);
 	cachectl_walk_unref(w);
 	cachectl_unref(ctx);

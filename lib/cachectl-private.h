@@ -20,9 +20,6 @@ struct kcachectl_args;
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* The first published size of struct cachectl_residency. */
-#define CACHECTL_RESIDENCY_SIZE_VER0 64
-
 /* WILLNEED and readahead(2) stop at the readahead window: always chunk. */
 #define CACHECTL_CHUNK (8ull << 20)
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cachectl-private.h"
+#include "extensible.h"
 #include "pin-private.h"
 #include "proto.h"
 
@@ -235,7 +236,7 @@ CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
 	struct proto_msg m;
 	int r;
 
-	if (!d || !path || !ret || size < sizeof(st))
+	if (!d || !path || !ret || size < CACHECTL_PIN_STATUS_SIZE_VER0)
 		return -EINVAL;
 	r = proto_send(d->fd, "STATUS", -1, kv, 1);
 	if (r < 0)
@@ -253,9 +254,8 @@ CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
 	proto_msg_free(&m);
 	if (r < 0)
 		return r;
-	memset(ret, 0, size);
-	memcpy(ret, &st, sizeof(st));
-	return 0;
+	return cachectl_copy_out(ret, size, &st, sizeof(st),
+				 CACHECTL_PIN_STATUS_SIZE_VER0);
 }
 
 CACHECTL_EXPORT const char *cachectl_daemon_get_error(const struct cachectl_daemon *d)

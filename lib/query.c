@@ -11,6 +11,7 @@
 #include <sys/capability.h>
 
 #include "cachectl-private.h"
+#include "extensible.h"
 
 enum { CS_UNKNOWN = 0, CS_YES = 1, CS_NO = 2 };
 
@@ -197,14 +198,8 @@ int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
 int cachectl_residency_copy(const struct cachectl_residency *res,
 			    struct cachectl_residency *ret, size_t size)
 {
-	if (!ret || size < CACHECTL_RESIDENCY_SIZE_VER0)
-		return -EINVAL;
-	if (size > sizeof(*res)) {
-		memset((char *)ret + sizeof(*res), 0, size - sizeof(*res));
-		size = sizeof(*res);
-	}
-	memcpy(ret, res, size);
-	return 0;
+	return cachectl_copy_out(ret, size, res, sizeof(*res),
+				 CACHECTL_RESIDENCY_SIZE_VER0);
 }
 
 CACHECTL_EXPORT int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,

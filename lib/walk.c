@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cachectl-private.h"
+#include "extensible.h"
 #include "pool.h"
 #include "walk-private.h"
 
@@ -168,11 +169,10 @@ CACHECTL_EXPORT int cachectl_walk_get_totals(struct cachectl_walk *w,
 					     struct cachectl_totals *ret,
 					     size_t size)
 {
-	if (!w || !ret || size < sizeof(w->totals))
+	if (!w)
 		return -EINVAL;
-	memset(ret, 0, size);
-	memcpy(ret, &w->totals, sizeof(w->totals));
-	return 0;
+	return cachectl_copy_out(ret, size, &w->totals, sizeof(w->totals),
+				 CACHECTL_TOTALS_SIZE_VER0);
 }
 
 static uint64_t now_ns(void)

@@ -10,73 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "proto.h"
-
-static bool needs_escape(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f || c == '\\';
-}
-
-static size_t escaped_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += needs_escape((unsigned char)*s) ? 4 : 1;
-	return n;
-}
-
-static char *put_escaped(char *p, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (needs_escape(c)) {
-			*p++ = '\\';
-			*p++ = 'x';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 15];
-		} else {
-			*p++ = (char)c;
-		}
-	}
-	return p;
-}
-
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* In place; returns -EPROTO for a bad escape or an escaped NUL. */
-static int unescape(char *s)
-{
-	char *w = s;
-
-	while (*s) {
-		if (*s != '\\') {
-			*w++ = *s++;
-			continue;
-		}
-		if (s[1] != 'x' || unhex(s[2]) < 0 || unhex(s[3]) < 0)
-			return -EPROTO;
-		*w = (char)(unhex(s[2]) << 4 | unhex(s[3]));
-		if (!*w)
-			return -EPROTO;
-		w++;
-		s += 4;
-	}
-	*w = '\0';
-	return 0;
-}
 
 static int send_all(int sock, const char *buf, size_t len, int fd)
 {
@@ -128,10 +63,11 @@ int proto_frame(const char *verb, const char *const *kv, size_t n,
 	char *buf, *p;
 
 	for (i = 0; i < n; i++)
-		len += 1 + strlen(kv[2 * i]) + 1 + escaped_len(kv[2 * i + 1]);
+		len += 1 + strlen(kv[2 * i]) + 1 +
+		       cc_hex_escaped_len(kv[2 * i + 1], 0);
 	if (len > PROTO_MAX)
 		return -EMSGSIZE;
-	buf = malloc(4 + len);
+	buf = malloc(4 + len + 1);	/* the escaper ends with a NUL */
 	if (!buf)
 		return -ENOMEM;
 	buf[0] = (char)(len & 0xff);
@@ -146,7 +82,7 @@ int proto_frame(const char *verb, const char *const *kv, size_t n,
 		memcpy(p, kv[2 * i], strlen(kv[2 * i]));
 		p += strlen(kv[2 * i]);
 		*p++ = '=';
-		p = put_escaped(p, kv[2 * i + 1]);
+		p = cc_hex_escape(p, kv[2 * i + 1], 0);
 	}
 	*ret = buf;
 	*ret_len = 4 + len;
@@ -297,7 +233,7 @@ int proto_take(struct proto_buf *b, struct proto_msg *m)
 			goto out;
 		}
 		*eq = '\0';
-		if (unescape(eq + 1) < 0) {
+		if (cc_hex_unescape(eq + 1) < 0) {
 			r = -EPROTO;
 			goto out;
 		}

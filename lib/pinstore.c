@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cachectl-private.h"
+#include "common/escape.h"
 #include "pin-private.h"
 
 #define MAGIC "cachectl-pins "
@@ -106,27 +107,6 @@ static void pins_free(struct cachectl_pin **pins, size_t n)
 	free(pins);
 }
 
-static int unescape_path(char *s)
-{
-	char *w = s;
-
-	while (*s) {
-		unsigned int c;
-
-		if (*s != '\\') {
-			*w++ = *s++;
-			continue;
-		}
-		if (s[1] != 'x' || sscanf(s + 2, "%2x", &c) != 1 || !c ||
-		    !s[2] || !s[3])
-			return -EBADMSG;
-		*w++ = (char)c;
-		s += 4;
-	}
-	*w = '\0';
-	return 0;
-}
-
 static int parse_line(struct cachectl_pinstore *st, char *line,
 		      struct cachectl_pin **ret)
 {
@@ -152,7 +132,7 @@ static int parse_line(struct cachectl_pinstore *st, char *line,
 		flags |= CACHECTL_PIN_RECURSIVE;
 	if (opts[1] == 'i')
 		flags |= CACHECTL_PIN_INHERIT;
-	if (*path != '/' || unescape_path(path) < 0)
+	if (*path != '/' || cc_hex_unescape(path) < 0)
 		return -EBADMSG;
 	r = pin_alloc(st->ctx, path, flags, ret);
 	if (r < 0)
@@ -402,24 +382,13 @@ static int mkdir_p(const char *dir, mode_t mode)
 	return r;
 }
 
-static void put_path(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c == 0x7f || c == '\\')
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-}
-
 /* Serialise @pins, then replace the store with it atomically. */
 static int commit(struct cachectl_pinstore *st, struct cachectl_pin **pins,
 		  size_t n)
 {
 	mode_t mode = st->scope == CACHECTL_SCOPE_USER ? 0600 : 0644;
 	char *buf = NULL, *tmp = NULL;
+	struct cc_escbuf esc = { 0 };
 	size_t len = 0, i;
 	FILE *f;
 	int fd = -1, dfd = -1, r = 0;
@@ -430,16 +399,18 @@ static int commit(struct cachectl_pinstore *st, struct cachectl_pin **pins,
 	fprintf(f, "%s%d\n", MAGIC, VERSION);
 	for (i = 0; i < n; i++) {
 		const struct cachectl_pin *p = pins[i];
+		const char *path = cc_escbuf_hex(&esc, p->path, 0);
 
-		fprintf(f, "pin %s %c%c %d %llu ",
+		if (!path)
+			break;
+		fprintf(f, "pin %s %c%c %d %llu %s\n",
 			p->flags & CACHECTL_PIN_HARD ? "hard" : "soft",
 			p->flags & CACHECTL_PIN_RECURSIVE ? 'r' : '-',
 			p->flags & CACHECTL_PIN_INHERIT ? 'i' : '-',
-			p->priority, (unsigned long long)p->budget);
-		put_path(f, p->path);
-		fputc('\n', f);
+			p->priority, (unsigned long long)p->budget, path);
 	}
-	if (fclose(f) != 0) {
+	cc_escbuf_free(&esc);
+	if (fclose(f) != 0 || i < n) {
 		free(buf);
 		return -ENOMEM;
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "common/escape.h"
 #include <libcachectl/libcachectl.h>
 
 #define EXIT_PARTIAL 64
@@ -57,9 +58,8 @@ void errtryhelp(void) __attribute__((noreturn));
 void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 char *size_human(uint64_t bytes, char *buf, size_t len);
-char *escape_name(const char *s, char **buf, size_t *cap);
-size_t utf8_len(const unsigned char *p);
-char *escape_name_raw(const char *s, char **buf, size_t *cap);
+const char *name_esc(struct cc_escbuf *b, const char *s);
+const char *name_esc_raw(struct cc_escbuf *b, const char *s);
 void close_stdout_atexit(void);
 void unescape_mountinfo(char *s);
 int parse_u32(const char *s, unsigned int min, unsigned int max,

@@ -195,12 +195,11 @@ void guard_print_mounts(const struct guard *g, FILE *f)
 	size_t i;
 
 	for (i = 0; i < g->nmounts; i++) {
-		char *buf = NULL;
-		size_t cap = 0;
+		struct cc_escbuf esc = { 0 };
 
 		fprintf(f, "%s%s (%s)", i ? ", " : "",
-			escape_name(g->mounts[i], &buf, &cap), g->fstypes[i]);
-		free(buf);
+			name_esc(&esc, g->mounts[i]), g->fstypes[i]);
+		cc_escbuf_free(&esc);
 	}
 }
 

@@ -782,8 +782,8 @@ int verb_pins(int argc, char **argv)
 		struct cachectl_pin_status ps;
 		struct kstate ks = { 0 };
 		bool live = false, kernel = backend == CACHECTL_BACKEND_KERNEL;
-		char buf[64], *esc = NULL;
-		size_t cap = 0;
+		struct cc_escbuf esc = { 0 };
+		char buf[64];
 
 		if (!ln)
 			break;
@@ -797,8 +797,8 @@ int verb_pins(int argc, char **argv)
 		    measure(ctx, pin, live ? NULL : &ps, kernel ? &ks : NULL) < 0)
 			failed++;
 		scols_line_set_data(ln, P_PATH, json ? cachectl_pin_get_path(pin) :
-				    escape_name(cachectl_pin_get_path(pin), &esc, &cap));
-		free(esc);
+				    name_esc(&esc, cachectl_pin_get_path(pin)));
+		cc_escbuf_free(&esc);
 		scols_line_set_data(ln, P_MODE, f & CACHECTL_PIN_HARD ? "hard" : "soft");
 		snprintf(buf, sizeof(buf), "%s%s",
 			 f & CACHECTL_PIN_RECURSIVE ? "r" : "-",
@@ -883,22 +883,6 @@ static void monitor_usage(void)
 	exit(EXIT_SUCCESS);
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 int verb_monitor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -959,23 +943,28 @@ int verb_monitor(int argc, char **argv)
 		       event_names[type] : "unknown";
 		if (json) {
 			printf("{\"type\": \"%s\", \"path\": ", name);
-			if (cachectl_event_get_path(e))
-				json_str(cachectl_event_get_path(e));
-			else
+			if (cachectl_event_get_path(e)) {
+				struct cc_escbuf esc = { 0 };
+				const char *j = cc_escbuf_json(&esc,
+					cachectl_event_get_path(e));
+
+				printf("\"%s\"", j ? j : "");
+				cc_escbuf_free(&esc);
+			} else
 				fputs("null", stdout);
 			printf(", \"bytes\": %llu}\n",
 			       (unsigned long long)cachectl_event_get_bytes(e));
 		} else {
-			char t[32], h[32], *esc = NULL;
-			size_t cap = 0;
+			struct cc_escbuf esc = { 0 };
+			char t[32], h[32];
 			time_t now = time(NULL);
 
 			strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
 			printf("%s %-11s %7s %s\n", t, name,
 			       size_human(cachectl_event_get_bytes(e), h, sizeof(h)),
 			       cachectl_event_get_path(e) ?
-			       escape_name(cachectl_event_get_path(e), &esc, &cap) : "-");
-			free(esc);
+			       name_esc(&esc, cachectl_event_get_path(e)) : "-");
+			cc_escbuf_free(&esc);
 		}
 		cachectl_event_unref(e);
 	}

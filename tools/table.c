@@ -66,8 +66,7 @@ struct table {
 	bool any;		/* a JSON row was printed */
 	bool fs_any;		/* a row had fscache figures */
 	uint64_t fs_sum;	/* for the total row */
-	char *esc;
-	size_t esc_cap;
+	struct cc_escbuf esc;
 };
 
 static int col_by_name(const char *s, size_t n)
@@ -119,42 +118,16 @@ void table_all_columns(struct table_opts *o)
 	o->cols[o->ncols++] = COL_FILE;
 }
 
-/* JSON strings must be UTF-8; a byte that is not becomes \udcXX, the
- * surrogateescape convention, so Python's os.fsencode() gets it back. */
 static int put(struct line *l, const char *s, size_t n);
 
-static void json_string(struct line *l, const char *s)
+/* names round-trip through \udcXX, see common/escape.h */
+static void json_string(struct table *t, struct line *l, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	char esc[8];
+	const char *e = cc_escbuf_json(&t->esc, s);
 
 	put(l, "\"", 1);
-	while (*p) {
-		size_t n = utf8_len(p);
-
-		if (!n) {
-			snprintf(esc, sizeof(esc), "\\udc%02x", *p++);
-			put(l, esc, 6);
-			continue;
-		}
-		if (n == 1 && (*p < 0x20 || *p == 0x7f || *p == '"' ||
-			       *p == '\\')) {
-			if (*p == '"' || *p == '\\') {
-				esc[0] = '\\';
-				esc[1] = (char)*p;
-				put(l, esc, 2);
-			} else if (*p == '\n') {
-				put(l, "\\n", 2);
-			} else {
-				snprintf(esc, sizeof(esc), "\\u%04x", *p);
-				put(l, esc, 6);
-			}
-			p++;
-			continue;
-		}
-		put(l, (const char *)p, n);
-		p += n;
-	}
+	if (e)
+		put(l, e, strlen(e));
 	put(l, "\"", 1);
 }
 
@@ -252,7 +225,7 @@ static void cell(struct table *t, struct line *l, int i, const char *val,
 				    t->o.cols[i] == COL_PAGES))
 			put(l, val, n);
 		else
-			json_string(l, val);	/* names; "8M" human units */
+			json_string(t, l, val);	/* names; "8M" human units */
 		return;
 	}
 	if (i)
@@ -341,8 +314,8 @@ static int row(struct table *t, const char *file,
 		switch (id) {
 		case COL_FILE:
 			val = t->o.json ? file :
-			      t->o.raw ? escape_name_raw(file, &t->esc, &t->esc_cap) :
-			      escape_name(file, &t->esc, &t->esc_cap);
+			      t->o.raw ? name_esc_raw(&t->esc, file) :
+			      name_esc(&t->esc, file);
 			cell(t, l, i, val, false);
 			continue;
 		case COL_PCT:
@@ -463,6 +436,6 @@ void table_free(struct table *t)
 	if (!t)
 		return;
 	free(t->line.b);
-	free(t->esc);
+	cc_escbuf_free(&t->esc);
 	free(t);
 }

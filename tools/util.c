@@ -10,16 +10,15 @@
 
 void warnx_path(const char *path, const char *fmt, ...)
 {
-	char *buf = NULL;
-	size_t cap = 0;
+	struct cc_escbuf esc = { 0 };
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", program_name, escape_name(path, &buf, &cap));
+	fprintf(stderr, "%s: %s: ", program_name, name_esc(&esc, path));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	free(buf);
+	cc_escbuf_free(&esc);
 }
 
 void errtryhelp(void)
@@ -78,67 +77,20 @@ char *size_human(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-size_t utf8_len(const unsigned char *p)
+/* a name for a terminal: no control bytes, no bytes that are not UTF-8 */
+const char *name_esc(struct cc_escbuf *b, const char *s)
 {
-	size_t n, i;
+	const char *e = cc_escbuf_hex(b, s, CC_ESC_UTF8);
 
-	if (*p < 0x80)
-		return 1;
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef)
-		n = 3;
-	else if (*p >= 0xf0 && *p <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-static char *escape(const char *s, char **buf, size_t *cap, bool space)
-{
-	size_t n = strlen(s) * 4 + 1, i = 0;
-	const unsigned char *p;
-
-	if (n > *cap) {
-		char *b = realloc(*buf, n);
-
-		if (!b)
-			return (char *)s;
-		*buf = b;
-		*cap = n;
-	}
-	for (p = (const unsigned char *)s; *p;) {
-		size_t k = utf8_len(p);
-
-		if (k > 1) {
-			while (k--)
-				(*buf)[i++] = (char)*p++;
-			continue;
-		}
-		if (!k || *p < 0x20 || *p == 0x7f || *p == '\\' ||
-		    (space && *p == ' '))
-			i += sprintf(*buf + i, "\\x%02x", *p);
-		else
-			(*buf)[i++] = (char)*p;
-		p++;
-	}
-	(*buf)[i] = '\0';
-	return *buf;
-}
-
-char *escape_name(const char *s, char **buf, size_t *cap)
-{
-	return escape(s, buf, cap, false);
+	return e ? e : s;
 }
 
 /* raw output separates columns with spaces, so names cannot hold any */
-char *escape_name_raw(const char *s, char **buf, size_t *cap)
+const char *name_esc_raw(struct cc_escbuf *b, const char *s)
 {
-	return escape(s, buf, cap, true);
+	const char *e = cc_escbuf_hex(b, s, CC_ESC_UTF8 | CC_ESC_SPACE);
+
+	return e ? e : s;
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cachectld.h"
+#include "common/escape.h"
 
 static const char *const prio_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
@@ -32,16 +33,14 @@ const char *pesc(const char *path)
 {
 	static char bufs[4][4 * 4096 + 1];
 	static unsigned int next;
-	char *b = bufs[next++ & 3], *w = b;
-	const unsigned char *s = (const unsigned char *)(path ? path : "(null)");
+	char *b = bufs[next++ & 3];
 
-	for (; *s && w - b < 4 * 4096 - 4; s++) {
-		if (*s < 0x20 || *s == 0x7f || *s == '\\')
-			w += sprintf(w, "\\x%02x", *s);
-		else
-			*w++ = (char)*s;
-	}
-	*w = '\0';
+	if (!path)
+		return "(null)";
+	/* no path the kernel hands out is longer than PATH_MAX */
+	if (cc_hex_escaped_len(path, 0) > 4 * 4096)
+		return "(too long)";
+	cc_hex_escape(b, path, 0);
 	return b;
 }
 

@@ -318,6 +318,23 @@ CACHECTL_EXPORT struct cachectl_event *cachectl_event_unref(struct cachectl_even
 	return NULL;
 }
 
+CACHECTL_EXPORT const char *cachectl_event_name(int type)
+{
+	static const char *const names[] = {
+		[CACHECTL_EVENT_SATISFIED] = "satisfied",
+		[CACHECTL_EVENT_EVICTED] = "evicted",
+		[CACHECTL_EVENT_REFILLED] = "refilled",
+		[CACHECTL_EVENT_OVER_BUDGET] = "over-budget",
+		[CACHECTL_EVENT_SHORTFALL] = "shortfall",
+		[CACHECTL_EVENT_ADDED] = "added",
+		[CACHECTL_EVENT_ERROR] = "error",
+	};
+
+	if (type <= 0 || type >= (int)(sizeof(names) / sizeof(names[0])))
+		return "unknown";
+	return names[type];
+}
+
 CACHECTL_EXPORT int cachectl_event_get_type(const struct cachectl_event *e)
 {
 	return e ? e->type : -EINVAL;

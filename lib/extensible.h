@@ -17,6 +17,7 @@
 #define CACHECTL_RESIDENCY_SIZE_VER0	64	/* 0.1: size .. flags */
 #define CACHECTL_TOTALS_SIZE_VER0	64	/* 0.1: files .. bytes */
 #define CACHECTL_PIN_STATUS_SIZE_VER0	48	/* 0.2: files .. flags */
+#define CACHECTL_PIN_USAGE_SIZE_VER0	64	/* 0.5: files .. fscache_files */
 
 _Static_assert(sizeof(struct cachectl_residency) >= CACHECTL_RESIDENCY_SIZE_VER0,
 	       "struct cachectl_residency shrank");
@@ -24,6 +25,8 @@ _Static_assert(sizeof(struct cachectl_totals) >= CACHECTL_TOTALS_SIZE_VER0,
 	       "struct cachectl_totals shrank");
 _Static_assert(sizeof(struct cachectl_pin_status) >= CACHECTL_PIN_STATUS_SIZE_VER0,
 	       "struct cachectl_pin_status shrank");
+_Static_assert(sizeof(struct cachectl_pin_usage) >= CACHECTL_PIN_USAGE_SIZE_VER0,
+	       "struct cachectl_pin_usage shrank");
 
 /*
  * Copy @src (@cur bytes, the library's size) to a caller who knows the

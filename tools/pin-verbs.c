@@ -410,42 +410,7 @@ static void unpin_usage(void)
 /* is @file covered by a pin of @data, a pin store? */
 static bool still_pinned(const char *file, void *data)
 {
-	const struct cachectl_pinstore *st = data;
-	size_t k;
-
-	for (k = 0; k < cachectl_pinstore_get_count(st); k++) {
-		const struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
-		const char *p = cachectl_pin_get_path(pin);
-		size_t n = strcmp(p, "/") ? strlen(p) : 0;
-
-		if (!strcmp(file, p))
-			return true;
-		if (strncmp(file, p, n) || file[n] != '/')
-			continue;
-		if ((cachectl_pin_get_flags(pin) & CACHECTL_PIN_RECURSIVE) ||
-		    !strchr(file + n + 1, '/'))
-			return true;
-	}
-	return false;
-}
-
-/* the recorded pin of @path (as given or made canonical), or NULL */
-static struct cachectl_pin *find_pin(struct cachectl_pinstore *st,
-				     const char *path)
-{
-	char *real = realpath(path, NULL);
-	struct cachectl_pin *found = NULL;
-	size_t k;
-
-	for (k = 0; !found && k < cachectl_pinstore_get_count(st); k++) {
-		struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
-		const char *p = cachectl_pin_get_path(pin);
-
-		if (!strcmp(p, path) || (real && !strcmp(p, real)))
-			found = cachectl_pin_ref(pin);
-	}
-	free(real);
-	return found;
+	return cachectl_pinstore_covers(data, file) > 0;
 }
 
 /* Kernel backend: unpin the fscache objects of a pin that went away. */
@@ -528,8 +493,10 @@ int verb_unpin(int argc, char **argv)
 				program_name, strerror(-r));
 	}
 	for (i = optind; i < argc; i++) {
-		struct cachectl_pin *pin = kst ? find_pin(kst, argv[i]) : NULL;
+		struct cachectl_pin *pin = NULL;
 
+		if (kst)
+			(void)cachectl_pinstore_find(kst, argv[i], &pin);
 		r = d ? cachectl_daemon_unpin(d, argv[i])
 		      : cachectl_pinstore_remove(st, argv[i]);
 		if (r >= 0 && pin && kernel_unpin(ctx, kst, pin, recursive, &kc))
@@ -575,67 +542,6 @@ static void pins_usage(void)
 	       " -h, --help           display this help\n\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);
-}
-
-/* the kernel's truth about a pin's files in fscache, measured now */
-struct kstate {
-	bool known;		/* the backend tells (kernel) */
-	uint64_t fscache;	/* bytes in fscache */
-	uint64_t pinned;	/* files whose cache object is pinned */
-	uint64_t files;
-};
-
-static int kstate_add(struct cachectl_walk *w, const struct cachectl_entry *e,
-		      void *data)
-{
-	struct kstate *ks = data;
-	struct cachectl_residency res;
-
-	if (cachectl_entry_get_error(e) < 0 ||
-	    cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
-		return 0;
-	ks->files++;
-	if (!(res.flags & CACHECTL_RES_FSCACHE))
-		return 0;
-	ks->known = true;
-	ks->fscache += res.fscache;
-	if (res.cache_state & CACHECTL_CACHE_PINNED)
-		ks->pinned++;
-	return 0;
-}
-
-/*
- * Measure what is cached now, as status would: into @ps (without a
- * daemon) and @ks (the fscache layer, kernel backend); either may be NULL.
- */
-static int measure(struct cachectl_ctx *ctx, const struct cachectl_pin *pin,
-		   struct cachectl_pin_status *ps, struct kstate *ks)
-{
-	struct cachectl_walk *w;
-	struct cachectl_totals t;
-	int r;
-
-	if (ps)
-		memset(ps, 0, sizeof(*ps));
-	r = cachectl_walk_new(ctx, cachectl_pin_get_flags(pin) &
-				   CACHECTL_PIN_RECURSIVE ?
-				   CACHECTL_WALK_RECURSIVE : 0, &w);
-	if (r < 0)
-		return r;
-	r = cachectl_walk_add_path(w, cachectl_pin_get_path(pin));
-	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0,
-				      ks ? kstate_add : NULL, ks);
-	if (r >= 0 && ps) {
-		cachectl_walk_get_totals(w, &t, sizeof(t));
-		ps->files = t.files;
-		ps->size = t.size;
-		ps->cached = t.cached;
-		if (t.errors)
-			ps->flags |= CACHECTL_PIN_STATUS_ERROR;
-	}
-	cachectl_walk_unref(w);
-	return r;
 }
 
 /* OPTS and PRIO for people; RECURSIVE, INHERIT, PRIORITY for programs */
@@ -779,8 +685,8 @@ int verb_pins(int argc, char **argv)
 		const struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
 		struct libscols_line *ln = scols_table_new_line(tb, NULL);
 		unsigned int f = cachectl_pin_get_flags(pin);
-		struct cachectl_pin_status ps;
-		struct kstate ks = { 0 };
+		struct cachectl_pin_status ps = { 0 };
+		struct cachectl_pin_usage u = { 0 };
 		bool live = false, kernel = backend == CACHECTL_BACKEND_KERNEL;
 		struct cc_escbuf esc = { 0 };
 		char buf[64];
@@ -793,9 +699,16 @@ int verb_pins(int argc, char **argv)
 			live = r == 0;
 		}
 		/* one walk measures what the daemon does not tell */
-		if ((!live || kernel) &&
-		    measure(ctx, pin, live ? NULL : &ps, kernel ? &ks : NULL) < 0)
+		if ((!live || kernel) && cachectl_pin_measure(pin, &u, sizeof(u)) < 0)
 			failed++;
+		if (!live) {
+			memset(&ps, 0, sizeof(ps));
+			ps.files = u.files;
+			ps.size = u.size;
+			ps.cached = u.cached;
+			if (u.errors)
+				ps.flags |= CACHECTL_PIN_STATUS_ERROR;
+		}
 		scols_line_set_data(ln, P_PATH, json ? cachectl_pin_get_path(pin) :
 				    name_esc(&esc, cachectl_pin_get_path(pin)));
 		cc_escbuf_free(&esc);
@@ -825,17 +738,17 @@ int verb_pins(int argc, char **argv)
 			set_size(ln, P_LOCKED, ps.locked, bytes || json);
 			set_size(ln, P_SHORT, ps.shortfall, bytes || json);
 		}
-		if (ks.known) {
-			set_size(ln, P_FSCACHE, ks.fscache, bytes || json);
+		if (u.flags & CACHECTL_PIN_USAGE_FSCACHE) {
+			set_size(ln, P_FSCACHE, u.fscache, bytes || json);
 			snprintf(buf, sizeof(buf), "%llu/%llu",
-				 (unsigned long long)ks.pinned,
-				 (unsigned long long)ks.files);
+				 (unsigned long long)u.fscache_pinned,
+				 (unsigned long long)u.fscache_files);
 			scols_line_set_data(ln, P_KPINNED, buf);
 			snprintf(buf, sizeof(buf), "%llu",
-				 (unsigned long long)ks.pinned);
+				 (unsigned long long)u.fscache_pinned);
 			scols_line_set_data(ln, P_KPINNED_N, buf);
 			snprintf(buf, sizeof(buf), "%llu",
-				 (unsigned long long)ks.files);
+				 (unsigned long long)u.fscache_files);
 			scols_line_set_data(ln, P_KFILES, buf);
 		} else if (!json) {
 			/* the shim cannot see fscache */
@@ -857,16 +770,6 @@ int verb_pins(int argc, char **argv)
 }
 
 /* ---- monitor ------------------------------------------------------------- */
-
-static const char *const event_names[] = {
-	[CACHECTL_EVENT_SATISFIED] = "satisfied",
-	[CACHECTL_EVENT_EVICTED] = "evicted",
-	[CACHECTL_EVENT_REFILLED] = "refilled",
-	[CACHECTL_EVENT_OVER_BUDGET] = "over-budget",
-	[CACHECTL_EVENT_SHORTFALL] = "shortfall",
-	[CACHECTL_EVENT_ADDED] = "added",
-	[CACHECTL_EVENT_ERROR] = "error",
-};
 
 static void monitor_usage(void)
 {
@@ -938,9 +841,7 @@ int verb_monitor(int argc, char **argv)
 		if (r < 0)
 			break;
 		type = cachectl_event_get_type(e);
-		name = type > 0 && type < (int)(sizeof(event_names) /
-						sizeof(event_names[0])) ?
-		       event_names[type] : "unknown";
+		name = cachectl_event_name(type);
 		if (json) {
 			printf("{\"type\": \"%s\", \"path\": ", name);
 			if (cachectl_event_get_path(e)) {

@@ -683,6 +683,73 @@ uint64_t cachectl_pin_get_budget(const struct cachectl_pin *pin);
  */
 int cachectl_pin_set_budget(struct cachectl_pin *pin, uint64_t bytes);
 
+/* ---- which files a pin covers (0.5) ------------------------------------ */
+
+/**
+ * cachectl_pin_covers - whether a file is one of a pin's files
+ * @pin: the pin
+ * @path: an absolute, canonical path
+ *
+ * A pin covers its own path, the entries directly in it when it is a
+ * directory, and with CACHECTL_PIN_RECURSIVE everything under it. The
+ * test is on the text of @path alone: nothing is looked up on disk, so it
+ * also answers for files that are gone. cachectl_pin_walk_new() visits the
+ * same files.
+ *
+ * Returns: 1 if @pin covers @path, 0 if not; -EINVAL if @path is not
+ * absolute.
+ * Since: 0.5
+ */
+int cachectl_pin_covers(const struct cachectl_pin *pin, const char *path);
+
+/**
+ * cachectl_pin_walk_new - a walk over the files a pin covers
+ * @pin: the pin; the walk uses its context
+ * @flags: CACHECTL_WALK_FOLLOW, CACHECTL_WALK_ONE_FS or
+ *         CACHECTL_WALK_ALL_LINKS; RECURSIVE follows from the pin
+ * @ret_walk: receives the walk, with the pin's path added
+ *
+ * Set a timeout or progress function on it and run any operation, as on
+ * a walk from cachectl_walk_new().
+ *
+ * Returns: 0; -EINVAL for unknown @flags; -ENOMEM.
+ * Since: 0.5
+ */
+int cachectl_pin_walk_new(const struct cachectl_pin *pin, unsigned int flags,
+			  struct cachectl_walk **ret_walk);
+
+/* What a pin's files hold now, measured without a daemon. Extend only at
+ * the end; callers pass sizeof(struct cachectl_pin_usage). */
+struct cachectl_pin_usage {
+	uint64_t files;		/* files the pin covers now */
+	uint64_t size;		/* their bytes */
+	uint64_t cached;	/* bytes in the page cache */
+	uint64_t errors;	/* paths that could not be measured */
+	uint64_t flags;		/* CACHECTL_PIN_USAGE_* */
+	/* with CACHECTL_PIN_USAGE_FSCACHE (kernel backend) */
+	uint64_t fscache;	/* bytes in fscache objects */
+	uint64_t fscache_pinned;	/* files whose cache object is pinned */
+	uint64_t fscache_files;	/* files measured for the two above */
+};
+
+#define CACHECTL_PIN_USAGE_FSCACHE	(1u << 0)  /* the fscache figures are known */
+
+/**
+ * cachectl_pin_measure - measure a pin's files now
+ * @pin: the pin
+ * @ret_usage: receives the figures
+ * @size: sizeof(*@ret_usage)
+ *
+ * One query walk of the files the pin covers, as cachectl status would
+ * see them: what cachectld reports from its own model, measured afresh.
+ *
+ * Returns: 0 (files that failed count in errors); -EINVAL for a NULL or
+ * too small @ret_usage; errors as for cachectl_walk_run().
+ * Since: 0.5
+ */
+int cachectl_pin_measure(const struct cachectl_pin *pin,
+			 struct cachectl_pin_usage *ret_usage, size_t size);
+
 /**
  * cachectl_scope_get_state_dir - where a scope keeps its pin store
  * @scope: CACHECTL_SCOPE_USER or CACHECTL_SCOPE_SYSTEM
@@ -809,6 +876,32 @@ size_t cachectl_pinstore_get_count(const struct cachectl_pinstore *store);
  */
 struct cachectl_pin *cachectl_pinstore_get_pin(const struct cachectl_pinstore *store,
 					       size_t index);
+
+/**
+ * cachectl_pinstore_find - the recorded pin of a path
+ * @store: the store
+ * @path: the path as given; also matched made canonical, if it exists
+ * @ret_pin: receives a new reference on the pin
+ *
+ * Returns: 0; -ENOENT if no pin has that path; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_pinstore_find(struct cachectl_pinstore *store, const char *path,
+			   struct cachectl_pin **ret_pin);
+
+/**
+ * cachectl_pinstore_covers - whether any pin of a store covers a file
+ * @store: the store
+ * @path: an absolute, canonical path
+ *
+ * As cachectl_pin_covers(), for each pin: a file another pin still covers
+ * stays pinned when one pin goes.
+ *
+ * Returns: 1 if a pin covers @path, 0 if none; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_pinstore_covers(const struct cachectl_pinstore *store,
+			     const char *path);
 
 /* ---- cachectld client (0.2) ------------------------------------------- */
 
@@ -974,6 +1067,20 @@ const char *cachectl_event_get_path(const struct cachectl_event *event);
  * Since: 0.2
  */
 uint64_t cachectl_event_get_bytes(const struct cachectl_event *event);
+
+/**
+ * cachectl_event_name - the name of an event type
+ * @type: a CACHECTL_EVENT_* value
+ *
+ * The names are those cachectl monitor and cachectld's log print:
+ * "satisfied", "evicted", "refilled", "over-budget", "shortfall", "added",
+ * "error".
+ *
+ * Returns: a static string; "unknown" for a type this library does not
+ * know.
+ * Since: 0.5
+ */
+const char *cachectl_event_name(int type);
 
 #ifdef __cplusplus
 }

@@ -154,7 +154,6 @@ void dlog(struct daemon *d, int prio, const char *fmt, ...)
 const char *pesc(const char *path);
 void fmt_size(char *buf, size_t len, uint64_t bytes);
 void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes);
-const char *event_name(int type);
 uint64_t now_ms(void);
 
 /* server.c */

@@ -69,27 +69,6 @@ uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-const char *event_name(int type)
-{
-	switch (type) {
-	case CACHECTL_EVENT_SATISFIED:
-		return "satisfied";
-	case CACHECTL_EVENT_EVICTED:
-		return "evicted";
-	case CACHECTL_EVENT_REFILLED:
-		return "refilled";
-	case CACHECTL_EVENT_OVER_BUDGET:
-		return "over-budget";
-	case CACHECTL_EVENT_SHORTFALL:
-		return "shortfall";
-	case CACHECTL_EVENT_ADDED:
-		return "added";
-	case CACHECTL_EVENT_ERROR:
-		return "error";
-	}
-	return "unknown";
-}
-
 void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
 {
 	int prio = LOG_INFO;
@@ -99,6 +78,6 @@ void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
 	    type == CACHECTL_EVENT_OVER_BUDGET)
 		prio = LOG_WARNING;
 	fmt_size(sz, sizeof(sz), bytes);
-	dlog(d, prio, "event %s %s (%s)", event_name(type), pesc(path), sz);
+	dlog(d, prio, "event %s %s (%s)", cachectl_event_name(type), pesc(path), sz);
 	clients_broadcast(d, type, path, bytes);
 }

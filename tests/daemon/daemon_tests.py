@@ -24,8 +24,9 @@ store from our own parser of the format (lib/pinstore.c's top comment,
 cachectl-pins(5)), about the daemon from the wire protocol (lib/proto.h)
 spoken directly: never from libcachectl.
 
-Output is TAP; exit 0 pass, 1 fail, 77 skip (only when the machine truly
-lacks something: root, a disk filesystem, the cgroup v1 memory controller).
+Output is TAP; a group is skipped ("1..0 # SKIP") only when the machine
+truly lacks something: root, a disk filesystem, the cgroup v1 memory
+controller.
 """
 
 import json
@@ -40,120 +41,24 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 
-KiB = 1 << 10
-MiB = 1 << 20
-GiB = 1 << 30
-PAGE = os.sysconf('SC_PAGESIZE')
-NOBODY = 65534
-SETPRIV = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
-           '--clear-groups']
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'pylib'))
+from cachectl_test import (GiB, KCS, KiB, MiB, NOBODY,  # noqa: E402
+                           SETPRIV, Conn, Fatal, ProtoError, Skip,
+                           StoreError, Tap, default_bases, frame, fstype,
+                           group_arg, ival, kcs, kill_group, kmissing, ksnap,
+                           make_store, parse_store, roundup, run, scratch_dir,
+                           skip_all, wait_for)
 
 CACHECTL = os.environ.get('CACHECTL', '')
 CACHECTLD = os.environ.get('CACHECTLD', '')
-KCS = os.environ.get('KCACHESTAT', '')
-
 REFILL_SECS = 5.0       # the acceptance bound for soft refill and inherit
 
 
-class Skip(Exception):
-    pass
-
-
-# ---- TAP ------------------------------------------------------------------
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def diag(self, *lines):
-        for text in lines:
-            for ln in str(text).splitlines() or ['']:
-                print('#', ln)
-        sys.stdout.flush()
-
-    def ok(self, cond, desc, *diag):
-        self.n += 1
-        if cond:
-            print('ok %d - %s' % (self.n, desc))
-        else:
-            print('not ok %d - %s' % (self.n, desc))
-            self.failed.append(desc)
-            self.diag(*diag)
-        sys.stdout.flush()
-        return bool(cond)
-
-    def eq(self, got, want, desc, *diag):
-        return self.ok(got == want, desc,
-                       'expected: %r' % (want,), 'got:      %r' % (got,), *diag)
-
-    def skip(self, desc, why):
-        self.n += 1
-        print('ok %d - %s # SKIP %s' % (self.n, desc, why))
-        sys.stdout.flush()
-
-
-class Fatal(Exception):
-    """A precondition failed: the rest of the group cannot mean anything."""
-
-
-# ---- running things ---------------------------------------------------------
-
-class Res:
-    def __init__(self, cmd, rc, out, err, elapsed, timed_out=False):
-        self.cmd, self.rc, self.out, self.err = cmd, rc, out, err
-        self.elapsed, self.timed_out = elapsed, timed_out
-
-    @property
-    def text(self):
-        return self.out.decode('utf-8', 'surrogateescape')
-
-    @property
-    def etext(self):
-        return self.err.decode('utf-8', 'surrogateescape')
-
-    def show(self):
-        c = ' '.join(repr(a) if (not a or set(a) & set(' \n\t\'"\\')) else a
-                     for a in self.cmd)
-        s = ['$ ' + c, 'rc=%s elapsed=%.3fs%s' % (
-            self.rc, self.elapsed, ' TIMED OUT' if self.timed_out else '')]
-        if self.out:
-            s.append('stdout: ' + repr(self.out[:3000]))
-        if self.err:
-            s.append('stderr: ' + repr(self.err[:3000]))
-        return '\n'.join(s)
-
-
-def run(cmd, env=None, timeout=60, input=None, cwd=None):
-    """Run in a new session so a hung child can be killed with its group."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, cwd=cwd,
-                         stdin=subprocess.PIPE if input is not None
-                         else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    timed_out = False
-    try:
-        out, err = p.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(p.pid)
-        out, err = p.communicate()
-    return Res([os.fsdecode(a) for a in cmd], p.returncode, out, err,
-               time.monotonic() - t0, timed_out)
-
-
-def kill_group(pgid):
-    """SIGKILL a process group this script created (start_new_session)."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
+# ---- processes ------------------------------------------------------------------
 
 def children(pid):
     out = []
@@ -213,55 +118,10 @@ def meminfo(key):
     return 0
 
 
-def fstype(path):
-    r = run(['stat', '-f', '-c', '%T', path], timeout=10)
-    return r.text.strip() if r.rc == 0 else ''
-
-
-def wait_for(pred, secs, step=0.1):
-    """Poll pred() until it returns something true or secs pass; returns
-    (value, seconds waited)."""
-    t0 = time.monotonic()
-    while True:
-        v = pred()
-        if v or time.monotonic() - t0 > secs:
-            return v, time.monotonic() - t0
-        time.sleep(step)
-
-
-def roundup(n, to=PAGE):
-    return (n + to - 1) // to * to
-
-
 # ---- the kernel's view (kcachestat) --------------------------------------------
-
-def kcs(args, user=None):
-    cmd = ([] if user is None else SETPRIV) + [KCS] + [os.fsdecode(a) for a in args]
-    return run(cmd, timeout=120)
-
-
-def ksnap(paths):
-    """Cached bytes of each path by cachestat(2) (kcachestat's several-file
-    mode), None where the kernel would not say."""
-    out = []
-    paths = list(paths)
-    for i in range(0, len(paths), 2000):
-        chunk = paths[i:i + 2000]
-        args = chunk + ([chunk[0]] if len(chunk) == 1 else [])
-        r = kcs(args)
-        if r.rc != 0:
-            raise RuntimeError('kcachestat failed: ' + r.show())
-        vals = r.text.split('\n')[:len(chunk)]
-        out += [int(v) if v.strip().isdigit() else None for v in vals]
-    return out
-
 
 def kcached(path):
     return ksnap([path])[0]
-
-
-def kmissing(path):
-    return kcs(['-p', path]).text.strip()
 
 
 class Resid:
@@ -317,162 +177,6 @@ def write_file(path, size, block=None):
         f.flush()
         os.fsync(f.fileno())
     return path
-
-
-# ---- the pin store, parsed independently --------------------------------------
-#
-# From lib/pinstore.c's top comment (cachectl-pins(5)):
-#   cachectl-pins 1
-#   pin soft r- 0 0 /home/me/work
-#   pin hard ri 10 1073741824 /data/set
-#   end 2 8c1f0a55e3a9d4b2
-# The last line counts the pins and carries a 64-bit FNV-1a hash (16 hex
-# digits) of every byte before it. Paths escape bytes < 0x20, 0x7f and '\'
-# as \xHH.
-
-class StoreError(Exception):
-    pass
-
-
-def fnv1a64(data):
-    h = 0xcbf29ce484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001b3) & 0xffffffffffffffff
-    return h
-
-
-def parse_store(data):
-    """bytes -> list of (mode, opts, priority, budget, path bytes); raises
-    StoreError for anything that is not a whole, valid store."""
-    if not data.endswith(b'\n'):
-        raise StoreError('does not end with a newline (cut short?)')
-    lines = data[:-1].split(b'\n')
-    if len(lines) < 2:
-        raise StoreError('fewer than two lines')
-    if lines[0] != b'cachectl-pins 1':
-        raise StoreError('bad header %r' % lines[0][:40])
-    m = re.fullmatch(rb'end (\d+) ([0-9a-f]{16})', lines[-1])
-    if not m:
-        raise StoreError('bad end line %r' % lines[-1][:60])
-    body = data[:len(data) - len(lines[-1]) - 1]
-    if fnv1a64(body) != int(m.group(2), 16):
-        raise StoreError('hash mismatch: %016x in file, %016x computed'
-                         % (int(m.group(2), 16), fnv1a64(body)))
-    pins = []
-    for ln in lines[1:-1]:
-        pm = re.fullmatch(rb'pin (soft|hard) ([r-][i-]) (-?\d+) (\d+) (/.*)', ln,
-                          re.S)
-        if not pm:
-            raise StoreError('bad pin line %r' % ln[:80])
-        path = pm.group(5)
-        if re.search(rb'\\(?!x[0-9a-fA-F]{2})', path):
-            raise StoreError('bad escape in %r' % path)
-        path = re.sub(rb'\\x([0-9a-fA-F]{2})',
-                      lambda x: bytes([int(x.group(1), 16)]), path)
-        pins.append((pm.group(1).decode(), pm.group(2).decode(),
-                     int(pm.group(3)), int(pm.group(4)), path))
-    if len(pins) != int(m.group(1)):
-        raise StoreError('end line counts %s pins, file has %d'
-                         % (m.group(1).decode(), len(pins)))
-    return pins
-
-
-def make_store(pins, count=None, header=b'cachectl-pins 1'):
-    """Our own writer (for corrupt-store variants with valid hashes)."""
-    body = header + b'\n'
-    for mode, opts, prio, budget, path in pins:
-        body += b'pin %s %s %d %d %s\n' % (mode.encode(), opts.encode(), prio,
-                                           budget, path)
-    n = len(pins) if count is None else count
-    return body + b'end %d %016x\n' % (n, fnv1a64(body))
-
-
-# ---- the daemon protocol, spoken directly --------------------------------------
-
-def esc(v):
-    if isinstance(v, str):
-        v = os.fsencode(v)
-    return b''.join(b'\\x%02x' % c if c < 0x20 or c == 0x7f or c == 0x5c
-                    else bytes([c]) for c in v)
-
-
-def frame(verb, fields=()):
-    body = verb.encode() if isinstance(verb, str) else verb
-    for k, v in fields:
-        body += b'\n' + k.encode() + b'=' + esc(v)
-    return struct.pack('<I', len(body)) + body
-
-
-class ProtoError(Exception):
-    pass
-
-
-class Conn:
-    """A raw client connection. recv() returns (verb, {key: value bytes})."""
-
-    def __init__(self, sock_path, hello=True, timeout=1.0):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(sock_path)
-        self.buf = b''
-        self.hello = None
-        if hello:
-            self.hello = self.recv(timeout)
-            if self.hello[0] != 'HELLO':
-                raise ProtoError('first message is %r, not HELLO' % (self.hello,))
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
-
-    def send_raw(self, data, fds=None):
-        if fds:
-            socket.send_fds(self.s, [data], fds)
-        else:
-            self.s.sendall(data)
-
-    def send(self, verb, fields=(), fd=None):
-        self.send_raw(frame(verb, fields), [fd] if fd is not None else None)
-
-    def recv(self, timeout=1.0):
-        end = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 4:
-                n = struct.unpack('<I', self.buf[:4])[0]
-                if n > 64 * KiB:
-                    raise ProtoError('daemon sent a %d-byte frame' % n)
-                if len(self.buf) >= 4 + n:
-                    body, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
-                    lines = body.split(b'\n')
-                    fields = {}
-                    for ln in lines[1:]:
-                        k, _, v = ln.partition(b'=')
-                        fields[k.decode('ascii', 'replace')] = re.sub(
-                            rb'\\x([0-9a-fA-F]{2})',
-                            lambda x: bytes([int(x.group(1), 16)]), v)
-                    return lines[0].decode('ascii', 'replace'), fields
-            left = end - time.monotonic()
-            if left <= 0:
-                raise socket.timeout('no whole message within %.1fs' % timeout)
-            self.s.settimeout(left)
-            d = self.s.recv(65536)
-            if not d:
-                raise ProtoError('connection closed by the daemon')
-            self.buf += d
-
-    def call(self, verb, fields=(), fd=None, timeout=5.0):
-        self.send(verb, fields, fd)
-        return self.recv(timeout)
-
-
-def ival(fields, key):
-    try:
-        return int(fields[key])
-    except (KeyError, ValueError):
-        return None
 
 
 # ---- the daemon -------------------------------------------------------------
@@ -1444,7 +1148,6 @@ def t_crash_safety(t, E):
     d.kill()
 
 
-
 # ===========================================================================
 # 6. permissions: nobody cannot pin what it cannot read, nor system pins
 # ===========================================================================
@@ -2179,36 +1882,16 @@ GROUPS = {
 }
 
 
-def pick_workdir():
-    cands = [os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp',
-             os.environ.get('MESON_BUILD_ROOT')]
-    seen = []
-    for base in cands:
-        if not base or not os.path.isdir(base):
-            continue
-        fs = fstype(base)
-        seen.append('%s (%s)' % (base, fs))
-        if fs in ('tmpfs', 'ramfs', 'overlayfs', 'squashfs', 'UNKNOWN', ''):
-            continue
-        d = tempfile.mkdtemp(prefix='cachectl-daemon-', dir=base)
-        os.chmod(d, 0o755)
-        return d
-    raise Skip('no disk filesystem for scratch files, only: ' + ', '.join(seen))
-
-
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
-        print('usage: %s GROUP\ngroups: %s' % (sys.argv[0], ' '.join(GROUPS)),
-              file=sys.stderr)
+    group = group_arg(sys.argv, GROUPS)
+    if group is None:
         return 1
-    group = sys.argv[1]
     t = Tap()
     for name, exe in (('CACHECTL', CACHECTL), ('CACHECTLD', CACHECTLD),
                       ('KCACHESTAT', KCS)):
         if not exe or not os.access(exe, os.X_OK):
-            print('not ok 1 - %s binary present: %r' % (name, exe))
-            print('1..1')
-            return 1
+            t.ok(False, '%s binary present: %r' % (name, exe))
+            return t.done()
     work = None
     E = None
 
@@ -2221,15 +1904,14 @@ def main():
     try:
         if os.geteuid() != 0 and group in ('permissions', 'hard-pressure', 'memlock'):
             raise Skip('needs root (setpriv, cgroups)')
-        work = pick_workdir()
+        work = scratch_dir('cachectl-daemon-', default_bases())
         E = Env(work)
         print('# %s: scratch dir %s (%s), cachectl %s, cachectld %s, kernel truth from %s'
               % (group, work, fstype(work), CACHECTL, CACHECTLD,
                  kcs(['-i']).text.strip()))
         GROUPS[group](t, E)
     except Skip as e:
-        print('1..0 # SKIP %s' % e)
-        return 77
+        return skip_all(e)
     except Fatal as e:
         t.ok(False, 'group %s ran to the end' % group, str(e))
     except Exception:  # noqa: BLE001
@@ -2243,7 +1925,7 @@ def main():
             try:
                 fn()
             except Exception:  # noqa: BLE001
-                traceback.print_exc(file=sys.stdout)
+                t.diag(traceback.format_exc())
         c2 = time.monotonic()
         if work:
             for dp, dns, _ in os.walk(work):
@@ -2255,11 +1937,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
         print('# cleanup: daemons %.1fs, cgroups and mounts %.1fs, files %.1fs'
               % (c1 - c0, c2 - c1, time.monotonic() - c2))
-    print('1..%d' % t.n)
-    if t.failed:
-        print('# FAILED %d of %d: %s' % (len(t.failed), t.n, '; '.join(t.failed[:20])))
-        return 1
-    return 0
+    return t.done()
 
 
 if __name__ == '__main__':

@@ -11,11 +11,10 @@ slowfs binary), CACHECTL_TEST_TMPDIR (a disk filesystem; default /var/tmp).
 Truth about residency comes from the kernel (kcachestat, cachestat(2) on
 the files *through the mount*), never from libcachectl. Every mount is made
 and unmounted by the test itself, also when it fails, and a mount left
-behind is a failure. TAP output; exit 0 pass, 1 fail, 77 skip (not root,
-no /dev/fuse, no slowfs).
+behind is a failure. TAP output; skipped ("1..0 # SKIP") when not root,
+without /dev/fuse or without slowfs.
 """
 
-import ctypes
 import json
 import os
 import re
@@ -28,30 +27,12 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'slowfs'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'pylib'))
+from cachectl_test import (KCS, PAGE, KiB, MiB, Tap, cachestat,  # noqa: E402
+                           skip_all)
 
 CACHECTL = os.environ.get('CACHECTL', '')
-KCS = os.environ.get('KCACHESTAT', '')
 SLOWFS = os.environ.get('SLOWFS', '')
-KiB, MiB = 1 << 10, 1 << 20
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def diag(self, *lines):
-        for text in lines:
-            for ln in str(text).splitlines() or ['']:
-                print('#', ln, flush=True)
-
-    def ok(self, cond, desc, *diag):
-        self.n += 1
-        print('%sok %d - %s' % ('' if cond else 'not ', self.n, desc), flush=True)
-        if not cond:
-            self.failed.append(desc)
-            self.diag(*diag)
-        return cond
 
 
 T = Tap()
@@ -70,38 +51,9 @@ def show(p):
             'stdout: ' + p.stdout[-1500:], 'stderr: ' + p.stderr[-1500:]]
 
 
-class _CacheStat(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in
-                ('cache', 'dirty', 'writeback', 'evicted', 'recently_evicted')]
-
-
-class _Range(ctypes.Structure):
-    _fields_ = [('off', ctypes.c_uint64), ('len', ctypes.c_uint64)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PAGE = os.sysconf('SC_PAGESIZE')
-
-
-def kstat(paths):
-    """(cached, evicted) bytes of each path, by cachestat(2) through the
-    mount: the kernel's word, not libcachectl's (as tests/tools/kcachestat)"""
-    out = []
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
-        try:
-            cs, rg = _CacheStat(), _Range(0, 0)
-            if _libc.syscall(451, fd, ctypes.byref(rg), ctypes.byref(cs), 0) < 0:
-                raise OSError(ctypes.get_errno(), 'cachestat ' + p)
-            out.append((cs.cache * PAGE, cs.evicted * PAGE))
-        finally:
-            os.close(fd)
-    return out
-
-
 def kcached(paths):
     """cached bytes of each path"""
-    return [c for c, _ in kstat(paths)]
+    return [c for c, _ in cachestat(paths)]
 
 
 def kloaded(paths):
@@ -112,7 +64,7 @@ def kloaded(paths):
     so cached + evicted after a fresh eviction is what the operation
     loaded."""
     return [min(c + e, os.stat(p).st_size + PAGE - 1) // PAGE * PAGE
-            for (c, e), p in zip(kstat(paths), paths)]
+            for (c, e), p in zip(cachestat(paths), paths)]
 
 
 def full(paths):
@@ -430,11 +382,9 @@ def main():
         print('usage: net_tests.py GROUP (%s)' % ', '.join(GROUPS), file=sys.stderr)
         return 2
     if os.geteuid() != 0:
-        print('1..0 # SKIP needs root (FUSE mounts)')
-        return 77
+        return skip_all('needs root (FUSE mounts)')
     if not os.path.exists('/dev/fuse') or not SLOWFS or not os.path.exists(SLOWFS):
-        print('1..0 # SKIP no /dev/fuse or no slowfs')
-        return 77
+        return skip_all('no /dev/fuse or no slowfs')
     for v in (CACHECTL, KCS):
         if not v or not os.path.exists(v):
             print('Bail out! CACHECTL and KCACHESTAT must be set')
@@ -448,8 +398,7 @@ def main():
         T.ok(False, 'group %s ran to the end' % sys.argv[1], traceback.format_exc())
     finally:
         s.cleanup()
-    print('1..%d' % T.n)
-    return 1 if T.failed else 0
+    return T.done()
 
 
 if __name__ == '__main__':

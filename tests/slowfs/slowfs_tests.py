@@ -10,8 +10,8 @@ Environment:
   CACHECTL_TEST_TMPDIR   where to make scratch trees (must be a disk
                filesystem, not tmpfs); default /var/tmp
 
-Output is TAP; exit 0 pass, 1 fail, 77 skip (not root, no /dev/fuse, no
-fusermount3, no slowfs binary, no disk filesystem).
+Output is TAP; skipped ("1..0 # SKIP") when not root, without /dev/fuse,
+fusermount3, the slowfs binary or a disk filesystem.
 """
 
 import errno
@@ -21,82 +21,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'pylib'))
 import slowfs  # noqa: E402
 from slowfs import SlowFS, SlowFSError, evict, slowfs_mounts  # noqa: E402
+from cachectl_test import KiB, MiB, Skip, Tap, scratch_dir, skip_all  # noqa: E402
 
-KiB = 1 << 10
-MiB = 1 << 20
 EXE = os.environ.get('SLOWFS', '')
-
-
-class Skip(Exception):
-    pass
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def diag(self, *lines):
-        for text in lines:
-            for line in str(text).splitlines():
-                print('# ' + line)
-        sys.stdout.flush()
-
-    def ok(self, cond, desc, *diag):
-        self.n += 1
-        print('%sok %d - %s' % ('' if cond else 'not ', self.n, desc))
-        if not cond:
-            self.failed += 1
-            self.diag(*diag)
-        sys.stdout.flush()
-        return cond
-
-    def eq(self, got, want, desc):
-        return self.ok(got == want, desc, 'got:  %r' % (got,),
-                       'want: %r' % (want,))
-
-    def between(self, got, lo, hi, desc):
-        return self.ok(lo <= got <= hi, '%s (%.4g in [%.4g, %.4g])' %
-                       (desc, got, lo, hi))
-
-
 T = Tap()
-
-
-def fstype(path):
-    """Filesystem type of the mount holding path, from mountinfo."""
-    path = os.path.realpath(path)
-    best, best_type = '', ''
-    with open('/proc/self/mountinfo') as f:
-        for line in f:
-            pre, _, post = line.partition(' - ')
-            mnt = slowfs._unescape(pre.split(' ')[4])
-            if (path + '/').startswith(mnt.rstrip('/') + '/') and \
-                    len(mnt) >= len(best):
-                best, best_type = mnt, post.split(' ', 1)[0]
-    return best_type
-
-
-def scratch_root():
-    seen = []
-    for base in (os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp'):
-        if not base or not os.path.isdir(base):
-            continue
-        fs = fstype(base)
-        seen.append('%s (%s)' % (base, fs))
-        if fs in ('tmpfs', 'ramfs', ''):
-            continue
-        return tempfile.mkdtemp(prefix='slowfs-tests-', dir=base)
-    raise Skip('no disk filesystem for scratch files, only: ' +
-               ', '.join(seen))
 
 
 def check_env():
@@ -708,10 +645,10 @@ def main(argv):
         return 2
     try:
         check_env()
-        root = scratch_root()
+        root = scratch_dir('slowfs-tests-', [
+            os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp'])
     except Skip as ex:
-        print('1..0 # SKIP %s' % ex)
-        return 77
+        return skip_all(ex)
     # meson's timeout sends SIGTERM: unwind, so the mounts come down
     signal.signal(signal.SIGTERM, _terminated)
     try:
@@ -723,8 +660,7 @@ def main(argv):
         left = slowfs.cleanup_stale(root)
         T.ok(not left, 'no slowfs mount left behind', 'left: %r' % left)
         shutil.rmtree(root, ignore_errors=True)
-    print('1..%d' % T.n)
-    return 1 if T.failed else 0
+    return T.done()
 
 
 if __name__ == '__main__':

@@ -20,8 +20,8 @@ mincore(2) as root, which is truthful for root; the few checks that need
 dirty/writeback counts then skip. The mincore group hides cachestat from
 cachectl with a seccomp filter (nocachestat) to test its fallback here.
 
-Output is TAP; exit 0 pass, 1 fail, 77 skip (only when the machine truly
-lacks something: a disk filesystem, root for the privileged groups,
+Output is TAP; a group is skipped ("1..0 # SKIP") only when the machine
+truly lacks something: a disk filesystem, root for the privileged groups,
 seccomp for the mincore group).
 """
 
@@ -35,115 +35,28 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
-KiB = 1 << 10
-MiB = 1 << 20
-GiB = 1 << 30
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'pylib'))
+from cachectl_test import (GiB, KCS, KiB, MiB, NOBODY, PAGE,  # noqa: E402
+                           SETPRIV, Res, Skip, Tap, default_bases, fstype,
+                           group_arg, kcs, kstat, kmissing, roundup, run,
+                           scratch_dir, skip_all)
+
 TiB = 1 << 40
-PAGE = os.sysconf('SC_PAGESIZE')
-NOBODY = 65534
-SETPRIV = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
-           '--clear-groups']
 TRY_HELP = "Try 'cachectl --help'"
 ALL_COLS = ['file', 'size', 'cached', 'pct', 'dirty', 'writeback', 'evicted',
             'recently_evicted', 'pages', 'bytes']
 
 CACHECTL = os.environ.get('CACHECTL', '')
-KCS = os.environ.get('KCACHESTAT', '')
 NOCS = os.environ.get('NOCACHESTAT', '')
 ENGINE = 'cachestat'    # what kcachestat uses on this kernel: or 'mincore'
 
 
-class Skip(Exception):
-    pass
-
-
-# ---- TAP ------------------------------------------------------------------
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def diag(self, *lines):
-        for text in lines:
-            for ln in str(text).splitlines() or ['']:
-                print('#', ln)
-
-    def ok(self, cond, desc, *diag):
-        self.n += 1
-        if cond:
-            print('ok %d - %s' % (self.n, desc))
-        else:
-            print('not ok %d - %s' % (self.n, desc))
-            self.failed.append(desc)
-            self.diag(*diag)
-        sys.stdout.flush()
-        return bool(cond)
-
-    def eq(self, got, want, desc, *diag):
-        return self.ok(got == want, desc,
-                       'expected: %r' % (want,), 'got:      %r' % (got,), *diag)
-
-    def skip(self, desc, why):
-        self.n += 1
-        print('ok %d - %s # SKIP %s' % (self.n, desc, why))
-        sys.stdout.flush()
-
-
-# ---- running things ----------------------------------------------------------
-
-class Res:
-    def __init__(self, cmd, rc, out, err, elapsed, timed_out=False, trace=''):
-        self.cmd, self.rc, self.out, self.err = cmd, rc, out, err
-        self.elapsed, self.timed_out, self.trace = elapsed, timed_out, trace
-
-    @property
-    def text(self):
-        return self.out.decode('utf-8', 'surrogateescape')
-
-    @property
-    def etext(self):
-        return self.err.decode('utf-8', 'surrogateescape')
-
-    def show(self):
-        c = ' '.join(repr(a) if (not a or set(a) & set(' \n\t\'"\\'))
-                     else a for a in self.cmd)
-        s = ['$ ' + c,
-             'rc=%s elapsed=%.3fs%s' % (self.rc, self.elapsed,
-                                        ' TIMED OUT' if self.timed_out else '')]
-        if self.out:
-            s.append('stdout: ' + repr(self.out[:3000]))
-        if self.err:
-            s.append('stderr: ' + repr(self.err[:3000]))
-        return '\n'.join(s)
-
-
-def _exec(cmd, cwd=None, input=None, timeout=30, env=None):
-    """Run in a new session so a hung child (e.g. blocked on a FIFO) can be
-    killed with its whole process group."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, cwd=cwd, env=env,
-                         stdin=subprocess.PIPE if input is not None
-                         else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    timed_out = False
-    try:
-        out, err = p.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = p.communicate()
-    return Res(cmd, p.returncode, out, err, time.monotonic() - t0, timed_out)
-
+# ---- running cachectl ---------------------------------------------------------
 
 class Env:
     """Per-run state: scratch dir, how to run cachectl as root or nobody."""
@@ -180,7 +93,7 @@ class Env:
             trace_file = self.path('strace.%d' % self.ntrace)
             pre = ['strace', '-f', '-qq', '-e',
                    'trace=open,openat,openat2,creat', '-o', trace_file] + pre
-        r = _exec(pre + self.wrap + [exe] + [os.fsdecode(a) for a in args], cwd=cwd,
+        r = run(pre + self.wrap + [exe] + [os.fsdecode(a) for a in args], cwd=cwd,
                   input=input, timeout=timeout, env=env)
         r.cmd = ['cachectl'] + [os.fsdecode(a) for a in args]
         if user:
@@ -199,7 +112,7 @@ class Env:
         is not reachable for that user)."""
         if self.nobody_exe:
             return self.nobody_exe
-        r = _exec(SETPRIV + [CACHECTL, '--version'], timeout=10)
+        r = run(SETPRIV + [CACHECTL, '--version'], timeout=10)
         if r.rc == 0:
             self.nobody_exe = CACHECTL
             return CACHECTL
@@ -209,7 +122,7 @@ class Env:
         dst = os.path.join(bindir, 'cachectl')
         shutil.copy2(CACHECTL, dst)
         os.chmod(dst, 0o755)
-        ldd = _exec(['ldd', CACHECTL], timeout=10)
+        ldd = run(['ldd', CACHECTL], timeout=10)
         for m in re.finditer(r'=> (\S*libcachectl\S*)', ldd.text):
             lib = os.path.join(bindir, os.path.basename(m.group(1)))
             shutil.copy2(m.group(1), lib)
@@ -220,23 +133,6 @@ class Env:
 
 
 # ---- the kernel's view (kcachestat) ---------------------------------------
-
-def kcs(args, user=None):
-    cmd = ([] if user is None else SETPRIV) + [KCS] + [os.fsdecode(a) for a in args]
-    return _exec(cmd, timeout=60)
-
-
-def kstat(path):
-    """Kernel's cachestat for the whole file: dict of byte counts (only
-    'cached' on kernels without cachestat, where kcachestat uses mincore as
-    root, which is truthful; the others are None)."""
-    r = kcs([path])
-    if r.rc != 0:
-        raise RuntimeError('kcachestat %r failed: %s' % (path, r.show()))
-    v = [None if x == '-' else int(x) for x in r.text.split()]
-    return dict(zip(['cached', 'dirty', 'writeback', 'evicted',
-                     'recently_evicted'], v))
-
 
 def kcached(path):
     return kstat(path)['cached']
@@ -319,11 +215,6 @@ def kuptodate(paths):
             for i, p in enumerate(paths)}
 
 
-def kmissing(path):
-    """Diagnostics: which pages of path the kernel does not have."""
-    return kcs(['-p', path]).text.strip()
-
-
 def make_cold(path):
     r = kcs(['-e', path])
     if r.rc != 0:
@@ -347,10 +238,6 @@ def wait_cached(path, pred, secs=3.0):
         if pred(c) or time.monotonic() > end:
             return c
         time.sleep(0.05)
-
-
-def roundup(n, to=PAGE):
-    return (n + to - 1) // to * to
 
 
 def mkfile(path, size, cold=True, owner=None, mode=0o644):
@@ -458,13 +345,8 @@ def opened(trace, name):
 def have_strace():
     if not shutil.which('strace'):
         return False
-    r = _exec(['strace', '-f', '-qq', '-o', '/dev/null', 'true'], timeout=10)
+    r = run(['strace', '-f', '-qq', '-o', '/dev/null', 'true'], timeout=10)
     return r.rc == 0
-
-
-def fstype(path):
-    r = _exec(['stat', '-f', '-c', '%T', path], timeout=10)
-    return r.text.strip() if r.rc == 0 else ''
 
 
 def check_rows_vs_kernel(t, rows, cwd, files, desc):
@@ -500,7 +382,7 @@ def t_acceptance(t, E):
     f = mkfile(E.path('eight.bin'), 8 * MiB, cold=True)
     t.eq(kcached(f), 0, 'kernel: 8 MiB file is cold after fsync+DONTNEED')
 
-    dd = _exec(['dd', 'if=' + f, 'of=/dev/null', 'bs=1M', 'count=1',
+    dd = run(['dd', 'if=' + f, 'of=/dev/null', 'bs=1M', 'count=1',
                 'status=none'], timeout=30)
     t.eq(dd.rc, 0, 'dd read the first 1 MiB')
     k = kcached(f)
@@ -847,7 +729,7 @@ def t_opt_xdev(t, E):
     mkfile(os.path.join(sub, 'deep.txt'), 8 * KiB, cold=False)
     mnt = os.path.join(sub, 'mnt')
     os.makedirs(mnt)
-    m = _exec(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'cachectl-test', mnt],
+    m = run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'cachectl-test', mnt],
               timeout=10)
     if m.rc != 0:
         t.skip('-x across a tmpfs mount', 'cannot mount tmpfs: ' + m.etext.strip())
@@ -869,9 +751,9 @@ def t_opt_xdev(t, E):
         r = E.cachectl(['prefetch', '-r', '-x', root])
         t.eq(r.rc, 0, 'prefetch -r -x exits 0', r.show())
     finally:
-        _exec(['umount', mnt], timeout=30)
+        run(['umount', mnt], timeout=30)
         if os.path.ismount(mnt):
-            _exec(['umount', '-l', mnt], timeout=30)
+            run(['umount', '-l', mnt], timeout=30)
 
 
 def t_opt_links(t, E):
@@ -1439,7 +1321,7 @@ def t_bad_unreadable(t, E):
     mkfile(os.path.join(closed, 'inner.txt'), 4 * KiB, owner=NOBODY, cold=False)
     os.chown(closed, NOBODY, NOBODY)
     os.chmod(closed, 0o000)
-    chk = _exec(SETPRIV + ['cat', locked], timeout=10)
+    chk = run(SETPRIV + ['cat', locked], timeout=10)
     if chk.rc == 0:
         t.skip('unreadable files', 'uid %d can read a mode-000 file here' % NOBODY)
         return
@@ -2036,7 +1918,7 @@ def t_mincore(t, E):
     if not NOCS or not os.access(NOCS, os.X_OK):
         t.ok(False, 'nocachestat helper present: NOCACHESTAT=%r' % NOCS)
         return
-    probe = _exec([NOCS, KCS, '-i'], timeout=10)
+    probe = run([NOCS, KCS, '-i'], timeout=10)
     if probe.rc == 77 or probe.text.strip() != 'mincore':
         raise Skip('cannot hide cachestat with seccomp here: %s' % probe.show())
     E.wrap = [NOCS]
@@ -2147,7 +2029,7 @@ def verb_args(verb, f):
 def have_fcachectl():
     """The host kernel has fcachectl(2) (the patched kernel): then the
     shim checks do not apply."""
-    r = _exec([CACHECTL, 'status', '--backend'], timeout=10,
+    r = run([CACHECTL, 'status', '--backend'], timeout=10,
               env=dict(os.environ, LC_ALL='C'))
     return r.out.strip() == b'kernel'
 
@@ -2741,31 +2623,13 @@ GROUPS = {
 }
 
 
-def pick_workdir():
-    cands = [os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp',
-             os.environ.get('CACHECTL_TEST_BUILD_ROOT'),
-             os.environ.get('MESON_BUILD_ROOT'), '/tmp']
-    seen = []
-    for base in cands:
-        if not base or not os.path.isdir(base):
-            continue
-        fs = fstype(base)
-        seen.append('%s (%s)' % (base, fs))
-        if fs in ('tmpfs', 'ramfs', 'overlayfs', 'squashfs', 'UNKNOWN', ''):
-            continue
-        d = tempfile.mkdtemp(prefix='cachectl-tools-', dir=base)
-        os.chmod(d, 0o755)
-        return d
-    raise Skip('no disk filesystem for scratch files, only: ' + ', '.join(seen))
-
-
 def cleanup(work):
     # undo chmod 000 dirs and stray mounts before removing
     with open('/proc/self/mounts') as f:
         for ln in f:
             mp = ln.split()[1].replace('\\040', ' ')
             if mp.startswith(work + '/'):
-                _exec(['umount', '-l', mp], timeout=30)
+                run(['umount', '-l', mp], timeout=30)
     for dp, dns, _ in os.walk(work):
         for d in dns:
             try:
@@ -2776,28 +2640,24 @@ def cleanup(work):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
-        print('usage: %s GROUP\ngroups: %s' % (sys.argv[0], ' '.join(GROUPS)),
-              file=sys.stderr)
+    group = group_arg(sys.argv, GROUPS)
+    if group is None:
         return 1
-    group = sys.argv[1]
     t = Tap()
     if not CACHECTL or not os.access(CACHECTL, os.X_OK):
-        print('not ok 1 - cachectl binary present: CACHECTL=%r' % CACHECTL)
-        return 1
+        t.ok(False, 'cachectl binary present: CACHECTL=%r' % CACHECTL)
+        return t.done()
     if not KCS or not os.access(KCS, os.X_OK):
-        print('not ok 1 - kcachestat helper present: KCACHESTAT=%r' % KCS)
-        return 1
+        t.ok(False, 'kcachestat helper present: KCACHESTAT=%r' % KCS)
+        return t.done()
     if os.geteuid() != 0 and group in ('bad-unreadable', 'unknown', 'opt-xdev',
                                        'bad-special', 'mincore'):
-        print('1..0 # SKIP needs root (setpriv, mknod, mount)')
-        return 77
+        return skip_all('needs root (setpriv, mknod, mount)')
     if group in ('bad-unreadable', 'unknown', 'mincore') and not shutil.which('setpriv'):
-        print('1..0 # SKIP needs setpriv (util-linux) to run as uid %d' % NOBODY)
-        return 77
+        return skip_all('needs setpriv (util-linux) to run as uid %d' % NOBODY)
     work = None
     try:
-        work = pick_workdir()
+        work = scratch_dir('cachectl-tools-', default_bases() + ['/tmp'])
         probe = os.path.join(work, 'probe')
         with open(probe, 'wb') as f:
             f.write(b'x')
@@ -2811,18 +2671,13 @@ def main():
               % (group, work, fstype(work), CACHECTL, ENGINE))
         GROUPS[group](t, Env(work))
     except Skip as e:
-        print('1..0 # SKIP %s' % e)
-        return 77
+        return skip_all(e)
     except Exception:  # noqa: BLE001
         t.ok(False, 'group %s ran to the end' % group, traceback.format_exc())
     finally:
         if work:
             cleanup(work)
-    print('1..%d' % t.n)
-    if t.failed:
-        print('# FAILED %d of %d: %s' % (len(t.failed), t.n, '; '.join(t.failed[:20])))
-        return 1
-    return 0
+    return t.done()
 
 
 if __name__ == '__main__':

@@ -60,6 +60,9 @@ struct cachectl_walk {
 	unsigned int timeout_ms;	/* 0: wait for ever */
 	struct strv roots, excludes, includes;
 
+	cachectl_dir_fn dir_fn;
+	void *dir_data;
+
 	cachectl_progress_fn progress_fn;
 	void *progress_data;
 	uint64_t progress_ns, progress_last;

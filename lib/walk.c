@@ -123,6 +123,16 @@ CACHECTL_EXPORT int cachectl_walk_add_include(struct cachectl_walk *w,
 	return w ? strv_add(&w->includes, glob) : -EINVAL;
 }
 
+CACHECTL_EXPORT int cachectl_walk_set_dir_fn(struct cachectl_walk *w,
+					     cachectl_dir_fn fn, void *data)
+{
+	if (!w)
+		return -EINVAL;
+	w->dir_fn = fn;
+	w->dir_data = data;
+	return 0;
+}
+
 CACHECTL_EXPORT int cachectl_walk_set_progress_fn(struct cachectl_walk *w,
 						  cachectl_progress_fn fn,
 						  void *data,
@@ -879,6 +889,15 @@ static int visit_dir(struct cachectl_walk *w, int dirfd, const char *name,
 		return r;
 	}
 	w->totals.dirs++;
+	if (w->dir_fn) {
+		/* before reading it: a watcher misses no file created there */
+		r = w->dir_fn(w, w->path, w->dir_data);
+		if (r < 0) {
+			close(fd);
+			w->depth--;
+			return r;
+		}
+	}
 	if (w->uring && uring_batch_remote(w->uring)) {
 		/* files opened through the ring keep the directory open */
 		struct dirref *up = w->dir;

@@ -317,6 +317,13 @@ struct cachectl_totals {
 	uint64_t bytes;		/* bytes requested (prefetch) / left (evict) */
 };
 
+/*
+ * Called once per directory the walk enters, before reading it. Return 0
+ * to go on, a negative errno to stop the walk with that error.
+ */
+typedef int (*cachectl_dir_fn)(struct cachectl_walk *walk, const char *path,
+			       void *data);
+
 typedef void (*cachectl_progress_fn)(struct cachectl_walk *walk,
 				     const struct cachectl_totals *totals,
 				     void *data);
@@ -389,6 +396,24 @@ int cachectl_walk_add_exclude(struct cachectl_walk *walk, const char *glob);
  * Since: 0.1
  */
 int cachectl_walk_add_include(struct cachectl_walk *walk, const char *glob);
+
+/**
+ * cachectl_walk_set_dir_fn - get called back for each directory
+ * @walk: the walk
+ * @fn: the callback, or NULL
+ * @data: passed to @fn
+ *
+ * @fn gets the path of each directory the walk enters (as reached from
+ * its root, valid during the call), roots included, once it is open and
+ * before its entries are read, in the calling thread. A program that
+ * watches the directories (inotify) from there misses no file created in
+ * them during the walk.
+ *
+ * Returns: 0, -EINVAL for a NULL @walk.
+ * Since: 0.5
+ */
+int cachectl_walk_set_dir_fn(struct cachectl_walk *walk, cachectl_dir_fn fn,
+			     void *data);
 
 /**
  * cachectl_walk_set_progress_fn - get called back as the walk goes

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fts.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,14 +222,121 @@ struct dpin *pin_find(struct daemon *d, const char *path)
 
 /* ---- walking ---------------------------------------------------------- */
 
-static int name_cmp(const FTSENT **a, const FTSENT **b)
+struct found {
+	char *path;
+	struct stat st;
+};
+
+/* What one walk of a pin's tree found, in the order the budget cuts. */
+struct walk_state {
+	struct daemon *d;
+	struct dpin *p;
+	struct found *v;
+	size_t n, cap;
+};
+
+/*
+ * Names sorted per directory, a directory's tree right after its name
+ * (a depth-first walk in name order would give): '/' sorts first.
+ */
+static int walk_order(const void *a, const void *b)
 {
-	return strcmp((*a)->fts_name, (*b)->fts_name);
+	const unsigned char *x = (const unsigned char *)((const struct found *)a)->path;
+	const unsigned char *y = (const unsigned char *)((const struct found *)b)->path;
+	int cx, cy;
+
+	for (; *x && *x == *y; x++, y++)
+		;
+	cx = *x == '/' ? 1 : *x ? *x + 1 : 0;
+	cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
+	return cx - cy;
+}
+
+static int on_dir(struct cachectl_walk *w, const char *path, void *data)
+{
+	struct walk_state *ws = data;
+
+	/* watch before it is read, so no file slips through */
+	if (ws->p->flags & CACHECTL_PIN_INHERIT)
+		inherit_watch(ws->d, ws->p, path);
+	return 0;
+}
+
+static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
+		    void *data)
+{
+	struct walk_state *ws = data;
+	const char *path = cachectl_entry_get_path(e);
+	int err = cachectl_entry_get_error(e);
+	struct daemon *d = ws->d;
+	struct stat st;
+
+	if (err < 0) {
+		if (err == -ENOENT)
+			return 0;	/* vanished mid-walk */
+		ws->p->nerr++;
+		dlog(d, LOG_WARNING, "pin %s: %s: %s%s", pesc(ws->p->path),
+		     pesc(path), strerror(-err),
+		     err == -EACCES && d->scope == CACHECTL_SCOPE_SYSTEM &&
+		     !d->cap_dac_read_search ?
+		     " (CAP_DAC_READ_SEARCH is missing)" : "");
+		return 0;
+	}
+	/* the inode is the file's identity across re-walks */
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? ws->cap * 2 : 64;
+		struct found *v = realloc(ws->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ws->v = v;
+		ws->cap = cap;
+	}
+	ws->v[ws->n].path = strdup(path);
+	if (!ws->v[ws->n].path)
+		return -ENOMEM;
+	ws->v[ws->n++].st = st;
+	return 0;
+}
+
+/* The regular files of a pin's tree under @root, in walk order. */
+static int walk_tree(struct daemon *d, struct dpin *p, const char *root,
+		     struct walk_state *ws)
+{
+	unsigned int flags = CACHECTL_WALK_ALL_LINKS;
+	struct cachectl_walk *w;
+	int r;
+
+	if (p->flags & CACHECTL_PIN_RECURSIVE)
+		flags |= CACHECTL_WALK_RECURSIVE;
+	*ws = (struct walk_state){ .d = d, .p = p };
+	r = cachectl_walk_new(d->ctx, flags, &w);
+	if (r < 0)
+		return r;
+	r = cachectl_walk_add_path(w, root);
+	if (!r)
+		r = cachectl_walk_set_dir_fn(w, on_dir, ws);
+	if (!r)
+		r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, on_entry, ws);
+	cachectl_walk_unref(w);
+	qsort(ws->v, ws->n, sizeof(*ws->v), walk_order);
+	return r < 0 ? r : 0;
+}
+
+static void walk_state_free(struct walk_state *ws)
+{
+	size_t i;
+
+	for (i = 0; i < ws->n; i++)
+		free(ws->v[i].path);
+	free(ws->v);
 }
 
 /* During pin_expand(): reuse the old entry if it is the same inode. */
-static int collect(struct daemon *d, struct dpin *p, struct dfile **old,
-		   size_t nold, const char *path, const struct stat *st)
+static int collect(struct daemon *d, struct dpin *p, const char *path,
+		   const struct stat *st)
 {
 	struct dfile *f = pin_lookup(p, path);
 
@@ -249,68 +355,18 @@ static int collect(struct daemon *d, struct dpin *p, struct dfile **old,
 	return files_append(p, f);
 }
 
-/*
- * Visit a tree of the pin. In expand mode (@old set) the files are
- * collected into p->files; otherwise (a directory that appeared under an
- * inherit pin) each file is added as new.
- */
-static int walk(struct daemon *d, struct dpin *p, const char *root,
-		struct dfile **old, size_t nold, bool expand)
-{
-	char *roots[] = { (char *)root, NULL };
-	FTSENT *e;
-	FTS *fts;
-	int r = 0;
-
-	fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR | FTS_COMFOLLOW,
-		       name_cmp);
-	if (!fts)
-		return -errno;
-	while (r >= 0 && (e = fts_read(fts))) {
-		switch (e->fts_info) {
-		case FTS_D:
-			if (e->fts_level > 0 &&
-			    !(p->flags & CACHECTL_PIN_RECURSIVE)) {
-				fts_set(fts, e, FTS_SKIP);
-				break;
-			}
-			/* watch before reading it, so no file slips through */
-			if (p->flags & CACHECTL_PIN_INHERIT)
-				inherit_watch(d, p, e->fts_path);
-			break;
-		case FTS_F:
-			if (expand)
-				r = collect(d, p, old, nold, e->fts_path,
-					    e->fts_statp);
-			else
-				pin_add_file(d, p, e->fts_path, e->fts_statp);
-			break;
-		case FTS_DNR:
-		case FTS_ERR:
-		case FTS_NS:
-			if (e->fts_errno == ENOENT)
-				break;	/* vanished mid-walk */
-			p->nerr++;
-			dlog(d, LOG_WARNING, "pin %s: %s: %s%s", pesc(p->path),
-			     pesc(e->fts_path), strerror(e->fts_errno),
-			     e->fts_errno == EACCES &&
-			     d->scope == CACHECTL_SCOPE_SYSTEM &&
-			     !d->cap_dac_read_search ?
-			     " (CAP_DAC_READ_SEARCH is missing)" : "");
-			break;
-		default:
-			break;	/* symlinks, devices, FIFOs, sockets */
-		}
-	}
-	if (!r && errno && !e)
-		r = 0;
-	fts_close(fts);
-	return r;
-}
-
+/* A directory that appeared under an inherit pin: each file joins it. */
 int pin_walk(struct daemon *d, struct dpin *p, const char *root, bool added)
 {
-	return walk(d, p, root, NULL, 0, false);
+	struct walk_state ws;
+	size_t i;
+	int r;
+
+	r = walk_tree(d, p, root, &ws);
+	for (i = 0; i < ws.n; i++)
+		pin_add_file(d, p, ws.v[i].path, &ws.v[i].st);
+	walk_state_free(&ws);
+	return r;
 }
 
 /* Apply the budget in walk order: activate what fits, release the rest. */
@@ -376,8 +432,13 @@ int pin_expand(struct daemon *d, struct dpin *p)
 		dlog(d, LOG_WARNING, "pin %s: not a regular file or directory",
 		     pesc(p->path));
 	} else {
+		struct walk_state ws;
+
 		p->err = 0;
-		r = walk(d, p, p->path, old, nold, true);
+		r = walk_tree(d, p, p->path, &ws);
+		for (i = 0; i < ws.n && r >= 0; i++)
+			r = collect(d, p, ws.v[i].path, &ws.v[i].st);
+		walk_state_free(&ws);
 		if (r < 0) {
 			p->err = r;
 			dlog(d, LOG_ERR, "pin %s: walk failed: %s",

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "cachectld.h"
 
@@ -252,27 +253,68 @@ out:
 	return r;
 }
 
+static bool ours(const char *name)
+{
+	return name && (!strcmp(name, "cachectld.socket") ||
+			!strcmp(name, "cachectld"));
+}
+
+/*
+ * Socket activation: the listening Unix stream socket systemd passed,
+ * the one named for us (LISTEN_FDNAMES: the socket unit's name unless
+ * it sets FileDescriptorName=) or else the only one. Others are closed.
+ * Returns the fd, -ENOENT if nothing was passed, -EBADF if nothing fit.
+ */
+static int activated_socket(struct daemon *d)
+{
+	char **names = NULL;
+	int n, i, fd = -EBADF;
+
+	n = sd_listen_fds_with_names(1, &names);
+	if (n <= 0) {
+		if (n < 0)
+			dlog(d, LOG_WARNING, "LISTEN_FDS: %s", strerror(-n));
+		return -ENOENT;
+	}
+	for (i = 0; i < n; i++) {
+		int cand = SD_LISTEN_FDS_START + i;
+		const char *name = names ? names[i] : NULL;
+
+		if (fd < 0 && (ours(name) || n == 1) &&
+		    sd_is_socket_unix(cand, SOCK_STREAM, 1, NULL, 0) > 0) {
+			fd = cand;
+			dlog(d, LOG_INFO, "listening on the socket systemd passed (%s)",
+			     name ? pesc(name) : "unnamed");
+		} else {
+			dlog(d, LOG_WARNING, "closing descriptor %d (%s) systemd passed: not a listening Unix stream socket named cachectld",
+			     cand, name ? pesc(name) : "unnamed");
+			close(cand);
+		}
+	}
+	for (i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+	if (fd < 0)
+		dlog(d, LOG_ERR, "systemd passed %d descriptors, none of them a listening socket for cachectld", n);
+	return fd;
+}
+
 int server_open(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *lpid = getenv("LISTEN_PID"), *lfds = getenv("LISTEN_FDS");
 	bool sys = d->scope == CACHECTL_SCOPE_SYSTEM;
 	mode_t old;
 	int fd, r;
 
 	d->listen.type = SRC_LISTEN;
-	if (lpid && lfds && strtol(lpid, NULL, 10) == (long)getpid() &&
-	    strtol(lfds, NULL, 10) >= 1) {
-		/* systemd socket activation: the socket is fd 3 */
-		fd = 3;
-		unsetenv("LISTEN_PID");
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_FDNAMES");
+	fd = activated_socket(d);
+	if (fd == -EBADF)
+		return fd;
+	if (fd >= 0) {
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		d->listen.fd = fd;
 		d->own_socket = false;
-		dlog(d, LOG_INFO, "listening on the socket systemd passed");
 		return epoll_add(d, &d->listen, EPOLLIN);
 	}
 

@@ -10,7 +10,7 @@ os.fsencode() (surrogateescape) as the exact bytes on disk. Tables must
 carry no raw control byte and no byte that is not UTF-8.
 
 Environment: CACHECTL (the binary), CACHECTL_TEST_TMPDIR (scratch, a disk
-filesystem; default /var/tmp). Output is TAP; exit 0 pass, 1 fail, 77 skip.
+filesystem; default /var/tmp). Output is TAP.
 """
 
 import json
@@ -20,6 +20,10 @@ import subprocess
 import sys
 import tempfile
 import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'pylib'))
+from cachectl_test import Tap, group_arg, skip_all  # noqa: E402
 
 CACHECTL = os.environ.get('CACHECTL')
 
@@ -39,23 +43,6 @@ NAMES = {
     'controls': b'ctl\n\t\x1b\x7f',
     'quote, backslash': b'q"b\\x41',
 }
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def ok(self, cond, desc, *diag):
-        self.n += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, desc))
-        if not cond:
-            self.failed.append(desc)
-            for d in diag:
-                for ln in str(d).splitlines():
-                    print('#', ln)
-        sys.stdout.flush()
-        return bool(cond)
 
 
 def run(args, env=None):
@@ -165,24 +152,21 @@ GROUPS = {
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
-        print('usage: %s GROUP (%s)' % (sys.argv[0], ' '.join(GROUPS)),
-              file=sys.stderr)
+    group = group_arg(sys.argv, GROUPS)
+    if group is None:
         return 1
     base = os.environ.get('CACHECTL_TEST_TMPDIR') or '/var/tmp'
     if not os.path.isdir(base):
-        print('1..0 # SKIP no scratch directory %s' % base)
-        return 77
+        return skip_all('no scratch directory %s' % base)
     work = tempfile.mkdtemp(prefix='cachectl-escape-', dir=base)
     t = Tap()
     try:
-        GROUPS[sys.argv[1]](t, work)
+        GROUPS[group](t, work)
     except Exception:  # noqa: BLE001
         t.ok(False, 'group ran to the end', traceback.format_exc())
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print('1..%d' % t.n)
-    return 1 if t.failed else 0
+    return t.done()
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@
 # Check that the man pages cover the library and the tool:
 #  - every symbol exported by the version script has man/<symbol>.3.scd;
 #  - with --header, every function declared in the public header has one;
-#  - every man/*.scd page (but trailer.scd) is built by man/meson.build;
+#  - every man/*.scd page (but trailer.scd) is built by man/meson.build
+#    and its title takes the version from the build (@VERSION@);
 #  - with --cachectl, every option "cachectl --help" prints is in
 #    cachectl.1.scd (see check-cli-options.sh).
 #
@@ -84,6 +85,11 @@ for p in "$mandir"/*.scd; do
 	sec=${b##*.}
 	if ! grep -q "\['$sec', *'$name'\]" "$mandir/meson.build"; then
 		echo "$p is not built by $mandir/meson.build" >&2
+		fail=1
+	fi
+	# the build puts the project's version into every title
+	if ! head -1 "$p" | grep -q '"libcachectl @VERSION@"'; then
+		echo "$p: title must say \"libcachectl @VERSION@\", not a version" >&2
 		fail=1
 	fi
 done

@@ -4,7 +4,7 @@
  * call of kernel-patches/, so the CLI's kernel-backend paths (columns,
  * kernel pins, cachectl cache) can be tested on a stock host kernel. The
  * real thing is tested in the QEMU guest (tests/kernel); this only has to
- * answer the way the man page (man/cachectl.2) says the kernel does.
+ * answer the way its man page, fcachectl(2), says the kernel does.
  *
  * It replaces libc's syscall(): number 1000 is answered here, every other
  * number goes to the real syscall(). The fscache state of a file lives in

@@ -52,7 +52,7 @@ static uint64_t mincore_bytes(int fd, uint64_t len)
 
 static bool fcachectl_present(void)
 {
-	/* PROBE (op 0) answers with this magic: see cachectl(2) */
+	/* PROBE (op 0) answers with this magic: see fcachectl(2) */
 	return syscall(1000, -1, 0, NULL, 0) == 0x63630001;
 }
 

@@ -11,7 +11,7 @@
  *  - "is the data there yet" (time-to-resident): mmap+mincore, which counts
  *    only uptodate pages.
  * The bench runs as root, where mincore is truthful (it only lies to
- * callers that cannot write the file, see DESIGN.md / prior-art notes).
+ * callers that cannot write the file: it reports them all resident).
  */
 #ifndef BENCH_RESIDENCY_H
 #define BENCH_RESIDENCY_H

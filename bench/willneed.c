@@ -7,7 +7,7 @@
  *
  * Per file, one thread: open(O_RDONLY|O_NOATIME), fstat,
  * posix_fadvise(WILLNEED) in 8 MiB pieces (one call is capped at the
- * readahead window, see DESIGN.md §7), close.  No residency check, no
+ * readahead window), close.  No residency check, no
  * io_uring, no waiting for the I/O.  The bench shows it beside cachectl as
  * a point of reference for what plain syscalls reach on the machine; it is
  * not part of any acceptance figure.

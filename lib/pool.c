@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * A tiny fork-join pool. Warm metadata costs about one syscall round per
- * file per core (DESIGN.md section 7), so a walk of a warm tree scales with
+ * file per core, so a walk of a warm tree scales with
  * cores; the walker hands each directory chunk's files to the pool and
  * joins before it emits anything, which keeps output in walk order and
  * every callback on the caller's thread.

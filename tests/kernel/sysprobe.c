@@ -8,7 +8,7 @@
  *                     a bad fd and an op nobody defines, so it does nothing)
  *
  * The number comes from the installed uapi headers (__NR_fcachectl) when
- * the series provides it, else the number DESIGN.md fixes (1000, x86_64).
+ * the series provides it, else the series' own (1000, x86_64; lib/uapi-cachectl.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>

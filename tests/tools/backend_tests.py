@@ -113,7 +113,7 @@ def t_mincore(t, E):
 
 
 # ===========================================================================
-# 8. backends (host part of the kernel backend issue): on a stock kernel
+# 8. backends on this host (tests/kernel runs the real one): on a stock kernel
 #    every verb works, says it uses the shim, and shows no fscache figures
 # ===========================================================================
 

@@ -33,7 +33,7 @@ def kuptodate(paths):
 
 
 # ===========================================================================
-# 1. acceptance (issue 2, Acceptance, second bullet)
+# 1. acceptance: status, prefetch and evict of one tree, against the kernel
 # ===========================================================================
 
 def t_acceptance(t, E):

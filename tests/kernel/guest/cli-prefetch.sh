@@ -117,5 +117,5 @@ diag "bench: cachectl prefetch -r $mc s, find|xargs cat $mx s, ratio $ratio (col
 
 # No last cull: the 2,000 objects (32 MiB) stay in the cache for the
 # tests after this one, which have room enough; the time is the kernel
-# suite's (issue: under 2 minutes with the kernel cached).
+# suite's (under 2 minutes with the kernel cached).
 done_tap

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cache: the fscache caches behind network filesystems. The kernel lists
- * them in /proc/fs/fscache/caches; cachefilesd.conf says where a cache
- * lives and when it culls; with the kernel backend, fcachectl(2) QUERY on
- * a file the cache holds tells whether culling is off and the cache full,
- * and CACHE_POLICY turns culling off and on (--no-cull, --cull).
+ * cache: the fscache caches behind network filesystems, as the library
+ * lists them (cachectl_cache_list_new()); --no-cull and --cull turn
+ * culling off and on through a file each cache holds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,46 +17,12 @@
 
 #include "cachectl-tool.h"
 
-#define PROC_FSCACHE "/proc/fs/fscache"
 #define CACHEFILESD_CONF "/etc/cachefilesd.conf"
-#define MAX_CACHES 64
 
 enum {
 	OPT_NO_CULL = CHAR_MAX + 1,
 	OPT_CULL,
 	OPT_CONFIG,
-};
-
-enum { TH_BRUN, TH_BCULL, TH_BSTOP, TH_FRUN, TH_FCULL, TH_FSTOP, TH_COUNT };
-
-static const char *const th_names[TH_COUNT] = {
-	"brun", "bcull", "bstop", "frun", "fcull", "fstop",
-};
-
-/* cachefilesd's defaults when its configuration leaves them out */
-static const int th_default[TH_COUNT] = { 10, 7, 3, 10, 7, 3 };
-
-struct conf {
-	char *dir;
-	char *tag;
-	int th[TH_COUNT];
-	bool loaded;
-};
-
-struct fcache {
-	char id[16];			/* as /proc prints it: %08x */
-	unsigned long long idnum;
-	int vols, objs;
-	char state;			/* -PAEW */
-	char name[256];
-	char *file;			/* a file it holds, found by a walk */
-	uint64_t cache_state;		/* CACHECTL_CACHE_* of that file */
-};
-
-struct caches {
-	struct fcache c[MAX_CACHES];
-	size_t n;
-	size_t unseen;			/* caches the walk has not met yet */
 };
 
 static void cache_usage(void)
@@ -86,345 +50,49 @@ static void cache_usage(void)
 	exit(EXIT_SUCCESS);
 }
 
-/* ---- cachefilesd.conf ------------------------------------------------- */
-
-static int parse_pct(const char *s, int *ret)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v < 0 || v >= 100 ||
-	    (*end && strcmp(end, "%")))
-		return -EINVAL;
-	*ret = (int)v;
-	return 0;
-}
-
-/* "dir PATH", "tag NAME", "brun 10%", ...; '#' starts a comment line */
-static int conf_load(struct conf *cf, const char *path, bool must)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
-	ssize_t n;
-	int i, r = 0;
-
-	memcpy(cf->th, th_default, sizeof(cf->th));
-	if (!f) {
-		if (!must && errno == ENOENT)
-			return 0;
-		warnx_path(path, "%s", strerror(errno));
-		return -errno;
-	}
-	cf->loaded = true;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		char *key, *val, *end;
-
-		lineno++;
-		line[strcspn(line, "\n")] = '\0';
-		key = line + strspn(line, " \t");
-		if (!*key || *key == '#')
-			continue;
-		val = key + strcspn(key, " \t");
-		if (*val)
-			*val++ = '\0';
-		val += strspn(val, " \t");
-		end = val + strlen(val);
-		while (end > val && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (!strcmp(key, "dir") && *val) {
-			free(cf->dir);
-			cf->dir = strdup(val);
-			continue;
-		}
-		if (!strcmp(key, "tag") && *val) {
-			free(cf->tag);
-			cf->tag = strdup(val);
-			continue;
-		}
-		for (i = 0; i < TH_COUNT; i++)
-			if (!strcmp(key, th_names[i]))
-				break;
-		if (i < TH_COUNT && parse_pct(val, &cf->th[i]) < 0) {
-			warnx_path(path, "line %zu: bad %s value '%s' "
-				   "(a percentage, e.g. 7%%)", lineno, key, val);
-			r = -EINVAL;
-		}
-		/* other commands (secctx, culltable, ...) say nothing here */
-	}
-	if (!r && ferror(f)) {
-		warnx_path(path, "read error");
-		r = -EIO;
-	}
-	free(line);
-	fclose(f);
-	return r;
-}
-
-/* ---- /proc/fs/fscache/caches ------------------------------------------ */
-
-static const char *state_word(char s)
-{
-	switch (s) {
-	case '-':
-		return "inactive";
-	case 'P':
-		return "preparing";
-	case 'A':
-		return "active";
-	case 'E':
-		return "failed";
-	case 'W':
-		return "withdrawn";
-	}
-	return "unknown";
-}
-
-/*
- * Linux 6.1: two header lines, then per cache
- * "%08x %5d %5d %5d %5d %c %s": CACHE REF VOLS OBJS ACCES S NAME.
- * Returns 0, or -ENOENT when the kernel has no fscache at all.
- */
-static int caches_load(struct caches *cs, const char *dir)
-{
-	char *path, *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	int r = 0;
-
-	if (asprintf(&path, "%s/caches", dir) < 0)
-		return -ENOMEM;
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		free(path);
-		/* the directory without the list: fscache with no caches */
-		return r == -ENOENT && access(dir, F_OK) == 0 ? 0 : r;
-	}
-	while (getline(&line, &cap, f) > 0 && cs->n < MAX_CACHES) {
-		struct fcache *c = &cs->c[cs->n];
-		unsigned int id;
-		int ref, acces;
-
-		if (sscanf(line, "%x %d %d %d %d %c %255s", &id, &ref,
-			   &c->vols, &c->objs, &acces, &c->state, c->name) != 7)
-			continue;	/* the header lines */
-		c->idnum = id;
-		snprintf(c->id, sizeof(c->id), "%08x", id);
-		cs->n++;
-	}
-	if (ferror(f))
-		r = -EIO;
-	free(line);
-	free(path);
-	fclose(f);
-	return r;
-}
-
-static struct fcache *cache_by_id(struct caches *cs, uint64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < cs->n; i++)
-		if (cs->c[i].idnum == id)
-			return &cs->c[i];
-	/* held by a cache the list does not show (yet): show it too */
-	if (cs->n == MAX_CACHES)
-		return NULL;
-	memset(&cs->c[cs->n], 0, sizeof(cs->c[0]));
-	cs->c[cs->n].idnum = id;
-	snprintf(cs->c[cs->n].id, sizeof(cs->c[0].id), "%08llx",
-		 (unsigned long long)id);
-	cs->c[cs->n].state = '?';
-	strcpy(cs->c[cs->n].name, "-");
-	cs->unseen++;
-	return &cs->c[cs->n++];
-}
-
-/* ---- which mounts use fscache ----------------------------------------- */
-
-static bool has_opt(const char *opts, const char *name, bool with_value)
-{
-	size_t n = strlen(name);
-	const char *p = opts;
-
-	while (*p) {
-		size_t k = strcspn(p, ",");
-
-		if (k == n && !strncmp(p, name, n))
-			return true;
-		if (with_value && k > n && !strncmp(p, name, n) && p[n] == '=')
-			return true;
-		p += k;
-		if (*p)
-			p++;
-	}
-	return false;
-}
-
-static bool uses_fscache(const char *fstype, const char *mopts,
-			 const char *sopts)
-{
-	char opts[8192];
-
-	snprintf(opts, sizeof(opts), "%s,%s", mopts, sopts);
-	if (!strcmp(fstype, "9p"))
-		return has_opt(opts, "fscache", false) ||
-		       has_opt(opts, "cache=fscache", false);
-	if (!strcmp(fstype, "nfs") || !strcmp(fstype, "nfs4") ||
-	    !strcmp(fstype, "ceph"))
-		return has_opt(opts, "fsc", true);
-	if (!strcmp(fstype, "cifs") || !strcmp(fstype, "smb3"))
-		return has_opt(opts, "fsc", false);
-	return !strcmp(fstype, "afs");
-}
-
-/* the mount points of fscache-backed filesystems, NULL-terminated */
-static char **fscache_mounts(size_t *ret_n)
-{
-	/* test hook: a fake mount table */
-	const char *path = secure_getenv("CACHECTL_MOUNTINFO");
-	FILE *f = fopen(path && *path ? path : "/proc/self/mountinfo", "re");
-	char *line = NULL, **v = NULL;
-	size_t cap = 0, n = 0;
-
-	*ret_n = 0;
-	if (!f)
-		return NULL;
-	while (getline(&line, &cap, f) > 0) {
-		char *fld[6], *sep, *save = NULL, *p = line;
-		char *fstype, *sopts;
-		int i;
-
-		line[strcspn(line, "\n")] = '\0';
-		for (i = 0; i < 6; i++) {
-			fld[i] = strtok_r(p, " ", &save);
-			p = NULL;
-			if (!fld[i])
-				break;
-		}
-		/* optional fields ("shared:1") end at a lone "-" */
-		if (i < 6 || !save)
-			continue;
-		if (!strncmp(save, "- ", 2))
-			sep = save + 2;
-		else if ((sep = strstr(save, " - ")))
-			sep += 3;
-		else
-			continue;
-		fstype = strtok_r(sep, " ", &save);
-		(void)strtok_r(NULL, " ", &save);	/* source */
-		sopts = strtok_r(NULL, " ", &save);
-		if (!fstype || !uses_fscache(fstype, fld[5], sopts ? sopts : ""))
-			continue;
-		{
-			char **nv = realloc(v, (n + 2) * sizeof(*v));
-
-			if (!nv)
-				break;
-			v = nv;
-		}
-		unescape_mountinfo(fld[4]);
-		v[n] = strdup(fld[4]);
-		if (v[n])
-			n++;
-		v[n] = NULL;
-	}
-	free(line);
-	fclose(f);
-	*ret_n = n;
-	return v;
-}
-
-/* ---- finding a file each cache holds (kernel backend) ----------------- */
-
-static int found_one(struct cachectl_walk *w, const struct cachectl_entry *e,
-		     void *data)
-{
-	struct caches *cs = data;
-	struct cachectl_residency res;
-	struct fcache *c;
-
-	if (cachectl_entry_get_error(e) < 0 ||
-	    cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
-		return 0;
-	if (!(res.flags & CACHECTL_RES_FSCACHE) ||
-	    !(res.cache_state & CACHECTL_CACHE_OBJECT))
-		return 0;
-	c = cache_by_id(cs, res.cache_id);
-	if (!c || c->file)
-		return 0;
-	c->file = strdup(cachectl_entry_get_path(e));
-	c->cache_state = res.cache_state;
-	if (c->file && cs->unseen)
-		cs->unseen--;
-	/* every cache has its file: no need to walk a whole mount */
-	return cs->unseen ? 0 : -ECANCELED;
-}
-
-static void find_files(struct cachectl_ctx *ctx, struct caches *cs,
-		       char **roots, size_t nroots)
-{
-	size_t i;
-
-	cs->unseen = cs->n;
-	for (i = 0; i < nroots; i++) {
-		struct cachectl_walk *w;
-		int r;
-
-		/* with no cache listed, one file of any cache will do */
-		if (cs->n && !cs->unseen)
-			break;
-		r = cachectl_walk_new(ctx, CACHECTL_WALK_RECURSIVE |
-				      CACHECTL_WALK_ONE_FS, &w);
-		if (r < 0)
-			return;
-		r = cachectl_walk_add_path(w, roots[i]);
-		if (r >= 0)
-			r = cachectl_walk_set_timeout(w, 5000);
-		if (r >= 0)
-			r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0,
-					      found_one, cs);
-		if (r < 0 && r != -ECANCELED)
-			warnx_path(roots[i], "%s", strerror(-r));
-		cachectl_walk_unref(w);
-	}
-}
-
 /* ---- --no-cull, --cull ------------------------------------------------ */
 
-static int set_culling(struct cachectl_ctx *ctx, struct caches *cs,
+/* "mycache (00000001)": how messages name a cache */
+static const char *cache_label(struct cachectl_cache *c, char *buf, size_t len)
+{
+	const char *name = cachectl_cache_get_name(c);
+
+	snprintf(buf, len, "%s (%08llx)", name ? name : "-",
+		 (unsigned long long)cachectl_cache_get_id(c));
+	return buf;
+}
+
+static int set_culling(struct cachectl_ctx *ctx, struct cachectl_cache_list *l,
 		       bool enable)
 {
-	size_t i;
+	struct cachectl_cache *c = NULL;
 	int done = 0, failed = 0;
 
-	for (i = 0; i < cs->n; i++) {
-		struct fcache *c = &cs->c[i];
+	while (cachectl_cache_list_next(l, &c) > 0) {
+		const char *file = cachectl_cache_get_file(c);
+		char label[300];
 		int fd, r;
 
-		if (!c->file)
+		if (!file)
 			continue;
-		fd = open(c->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 			  O_NONBLOCK | O_NOCTTY);
 		r = fd < 0 ? -errno :
 		    cachectl_cache_set_culling(ctx, fd, enable);
 		if (fd >= 0)
 			close(fd);
+		cache_label(c, label, sizeof(label));
 		if (r < 0) {
-			fprintf(stderr, "%s: cache %s (%s, holding %s): cannot "
-				"turn culling %s: %s\n", program_name, c->name,
-				c->id, c->file, enable ? "on" : "off",
+			fprintf(stderr, "%s: cache %s, holding %s: cannot "
+				"turn culling %s: %s\n", program_name, label,
+				file, enable ? "on" : "off",
 				r == -EPERM ? "needs CAP_SYS_RESOURCE" :
 				r == -ENOBUFS ? "no cache holds the file" :
 				strerror(-r));
 			failed++;
 			continue;
 		}
-		printf("cache %s (%s): culling %s\n", c->name, c->id,
-		       enable ? "on" : "off");
+		printf("cache %s: culling %s\n", label, enable ? "on" : "off");
 		done++;
 	}
 	if (!done && !failed) {
@@ -440,7 +108,25 @@ static int set_culling(struct cachectl_ctx *ctx, struct caches *cs,
 /* ---- the table -------------------------------------------------------- */
 
 enum { C_CACHE, C_NAME, C_STATE, C_VOLS, C_OBJS, C_DIR, C_SIZE, C_USED,
-       C_AVAIL, C_TH, C_CULL = C_TH + TH_COUNT, C_FULL, C_NCOLS };
+       C_AVAIL, C_TH, C_CULL = C_TH + CACHECTL_CACHE_TH_COUNT, C_FULL,
+       C_NCOLS };
+
+static const char *state_word(int state)
+{
+	switch (state) {
+	case CACHECTL_CACHE_STATE_INACTIVE:
+		return "inactive";
+	case CACHECTL_CACHE_STATE_PREPARING:
+		return "preparing";
+	case CACHECTL_CACHE_STATE_ACTIVE:
+		return "active";
+	case CACHECTL_CACHE_STATE_FAILED:
+		return "failed";
+	case CACHECTL_CACHE_STATE_WITHDRAWN:
+		return "withdrawn";
+	}
+	return "unknown";
+}
 
 static void set_num(struct libscols_line *ln, int col, uint64_t v, bool human)
 {
@@ -453,7 +139,16 @@ static void set_num(struct libscols_line *ln, int col, uint64_t v, bool human)
 	scols_line_set_data(ln, col, buf);
 }
 
-static int print_table(struct caches *cs, const struct conf *cf, bool json,
+static void set_count(struct libscols_line *ln, int col, int v,
+		      const char *none)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", v);
+	scols_line_set_data(ln, col, v < 0 ? none : buf);
+}
+
+static int print_table(struct cachectl_cache_list *l, bool json,
 		       bool bytes, bool noheadings)
 {
 	static const char *const names[C_NCOLS] = {
@@ -462,10 +157,10 @@ static int print_table(struct caches *cs, const struct conf *cf, bool json,
 		"FSTOP", "CULL", "FULL",
 	};
 	struct libscols_table *tb = scols_new_table();
+	struct cachectl_cache *c = NULL;
 	/* no value: "-" in tables, null in JSON */
 	const char *none = json ? NULL : "-";
 	bool human = !bytes && !json;
-	size_t i;
 	int k, r;
 
 	if (!tb)
@@ -490,47 +185,43 @@ static int print_table(struct caches *cs, const struct conf *cf, bool json,
 			left || k == C_CULL ? SCOLS_JSON_STRING :
 			SCOLS_JSON_NUMBER);
 	}
-	for (i = 0; i < cs->n; i++) {
-		const struct fcache *c = &cs->c[i];
+	while (cachectl_cache_list_next(l, &c) > 0) {
 		struct libscols_line *ln = scols_table_new_line(tb, NULL);
-		bool mine = cf->loaded &&
-			    !strcmp(c->name, cf->tag ? cf->tag : "CacheFiles");
-		struct statvfs sv;
-		bool have_sv;
+		const char *name = cachectl_cache_get_name(c);
+		const char *dir = cachectl_cache_get_dir(c);
+		uint64_t size, used, avail, state;
 		char buf[32];
 
 		if (!ln)
 			break;
-		scols_line_set_data(ln, C_CACHE, c->id);
-		scols_line_set_data(ln, C_NAME, c->name);
-		scols_line_set_data(ln, C_STATE, state_word(c->state));
-		snprintf(buf, sizeof(buf), "%d", c->vols);
-		scols_line_set_data(ln, C_VOLS, c->state == '?' ? none : buf);
-		snprintf(buf, sizeof(buf), "%d", c->objs);
-		scols_line_set_data(ln, C_OBJS, c->state == '?' ? none : buf);
-		scols_line_set_data(ln, C_DIR, mine && cf->dir ? cf->dir : none);
-		have_sv = mine && cf->dir && statvfs(cf->dir, &sv) == 0;
-		if (have_sv) {
-			uint64_t fr = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-
-			set_num(ln, C_SIZE, (uint64_t)sv.f_blocks * fr, human);
-			set_num(ln, C_USED, (uint64_t)(sv.f_blocks - sv.f_bfree) *
-				fr, human);
-			set_num(ln, C_AVAIL, (uint64_t)sv.f_bavail * fr, human);
+		snprintf(buf, sizeof(buf), "%08llx",
+			 (unsigned long long)cachectl_cache_get_id(c));
+		scols_line_set_data(ln, C_CACHE, buf);
+		scols_line_set_data(ln, C_NAME, name ? name : "-");
+		scols_line_set_data(ln, C_STATE,
+				    state_word(cachectl_cache_get_state(c)));
+		set_count(ln, C_VOLS, cachectl_cache_get_volumes(c), none);
+		set_count(ln, C_OBJS, cachectl_cache_get_objects(c), none);
+		scols_line_set_data(ln, C_DIR, dir ? dir : none);
+		if (cachectl_cache_get_space(c, &size, &used, &avail) == 0) {
+			set_num(ln, C_SIZE, size, human);
+			set_num(ln, C_USED, used, human);
+			set_num(ln, C_AVAIL, avail, human);
 		} else {
 			scols_line_set_data(ln, C_SIZE, none);
 			scols_line_set_data(ln, C_USED, none);
 			scols_line_set_data(ln, C_AVAIL, none);
 		}
-		for (k = 0; k < TH_COUNT; k++) {
-			snprintf(buf, sizeof(buf), json ? "%d" : "%d%%",
-				 cf->th[k]);
-			scols_line_set_data(ln, C_TH + k, mine ? buf : none);
+		for (k = 0; k < CACHECTL_CACHE_TH_COUNT; k++) {
+			int th = cachectl_cache_get_threshold(c, k);
+
+			snprintf(buf, sizeof(buf), json ? "%d" : "%d%%", th);
+			scols_line_set_data(ln, C_TH + k, th < 0 ? none : buf);
 		}
-		if (c->file) {
-			scols_line_set_data(ln, C_CULL, c->cache_state &
+		if (cachectl_cache_get_file_state(c, &state) == 0) {
+			scols_line_set_data(ln, C_CULL, state &
 					    CACHECTL_CACHE_NOCULL ? "off" : "on");
-			scols_line_set_data(ln, C_FULL, c->cache_state &
+			scols_line_set_data(ln, C_FULL, state &
 					    CACHECTL_CACHE_FULL ?
 					    (json ? "true" : "yes") :
 					    (json ? "false" : "no"));
@@ -560,17 +251,16 @@ int verb_cache(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false, bytes = false, noheadings = false, verbose = false;
-	const char *config = NULL, *proc;
-	struct caches *cs = NULL;
-	struct conf cf = { 0 };
+	const char *config = NULL;
+	struct cachectl_cache_list *l = NULL;
 	struct cachectl_ctx *ctx;
-	char **roots = NULL, **mounts = NULL;
-	size_t nroots = 0, i;
-	int cull = -1, c, r, backend = 0, bad = 0, ret = EXIT_SUCCESS;
+	struct cachectl_cache *c = NULL;
+	unsigned int lflags;
+	int cull = -1, ch, r, backend = 0, bad = 0, ret = EXIT_SUCCESS, i;
 
 	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "Jbnvh", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((ch = getopt_long(argc, argv, "Jbnvh", longopts, NULL)) != -1) {
+		switch (ch) {
 		case 'J':
 			json = true;
 			break;
@@ -582,10 +272,10 @@ int verb_cache(int argc, char **argv)
 			break;
 		case OPT_NO_CULL:
 		case OPT_CULL:
-			if (cull >= 0 && cull != (c == OPT_CULL))
+			if (cull >= 0 && cull != (ch == OPT_CULL))
 				usage_error("--cull and --no-cull exclude each "
 					    "other");
-			cull = c == OPT_CULL;
+			cull = ch == OPT_CULL;
 			break;
 		case OPT_CONFIG:
 			config = optarg;
@@ -612,7 +302,7 @@ int verb_cache(int argc, char **argv)
 		cachectl_unref(ctx);
 		return EXIT_FAILURE;
 	}
-	for (i = optind; i < (size_t)argc; i++) {
+	for (i = optind; i < argc; i++) {
 		struct stat st;
 
 		if (stat(argv[i], &st) < 0) {
@@ -625,61 +315,52 @@ int verb_cache(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	/* test hooks: a fake list of caches and configuration */
-	proc = secure_getenv("CACHECTL_PROC_FSCACHE");
-	if (!proc || !*proc)
-		proc = PROC_FSCACHE;
-	if (!config) {
-		config = secure_getenv("CACHECTL_CACHEFILESD_CONF");
-		if (!config || !*config)
-			config = CACHEFILESD_CONF;
-		r = conf_load(&cf, config, false);
-	} else {
-		r = conf_load(&cf, config, true);
-	}
+	r = cachectl_cache_list_new(ctx, &l);
 	if (r < 0) {
+		/* the library named the file */
+		fprintf(stderr, "%s: cannot read the fscache caches: %s\n",
+			program_name, strerror(-r));
 		ret = EXIT_FAILURE;
 		goto out;
 	}
+	r = cachectl_cache_list_read_config(l, config);
+	if (r < 0) {
+		const char *path = config;
 
-	cs = calloc(1, sizeof(*cs));
-	if (!cs) {
-		fprintf(stderr, "%s: out of memory\n", program_name);
+		if (!path) {
+			path = secure_getenv("CACHECTL_CACHEFILESD_CONF");
+			if (!path || !*path)
+				path = CACHEFILESD_CONF;
+		}
+		/* the library logged the line of a bad value */
+		warnx_path(path, "%s", r == -EINVAL ? "bad configuration" :
+			   strerror(-r));
 		ret = EXIT_FAILURE;
 		goto out;
 	}
-	r = caches_load(cs, proc);
-	if (r == -ENOENT && cull < 0) {
+	lflags = cachectl_cache_list_get_flags(l);
+	if ((lflags & CACHECTL_CACHE_LIST_NO_FSCACHE) && cull < 0) {
+		const char *proc = secure_getenv("CACHECTL_PROC_FSCACHE");
+
 		fprintf(stderr, "%s: this kernel has no fscache (no %s): no "
-			"caches to show\n", program_name, proc);
+			"caches to show\n", program_name,
+			proc && *proc ? proc : "/proc/fs/fscache");
 		goto empty;
 	}
-	if (r < 0 && r != -ENOENT) {
-		fprintf(stderr, "%s: %s/caches: %s\n", program_name, proc,
-			strerror(-r));
-		ret = EXIT_FAILURE;
-		goto out;
-	}
-	if (!cs->n && cull < 0) {
+	if (cachectl_cache_list_next(l, &c) == 0 && cull < 0) {
 		fprintf(stderr, "%s: no fscache caches are bound (is "
 			"cachefilesd running?)\n", program_name);
 		goto empty;
 	}
 
-	if (backend == CACHECTL_BACKEND_KERNEL) {
-		if (optind < argc) {
-			roots = argv + optind;
-			nroots = argc - optind;
-		} else {
-			roots = mounts = fscache_mounts(&nroots);
-		}
-		find_files(ctx, cs, roots, nroots);
-	}
+	if (backend == CACHECTL_BACKEND_KERNEL)
+		(void)cachectl_cache_list_find_files(l,
+			(const char *const *)argv + optind, argc - optind);
 	if (cull >= 0) {
-		ret = set_culling(ctx, cs, cull);
+		ret = set_culling(ctx, l, cull);
 		goto out;
 	}
-	if (print_table(cs, &cf, json, bytes, noheadings) < 0) {
+	if (print_table(l, json, bytes, noheadings) < 0) {
 		fprintf(stderr, "%s: cannot print the table\n", program_name);
 		ret = EXIT_FAILURE;
 	}
@@ -690,14 +371,7 @@ empty:
 out:
 	if (ret == EXIT_SUCCESS && bad)
 		ret = EXIT_PARTIAL;
-	for (i = 0; mounts && mounts[i]; i++)
-		free(mounts[i]);
-	free(mounts);
-	for (i = 0; cs && i < cs->n; i++)
-		free(cs->c[i].file);
-	free(cs);
-	free(cf.dir);
-	free(cf.tag);
+	cachectl_cache_list_unref(l);
 	cachectl_unref(ctx);
 	return ret;
 }

@@ -606,6 +606,212 @@ int cachectl_file_unpin(struct cachectl_ctx *ctx, int fd, unsigned int flags);
  */
 int cachectl_cache_set_culling(struct cachectl_ctx *ctx, int fd, int enable);
 
+/* ---- the fscache caches (0.5) ------------------------------------------
+ *
+ * The caches the kernel lists in /proc/fs/fscache/caches, with what
+ * cachefilesd.conf says of the one it runs and, with the kernel backend,
+ * the culling state read from a file each cache holds.
+ */
+struct cachectl_cache_list;
+struct cachectl_cache;
+
+/* cachectl_cache_list_get_flags() */
+#define CACHECTL_CACHE_LIST_NO_FSCACHE	(1u << 0)  /* the kernel has no fscache */
+#define CACHECTL_CACHE_LIST_CONFIG	(1u << 1)  /* cachefilesd.conf was read */
+
+/* cachectl_cache_get_state() */
+enum {
+	CACHECTL_CACHE_STATE_UNKNOWN = 0,	/* not in the kernel's list */
+	CACHECTL_CACHE_STATE_INACTIVE,
+	CACHECTL_CACHE_STATE_PREPARING,
+	CACHECTL_CACHE_STATE_ACTIVE,
+	CACHECTL_CACHE_STATE_FAILED,
+	CACHECTL_CACHE_STATE_WITHDRAWN,
+};
+
+/* cachectl_cache_get_threshold(): cachefilesd's culling limits */
+enum {
+	CACHECTL_CACHE_TH_BRUN = 0,	/* % of blocks free: culling stops */
+	CACHECTL_CACHE_TH_BCULL,	/* culling starts */
+	CACHECTL_CACHE_TH_BSTOP,	/* no new data */
+	CACHECTL_CACHE_TH_FRUN,		/* the same for files */
+	CACHECTL_CACHE_TH_FCULL,
+	CACHECTL_CACHE_TH_FSTOP,
+	CACHECTL_CACHE_TH_COUNT,
+};
+
+/**
+ * cachectl_cache_list_new - read the fscache caches
+ * @ctx: the context; the list holds a reference
+ * @ret_list: receives the list
+ *
+ * Reads the kernel's list of caches once. A kernel without fscache gives
+ * an empty list with CACHECTL_CACHE_LIST_NO_FSCACHE.
+ *
+ * Returns: 0; -ENOMEM; -EIO or another error reading the list.
+ * Since: 0.5
+ */
+int cachectl_cache_list_new(struct cachectl_ctx *ctx,
+			    struct cachectl_cache_list **ret_list);
+
+/**
+ * cachectl_cache_list_read_config - read cachefilesd's configuration
+ * @list: the list
+ * @path: the configuration file, or NULL for /etc/cachefilesd.conf, which
+ *        may then be missing
+ *
+ * The cache whose name is the configuration's tag ("CacheFiles" if it has
+ * none) gets its directory and culling thresholds from it.
+ *
+ * Returns: 0; -ENOENT or another open error for @path; -EINVAL for a bad
+ * value (logged with its line); -ENOMEM; -EIO.
+ * Since: 0.5
+ */
+int cachectl_cache_list_read_config(struct cachectl_cache_list *list,
+				    const char *path);
+
+/**
+ * cachectl_cache_list_ref - take a reference on a list
+ * Returns: @list.
+ * Since: 0.5
+ */
+struct cachectl_cache_list *cachectl_cache_list_ref(struct cachectl_cache_list *list);
+
+/**
+ * cachectl_cache_list_unref - drop a reference on a list
+ * Returns: NULL once freed (or if @list was NULL), else @list.
+ * Since: 0.5
+ */
+struct cachectl_cache_list *cachectl_cache_list_unref(struct cachectl_cache_list *list);
+
+/**
+ * cachectl_cache_list_get_flags - what was found while reading
+ * Returns: CACHECTL_CACHE_LIST_* bits; 0 if @list is NULL.
+ * Since: 0.5
+ */
+unsigned int cachectl_cache_list_get_flags(const struct cachectl_cache_list *list);
+
+/**
+ * cachectl_cache_list_find_files - find a file each cache holds
+ * @list: the list
+ * @paths: where to look, or NULL with @npaths 0 for every mount that
+ *         uses fscache (from the mount table)
+ * @npaths: how many
+ *
+ * Walks the paths (staying on their filesystems, 5 s timeout) until every
+ * cache has a file; a cache the kernel's list lacks but a file is held by
+ * joins the list. Only the kernel backend sees cache objects: with the
+ * shim nothing is found.
+ *
+ * Returns: 0; the first walk error otherwise (the others still walked).
+ * Since: 0.5
+ */
+int cachectl_cache_list_find_files(struct cachectl_cache_list *list,
+				   const char *const *paths, size_t npaths);
+
+/**
+ * cachectl_cache_list_next - iterate over the caches
+ * @list: the list
+ * @cache: NULL to start, else the previous cache; receives the next one
+ *
+ * The caches stay valid as long as the list.
+ *
+ * Returns: 1 with a cache, 0 at the end (and *@cache NULL); -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_list_next(struct cachectl_cache_list *list,
+			     struct cachectl_cache **cache);
+
+/**
+ * cachectl_cache_get_id - the kernel's number for a cache
+ * Returns: the id (the CACHE column of /proc/fs/fscache/caches, and
+ * cachectl_residency.cache_id); 0 if @cache is NULL.
+ * Since: 0.5
+ */
+uint64_t cachectl_cache_get_id(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_name - the cache's tag
+ * Returns: the name, or NULL for a cache the kernel's list lacks.
+ * Since: 0.5
+ */
+const char *cachectl_cache_get_name(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_state - the cache's state in the kernel
+ * Returns: a CACHECTL_CACHE_STATE_* value; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_state(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_volumes - volumes the cache has open
+ * Returns: the count; -ENODATA for a cache the kernel's list lacks; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_volumes(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_objects - objects the cache has open
+ * Returns: the count; -ENODATA for a cache the kernel's list lacks; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_objects(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_dir - where the cache keeps its data
+ * Returns: the directory cachefilesd.conf names for this cache (by its
+ * tag), or NULL if the configuration does not describe it.
+ * Since: 0.5
+ */
+const char *cachectl_cache_get_dir(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_space - the size of the filesystem the cache is on
+ * @cache: the cache
+ * @ret_size: receives its bytes, or NULL
+ * @ret_used: receives the bytes in use, or NULL
+ * @ret_avail: receives the bytes available, or NULL
+ *
+ * Returns: 0; -ENODATA without a directory (cachectl_cache_get_dir());
+ * errors of statvfs(3); -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_space(const struct cachectl_cache *cache,
+			     uint64_t *ret_size, uint64_t *ret_used,
+			     uint64_t *ret_avail);
+
+/**
+ * cachectl_cache_get_threshold - one of cachefilesd's culling limits
+ * @cache: the cache
+ * @which: a CACHECTL_CACHE_TH_* value
+ *
+ * Returns: the percentage (cachefilesd's default for one the
+ * configuration leaves out); -ENODATA if the configuration does not
+ * describe this cache; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_threshold(const struct cachectl_cache *cache, int which);
+
+/**
+ * cachectl_cache_get_file - a file the cache holds
+ * Returns: its path, found by cachectl_cache_list_find_files(), or NULL.
+ * Since: 0.5
+ */
+const char *cachectl_cache_get_file(const struct cachectl_cache *cache);
+
+/**
+ * cachectl_cache_get_file_state - the cache's state, seen from its file
+ * @cache: the cache
+ * @ret_state: receives the CACHECTL_CACHE_* bits of that file
+ *             (CACHECTL_CACHE_NOCULL, CACHECTL_CACHE_FULL, ...)
+ *
+ * Returns: 0; -ENODATA if no file of the cache was found; -EINVAL.
+ * Since: 0.5
+ */
+int cachectl_cache_get_file_state(const struct cachectl_cache *cache,
+				  uint64_t *ret_state);
+
 /* ---- pins (0.2) --------------------------------------------------------
  *
  * A pin is a durable promise that a file or tree stays cached. Pins live

@@ -2,11 +2,29 @@
 /*
  * cachectld - keeps the pins of one scope true.
  *
- * One process, one thread, one epoll loop (main.c). Soft pins are kept by
- * checking residency on a CPU-time budget and refilling what went
- * (refill.c); hard pins are mapped and mlock()ed by lock-worker children,
- * each below vm.max_map_count (lock.c); inherit pins watch their trees
- * with inotify (inherit.c).
+ * One process, one thread, one epoll loop. Soft pins are kept by checking
+ * residency on a CPU-time budget and refilling what went (refill.c); hard
+ * pins are mapped and mlock()ed by lock-worker children, each below
+ * vm.max_map_count (lock.c); inherit pins watch their trees with inotify
+ * (watch.c, inherit.c). A client of libcachectl's public API, plus
+ * common/proto.h for the wire.
+ *
+ * Layers, each calling only those below it:
+ *
+ *   main.c     options, set-up, signals, the tick, dispatch of the loop
+ *   server.c   rpc: the socket, clients, requests; observes events
+ *   inherit.c  inotify events of inherit pins -> files join or leave
+ *   keep.c     pin lifecycle: walk (libcachectl's walker), budget, keep
+ *   watch.c    the inotify watch table
+ *   refill.c   residency checks and refills, the tick's round-robin
+ *   lock.c     lock workers; the lock plan applied
+ *   mem.c      MemAvailable and the reserve
+ *   caps.c     capabilities kept and dropped
+ *   pins.c     the model: pins, files, hash, order, reports
+ *   plan.c     lock plan and soft cutoff: pure policy (unit-tested)
+ *   budget.c   budget cut, admission and pin status: pure (unit-tested)
+ *   events.c   log lines, escaping, the observer list of events
+ *   loop.c     epoll, sources, output buffers, the clock
  */
 #ifndef CACHECTLD_H
 #define CACHECTLD_H
@@ -27,15 +45,45 @@
 enum src_type { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_INOTIFY, SRC_CLIENT,
 		SRC_WORKER, SRC_WORKER_CMD };
 
-struct source {
+struct cd_source {
 	enum src_type type;
 	int fd;
 };
 
 /* Bytes waiting to be written to a non-blocking descriptor. */
-struct outbuf {
+struct cd_outbuf {
 	char *data;
 	size_t len, off, cap;
+};
+
+struct cd_loop {
+	int epfd;
+};
+
+struct daemon;
+
+/* Observers of events (events.c); rpc subscribes its broadcaster. */
+typedef void (*cd_event_fn)(struct daemon *d, int type, const char *path,
+			    uint64_t bytes, void *data);
+
+struct cd_observer {
+	cd_event_fn fn;
+	void *data;
+};
+
+/* Limits the lock plan works within (plan.c). */
+struct cd_plan_limits {
+	uint64_t mem_avail;		/* MemAvailable */
+	uint64_t locked_total;		/* locked by us, not in mem_avail */
+	uint64_t reserve;		/* left to everything else */
+	uint64_t memlock_limit;		/* RLIMIT_MEMLOCK, UINT64_MAX if none */
+	bool cap_ipc_lock;		/* the limit does not apply */
+};
+
+/* Who watches an inotify descriptor (watch.c). */
+struct cd_watch_hit {
+	struct dpin *pin;
+	char *dir;
 };
 
 enum lock_state { LK_NONE, LK_PENDING, LK_LOCKED, LK_FAILED };
@@ -55,6 +103,7 @@ struct dfile {
 	int fd;				/* kept open, or -1 */
 	int err;			/* last error (negative errno), or 0 */
 	bool kept;			/* within the pin's budget */
+	bool in_budget;			/* cd_budget_plan() keeps it */
 	bool unknown;			/* kernel hides residency */
 	bool seen;			/* walk generation marker */
 	bool starved;			/* not refilled: memory pressure */
@@ -73,6 +122,7 @@ struct dfile {
 };
 
 struct dpin {
+	struct cachectl_pin *pin;	/* what the store holds */
 	char *path;
 	unsigned int flags;		/* CACHECTL_PIN_* */
 	int priority;
@@ -93,7 +143,8 @@ struct dpin {
 	/* last reported state, to emit changes only */
 	uint64_t rep_flags;
 	bool memlock_warned;
-	uint32_t report_tick;		/* last pins_report() from a tick */
+	uint64_t short_lim, short_mem;	/* cd_plan_locks(): refused by ... */
+	uint32_t report_tick;		/* last cd_pins_report() from a tick */
 	bool in_store;			/* reload bookkeeping */
 };
 
@@ -107,12 +158,12 @@ struct daemon {
 	int scope;
 	uid_t uid;
 	int verbose;			/* syslog priority threshold */
-	int epfd;
-	struct source listen, sig, timer, inotify;
+	struct cd_loop loop;
+	struct cd_source listen, sig, timer, inotify;
 	char *sock_path;
 	bool own_socket;		/* unlink at exit */
 	bool quit;
-	bool plan_needed;		/* run lock_plan() before sleeping */
+	bool plan_needed;		/* run cd_lock_plan() before sleeping */
 
 	struct client *clients;
 	int nclients;
@@ -143,81 +194,115 @@ struct daemon {
 	uint64_t memlock_limit;		/* RLIM_INFINITY as UINT64_MAX */
 	bool cap_ipc_lock, cap_dac_read_search;
 
-	/* inherit (inherit.c) */
+	/* events (events.c) */
+	struct cd_observer observers[4];
+	size_t nobservers;
+	/* paths escaped for the log: a line may hold four */
+	char esc[4][4 * 4096 + 1];
+	unsigned int esc_next;
+
+	/* inherit pins (watch.c) */
 	struct watch **watches;		/* indexed by wd */
 	int nwatches;
 };
 
-/* main.c / events.c: logging, paths escaped */
-void dlog(struct daemon *d, int prio, const char *fmt, ...)
+/* loop.c */
+int cd_loop_init(struct cd_loop *l);
+void cd_loop_close(struct cd_loop *l);
+int cd_loop_add(struct cd_loop *l, struct cd_source *s, uint32_t events);
+int cd_loop_mod(struct cd_loop *l, struct cd_source *s, uint32_t events);
+void cd_loop_del(struct cd_loop *l, struct cd_source *s);
+struct epoll_event;
+int cd_loop_wait(struct cd_loop *l, struct epoll_event *ev, int n);
+uint64_t cd_now_ms(void);
+void cd_outbuf_free(struct cd_outbuf *o);
+int cd_outbuf_put(struct cd_outbuf *o, const void *p, size_t n);
+int cd_outbuf_flush(int fd, struct cd_outbuf *o);
+
+/* events.c: logging, paths escaped, events to observers */
+void cd_log(struct daemon *d, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-const char *pesc(const char *path);
-void fmt_size(char *buf, size_t len, uint64_t bytes);
-void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes);
-uint64_t now_ms(void);
-
-/* server.c */
-int server_open(struct daemon *d, const char *path);
-void server_close(struct daemon *d);
-void server_accept(struct daemon *d);
-void client_event(struct daemon *d, struct client *c, uint32_t events);
-void clients_tick(struct daemon *d);
-void clients_broadcast(struct daemon *d, int type, const char *path,
-		       uint64_t bytes);
-void clients_free(struct daemon *d);
-int epoll_add(struct daemon *d, struct source *s, uint32_t events);
-int epoll_mod(struct daemon *d, struct source *s, uint32_t events);
-void outbuf_free(struct outbuf *o);
-int outbuf_put(struct outbuf *o, const void *p, size_t n);
-int outbuf_flush(int fd, struct outbuf *o);
-
-/* pins.c */
-int pins_load(struct daemon *d);
-int pins_sync(struct daemon *d);
-struct dpin *pin_find(struct daemon *d, const char *path);
-int pin_set(struct daemon *d, const char *path, unsigned int flags,
-	    int priority, uint64_t budget);
-void pin_drop(struct daemon *d, struct dpin *p);
-void pin_status(struct daemon *d, struct dpin *p,
-		struct cachectl_pin_status *st, bool live);
-void pins_report(struct daemon *d, struct dpin *p);
-void pins_free(struct daemon *d);
-struct dfile *pin_lookup(struct dpin *p, const char *path);
-struct dfile *pin_add_file(struct daemon *d, struct dpin *p, const char *path,
-			   const struct stat *st);
-void pin_remove_file(struct daemon *d, struct dfile *f);
-void pin_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
-void pins_compact(struct daemon *d);
-int pin_expand(struct daemon *d, struct dpin *p);
-int pin_walk(struct daemon *d, struct dpin *p, const char *root, bool added);
-void file_activate(struct daemon *d, struct dfile *f);
-void file_release(struct daemon *d, struct dfile *f);
-int open_ro(const char *path);
-
-/* refill.c */
-void refill_tick(struct daemon *d);
-int refill_file(struct daemon *d, struct dfile *f, bool initial);
-int query_file(struct daemon *d, struct dfile *f);
-void mem_read(struct daemon *d);
-
-/* lock.c */
-int lock_init(struct daemon *d);
-void lock_plan(struct daemon *d);
-void lock_file(struct daemon *d, struct dfile *f);
-void unlock_file(struct daemon *d, struct dfile *f);
-void worker_event(struct daemon *d, struct source *s, uint32_t events);
-void workers_reap(struct daemon *d);
-void workers_stop(struct daemon *d);
-
-/* inherit.c */
-int inherit_init(struct daemon *d);
-int inherit_watch(struct daemon *d, struct dpin *p, const char *dir);
-void inherit_unwatch_pin(struct daemon *d, struct dpin *p);
-void inherit_unwatch_prefix(struct daemon *d, struct dpin *p, const char *dir);
-void inherit_event(struct daemon *d);
+const char *cd_pesc(struct daemon *d, const char *path);
+void cd_fmt_size(char *buf, size_t len, uint64_t bytes);
+int cd_events_subscribe(struct daemon *d, cd_event_fn fn, void *data);
+void cd_event_emit(struct daemon *d, int type, const char *path, uint64_t bytes);
 
 /* caps.c */
-int caps_setup(struct daemon *d);
-bool caps_have(int cap);
+int cd_caps_setup(struct daemon *d);
+bool cd_caps_have(int cap);
+
+/* pins.c: the model */
+int cd_open_ro(const char *path);
+struct dfile *cd_file_new(struct dpin *p, const char *path,
+			  const struct stat *st);
+int cd_pin_append(struct dpin *p, struct dfile *f);
+void cd_pin_hash_add(struct dpin *p, struct dfile *f);
+void cd_pin_hash_remove(struct dpin *p, struct dfile *f);
+int cd_pin_rehash(struct dpin *p);
+struct dfile *cd_pin_lookup(struct dpin *p, const char *path);
+struct dpin *cd_pin_find(struct daemon *d, const char *path);
+void cd_pins_sort(struct daemon *d);
+void cd_pins_compact(struct daemon *d);
+void cd_pins_report(struct daemon *d, struct dpin *p);
+
+/* budget.c, plan.c: pure policy */
+void cd_budget_plan(struct dpin *p);
+bool cd_budget_admits(const struct dpin *p, uint64_t size);
+void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st);
+int cd_plan_locks(const struct cd_plan_limits *lim, struct dpin *const *pins,
+		  size_t npins);
+int cd_plan_soft_cutoff(struct dpin *const *pins, size_t npins, bool pressure);
+
+/* mem.c */
+void cd_mem_read(struct daemon *d);
+
+/* lock.c */
+int cd_lock_init(struct daemon *d);
+void cd_lock_plan(struct daemon *d);
+void cd_lock_file(struct daemon *d, struct dfile *f);
+void cd_unlock_file(struct daemon *d, struct dfile *f);
+void cd_worker_event(struct daemon *d, struct cd_source *s, uint32_t events);
+void cd_workers_reap(struct daemon *d);
+void cd_workers_stop(struct daemon *d);
+
+/* refill.c */
+void cd_refill_tick(struct daemon *d);
+int cd_refill_file(struct daemon *d, struct dfile *f, bool initial);
+int cd_query_file(struct daemon *d, struct dfile *f);
+void cd_refill_query_pin(struct daemon *d, struct dpin *p);
+
+/* watch.c */
+int cd_watch_init(struct daemon *d);
+int cd_watch_add(struct daemon *d, struct dpin *p, const char *dir);
+void cd_watch_remove_pin(struct daemon *d, struct dpin *p);
+void cd_watch_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
+void cd_watch_forget(struct daemon *d, int wd);
+int cd_watch_get(struct daemon *d, int wd, struct cd_watch_hit *hits, int max);
+
+/* keep.c */
+int cd_pins_sync(struct daemon *d);
+int cd_pins_load(struct daemon *d);
+void cd_pins_free(struct daemon *d);
+int cd_pin_set(struct daemon *d, struct cachectl_pin *pin);
+void cd_pin_drop(struct daemon *d, struct dpin *p);
+int cd_pin_expand(struct daemon *d, struct dpin *p);
+int cd_pin_walk(struct daemon *d, struct dpin *p, const char *root);
+struct dfile *cd_pin_add_file(struct daemon *d, struct dpin *p,
+			      const char *path, const struct stat *st);
+void cd_pin_remove_file(struct daemon *d, struct dfile *f);
+void cd_pin_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
+void cd_file_activate(struct daemon *d, struct dfile *f);
+void cd_file_release(struct daemon *d, struct dfile *f);
+
+/* inherit.c */
+void cd_inherit_event(struct daemon *d);
+
+/* server.c: rpc */
+int cd_server_open(struct daemon *d, const char *path);
+void cd_server_close(struct daemon *d);
+void cd_server_accept(struct daemon *d);
+void cd_client_event(struct daemon *d, struct client *c, uint32_t events);
+void cd_clients_tick(struct daemon *d);
+void cd_clients_free(struct daemon *d);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "cachectld.h"
 
-bool caps_have(int cap)
+bool cd_caps_have(int cap)
 {
 	cap_flag_value_t v = CAP_CLEAR;
 	cap_t c = cap_get_proc();
@@ -31,7 +31,7 @@ static bool permitted(cap_t c, cap_value_t cap)
 	return cap_get_flag(c, cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET;
 }
 
-int caps_setup(struct daemon *d)
+int cd_caps_setup(struct daemon *d)
 {
 	cap_value_t want[2];
 	cap_value_t keep[2];
@@ -81,7 +81,7 @@ int caps_setup(struct daemon *d)
 			r = -errno;
 		cap_free(next);
 		if (r < 0) {
-			dlog(d, LOG_ERR, "cannot drop capabilities: %s",
+			cd_log(d, LOG_ERR, "cannot drop capabilities: %s",
 			     strerror(-r));
 			cap_free(cur);
 			return r;
@@ -89,19 +89,19 @@ int caps_setup(struct daemon *d)
 	}
 	cap_free(cur);
 
-	d->cap_ipc_lock = caps_have(CAP_IPC_LOCK);
-	d->cap_dac_read_search = caps_have(CAP_DAC_READ_SEARCH);
+	d->cap_ipc_lock = cd_caps_have(CAP_IPC_LOCK);
+	d->cap_dac_read_search = cd_caps_have(CAP_DAC_READ_SEARCH);
 	cur = cap_get_proc();
 	text = cur ? cap_to_text(cur, NULL) : NULL;
-	dlog(d, LOG_INFO, "capabilities: %s",
+	cd_log(d, LOG_INFO, "capabilities: %s",
 	     text && *text && strcmp(text, "=") ? text : "none");
 	cap_free(text);
 	cap_free(cur);
 	if (!d->cap_ipc_lock)
-		dlog(d, LOG_NOTICE,
+		cd_log(d, LOG_NOTICE,
 		     "CAP_IPC_LOCK is missing: hard pins are limited by RLIMIT_MEMLOCK");
 	if (d->scope == CACHECTL_SCOPE_SYSTEM && !d->cap_dac_read_search)
-		dlog(d, LOG_NOTICE,
+		cd_log(d, LOG_NOTICE,
 		     "CAP_DAC_READ_SEARCH is missing: system pins of files root cannot read will fail");
 	return 0;
 }

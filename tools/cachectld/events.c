@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Logging and events: one line per event on stderr, and to subscribers. */
+/* Logging and events: one line per event on stderr, and to observers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,7 @@ static const char *const prio_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 };
 
-void dlog(struct daemon *d, int prio, const char *fmt, ...)
+void cd_log(struct daemon *d, int prio, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -29,22 +30,20 @@ void dlog(struct daemon *d, int prio, const char *fmt, ...)
  * A path made safe for one log line: control bytes, backslash and DEL as
  * \xHH, as on the wire. Four rotating buffers, so a line may hold several.
  */
-const char *pesc(const char *path)
+const char *cd_pesc(struct daemon *d, const char *path)
 {
-	static char bufs[4][4 * 4096 + 1];
-	static unsigned int next;
-	char *b = bufs[next++ & 3];
+	char *b = d->esc[d->esc_next++ & 3];
 
 	if (!path)
 		return "(null)";
 	/* no path the kernel hands out is longer than PATH_MAX */
-	if (cc_hex_escaped_len(path, 0) > 4 * 4096)
+	if (cc_hex_escaped_len(path, 0) > sizeof(d->esc[0]) - 1)
 		return "(too long)";
 	cc_hex_escape(b, path, 0);
 	return b;
 }
 
-void fmt_size(char *buf, size_t len, uint64_t bytes)
+void cd_fmt_size(char *buf, size_t len, uint64_t bytes)
 {
 	static const char units[] = "KMGTPE";
 	double v = (double)bytes;
@@ -61,23 +60,28 @@ void fmt_size(char *buf, size_t len, uint64_t bytes)
 	snprintf(buf, len, "%.*f %ciB", v < 10 ? 1 : 0, v, units[u]);
 }
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
+void cd_event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
 {
 	int prio = LOG_INFO;
 	char sz[32];
+	size_t i;
 
 	if (type == CACHECTL_EVENT_SHORTFALL || type == CACHECTL_EVENT_ERROR ||
 	    type == CACHECTL_EVENT_OVER_BUDGET)
 		prio = LOG_WARNING;
-	fmt_size(sz, sizeof(sz), bytes);
-	dlog(d, prio, "event %s %s (%s)", cachectl_event_name(type), pesc(path), sz);
-	clients_broadcast(d, type, path, bytes);
+	cd_fmt_size(sz, sizeof(sz), bytes);
+	cd_log(d, prio, "event %s %s (%s)", cachectl_event_name(type), cd_pesc(d, path), sz);
+	for (i = 0; i < d->nobservers; i++)
+		d->observers[i].fn(d, type, path, bytes, d->observers[i].data);
+}
+
+/* Layers above (rpc) hear of events without events.c knowing them. */
+int cd_events_subscribe(struct daemon *d, cd_event_fn fn, void *data)
+{
+	if (d->nobservers == ARRAY_LEN(d->observers))
+		return -ENOSPC;
+	d->observers[d->nobservers].fn = fn;
+	d->observers[d->nobservers].data = data;
+	d->nobservers++;
+	return 0;
 }

@@ -55,10 +55,10 @@ struct wslot {
 };
 
 struct worker {
-	struct source src;		/* results, SRC_WORKER */
-	struct source cmd;		/* commands, SRC_WORKER_CMD */
+	struct cd_source src;		/* results, SRC_WORKER */
+	struct cd_source cmd;		/* commands, SRC_WORKER_CMD */
 	pid_t pid;
-	struct outbuf out;
+	struct cd_outbuf out;
 	char in[sizeof(struct lock_res) * 128];
 	size_t inlen;
 	struct wslot *slots;
@@ -206,7 +206,7 @@ static void __attribute__((noreturn)) worker_main(pid_t parent, int cmdfd,
 
 /* ---- the daemon's side ------------------------------------------------ */
 
-int lock_init(struct daemon *d)
+int cd_lock_init(struct daemon *d)
 {
 	const char *env = getenv("CACHECTLD_MAPS_PER_WORKER");
 	struct rlimit rl;
@@ -247,7 +247,7 @@ static struct worker *worker_spawn(struct daemon *d)
 	}
 	pid = fork();
 	if (pid < 0) {
-		dlog(d, LOG_ERR, "cannot start a lock worker: %s", strerror(errno));
+		cd_log(d, LOG_ERR, "cannot start a lock worker: %s", strerror(errno));
 		close(cmd[0]);
 		close(cmd[1]);
 		close(res[0]);
@@ -266,10 +266,10 @@ static struct worker *worker_spawn(struct daemon *d)
 	w->src.fd = res[0];
 	w->cmd.type = SRC_WORKER_CMD;
 	w->cmd.fd = cmd[1];
-	epoll_add(d, &w->src, EPOLLIN);
-	epoll_add(d, &w->cmd, 0);
+	cd_loop_add(&d->loop, &w->src, EPOLLIN);
+	cd_loop_add(&d->loop, &w->cmd, 0);
 	d->workers[d->nworkers++] = w;
-	dlog(d, LOG_INFO, "lock worker %d started (%u mappings at most)",
+	cd_log(d, LOG_INFO, "lock worker %d started (%u mappings at most)",
 	     (int)pid, d->maps_per_worker);
 	return w;
 }
@@ -279,14 +279,14 @@ static void worker_send(struct daemon *d, struct worker *w,
 {
 	int r;
 
-	if (outbuf_put(&w->out, c, sizeof(*c)) < 0 ||
-	    (c->plen && outbuf_put(&w->out, path, c->plen) < 0)) {
-		dlog(d, LOG_ERR, "out of memory queueing for lock worker %d",
+	if (cd_outbuf_put(&w->out, c, sizeof(*c)) < 0 ||
+	    (c->plen && cd_outbuf_put(&w->out, path, c->plen) < 0)) {
+		cd_log(d, LOG_ERR, "out of memory queueing for lock worker %d",
 		     (int)w->pid);
 		return;
 	}
-	r = outbuf_flush(w->cmd.fd, &w->out);
-	epoll_mod(d, &w->cmd, r == 0 ? EPOLLOUT : 0);
+	r = cd_outbuf_flush(w->cmd.fd, &w->out);
+	cd_loop_mod(&d->loop, &w->cmd, r == 0 ? EPOLLOUT : 0);
 }
 
 static uint32_t slot_get(struct worker *w)
@@ -316,7 +316,7 @@ static void slot_put(struct worker *w, uint32_t slot)
 	w->used--;
 }
 
-void unlock_file(struct daemon *d, struct dfile *f)
+void cd_unlock_file(struct daemon *d, struct dfile *f)
 {
 	if (f->worker >= 0) {
 		struct worker *w = d->workers[f->worker];
@@ -336,7 +336,7 @@ void unlock_file(struct daemon *d, struct dfile *f)
 	f->pin->dirty = true;
 }
 
-void lock_file(struct daemon *d, struct dfile *f)
+void cd_lock_file(struct daemon *d, struct dfile *f)
 {
 	struct lock_cmd c = { .op = OP_LOCK };
 	struct worker *w = NULL;
@@ -344,17 +344,17 @@ void lock_file(struct daemon *d, struct dfile *f)
 
 	if (!f->size) {
 		if (f->lk != LK_NONE)
-			unlock_file(d, f);
+			cd_unlock_file(d, f);
 		f->lk = LK_LOCKED;	/* nothing to lock is all locked */
 		return;
 	}
 	if (strlen(f->path) > PATH_MAX * 4) {
 		/* the worker takes no longer paths */
 		if (f->lk != LK_NONE)
-			unlock_file(d, f);
+			cd_unlock_file(d, f);
 		f->lk = LK_FAILED;
-		dlog(d, LOG_ERR, "hard pin %s: cannot lock %s: %s",
-		     pesc(f->pin->path), pesc(f->path), strerror(ENAMETOOLONG));
+		cd_log(d, LOG_ERR, "hard pin %s: cannot lock %s: %s",
+		     cd_pesc(d, f->pin->path), cd_pesc(d, f->path), strerror(ENAMETOOLONG));
 		return;
 	}
 	if (f->lk == LK_PENDING || f->lk == LK_LOCKED)
@@ -406,18 +406,18 @@ static void warn_short(struct daemon *d, struct dpin *p, bool memlock,
 	if (p->memlock_warned)
 		return;
 	p->memlock_warned = true;
-	fmt_size(a, sizeof(a), bytes);
+	cd_fmt_size(a, sizeof(a), bytes);
 	if (memlock) {
-		fmt_size(b, sizeof(b), d->memlock_limit);
-		dlog(d, LOG_ERR,
+		cd_fmt_size(b, sizeof(b), d->memlock_limit);
+		cd_log(d, LOG_ERR,
 		     "hard pin %s: cannot lock %s: RLIMIT_MEMLOCK is %s and CAP_IPC_LOCK is missing (raise `ulimit -l` or grant CAP_IPC_LOCK)",
-		     pesc(p->path), a, b);
+		     cd_pesc(d, p->path), a, b);
 	} else {
-		fmt_size(b, sizeof(b), d->mem_avail);
-		fmt_size(c, sizeof(c), d->reserve);
-		dlog(d, LOG_ERR,
+		cd_fmt_size(b, sizeof(b), d->mem_avail);
+		cd_fmt_size(c, sizeof(c), d->reserve);
+		cd_log(d, LOG_ERR,
 		     "hard pin %s: cannot lock %s: MemAvailable is %s and %s is kept in reserve; lower priorities give way first",
-		     pesc(p->path), a, b, c);
+		     cd_pesc(d, p->path), a, b, c);
 	}
 }
 
@@ -426,55 +426,29 @@ static void warn_short(struct daemon *d, struct dpin *p, bool memlock,
  * within a pin, while memory and RLIMIT_MEMLOCK allow. Unlock what lost
  * its grant first, then lock what gained one.
  */
-void lock_plan(struct daemon *d)
+void cd_lock_plan(struct daemon *d)
 {
-	uint64_t room_mem, room_lim, cum = 0;
+	struct cd_plan_limits lim;
 	size_t i, j;
 
+	cd_mem_read(d);
+	lim = (struct cd_plan_limits){
+		.mem_avail = d->mem_avail,
+		.locked_total = d->locked_total,
+		.reserve = d->reserve,
+		.memlock_limit = d->memlock_limit,
+		.cap_ipc_lock = d->cap_ipc_lock,
+	};
+	if (cd_plan_locks(&lim, d->pins, d->npins) < 0)
+		return;		/* out of memory: the next loop tries again */
 	d->plan_needed = false;
-	mem_read(d);
-	/* locked bytes are no longer in MemAvailable, but they are ours */
-	room_mem = d->mem_avail + d->locked_total;
-	room_mem = room_mem > d->reserve ? room_mem - d->reserve : 0;
-	room_lim = d->cap_ipc_lock ? UINT64_MAX : d->memlock_limit;
-
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];
-		uint64_t short_lim = 0, short_mem = 0;
 
-		for (j = 0; j < p->nfiles; j++) {
-			struct dfile *f = p->files[j];
-			uint64_t need = PAGE_ROUND(f->size);
-			bool held;
-
-			if (!(p->flags & CACHECTL_PIN_HARD) || !f->kept ||
-			    f->removed || f->err) {
-				f->want_lock = false;
-				continue;
-			}
-			/*
-			 * New locks need half the reserve on top: unlocked
-			 * pages count as available again, so without the
-			 * margin a lock given up under pressure would come
-			 * back at the next plan, and go again.
-			 */
-			held = f->lk == LK_LOCKED || f->lk == LK_PENDING;
-			if (cum + need + (held ? 0 : d->reserve / 2) <= room_mem &&
-			    cum + need <= room_lim) {
-				cum += need;
-				f->want_lock = true;
-			} else {
-				f->want_lock = false;
-				if (cum + need > room_lim)
-					short_lim += f->size;
-				else
-					short_mem += f->size;
-			}
-		}
-		if (short_lim)
-			warn_short(d, p, true, short_lim);
-		else if (short_mem)
-			warn_short(d, p, false, short_mem);
+		if (p->short_lim)
+			warn_short(d, p, true, p->short_lim);
+		else if (p->short_mem)
+			warn_short(d, p, false, p->short_mem);
 		else
 			p->memlock_warned = false;
 	}
@@ -485,7 +459,7 @@ void lock_plan(struct daemon *d)
 			struct dfile *f = p->files[j];
 
 			if (!f->want_lock && f->lk != LK_NONE && !f->removed) {
-				unlock_file(d, f);
+				cd_unlock_file(d, f);
 				/* a hard pin that lost its lock is still refilled */
 				if (f->kept && (p->flags & CACHECTL_PIN_HARD))
 					p->dirty = true;
@@ -503,7 +477,7 @@ void lock_plan(struct daemon *d)
 			if (f->lk == LK_NONE ||
 			    ((f->lk == LK_LOCKED || f->lk == LK_PENDING) &&
 			     (f->lock_len != f->size || f->relock))) {
-				lock_file(d, f);
+				cd_lock_file(d, f);
 				p->dirty = true;
 			}
 		}
@@ -533,17 +507,17 @@ static void lock_result(struct daemon *d, struct worker *w,
 	f->worker = -1;
 	f->lk = LK_FAILED;
 	f->locked = f->lock_len = 0;
-	fmt_size(sz, sizeof(sz), f->size);
+	cd_fmt_size(sz, sizeof(sz), f->size);
 	if ((r->err == -ENOMEM || r->err == -EPERM || r->err == -EAGAIN) &&
 	    !d->cap_ipc_lock)
-		dlog(d, LOG_ERR,
+		cd_log(d, LOG_ERR,
 		     "hard pin %s: cannot lock %s (%s): %s; RLIMIT_MEMLOCK applies and CAP_IPC_LOCK is missing",
-		     pesc(f->pin->path), pesc(f->path), sz, strerror(-r->err));
+		     cd_pesc(d, f->pin->path), cd_pesc(d, f->path), sz, strerror(-r->err));
 	else if (r->err == -ESTALE)
 		d->plan_needed = true;	/* replaced; the next check relooks */
 	else
-		dlog(d, LOG_ERR, "hard pin %s: cannot lock %s (%s): %s",
-		     pesc(f->pin->path), pesc(f->path), sz, strerror(-r->err));
+		cd_log(d, LOG_ERR, "hard pin %s: cannot lock %s (%s): %s",
+		     cd_pesc(d, f->pin->path), cd_pesc(d, f->path), sz, strerror(-r->err));
 }
 
 static void worker_gone(struct daemon *d, int idx)
@@ -564,11 +538,11 @@ static void worker_gone(struct daemon *d, int idx)
 		f->locked = f->lock_len = 0;
 		f->pin->dirty = true;
 	}
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->src.fd, NULL);
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, w->cmd.fd, NULL);
+	cd_loop_del(&d->loop, &w->src);
+	cd_loop_del(&d->loop, &w->cmd);
 	close(w->src.fd);
 	close(w->cmd.fd);
-	outbuf_free(&w->out);
+	cd_outbuf_free(&w->out);
 	free(w->slots);
 	free(w->freel);
 	free(w);
@@ -576,7 +550,7 @@ static void worker_gone(struct daemon *d, int idx)
 	d->plan_needed = true;
 }
 
-void worker_event(struct daemon *d, struct source *s, uint32_t events)
+void cd_worker_event(struct daemon *d, struct cd_source *s, uint32_t events)
 {
 	struct worker *w;
 	int idx;
@@ -595,9 +569,9 @@ void worker_event(struct daemon *d, struct source *s, uint32_t events)
 	if (idx == d->nworkers)
 		return;
 	if (events & EPOLLOUT) {
-		int r = outbuf_flush(w->cmd.fd, &w->out);
+		int r = cd_outbuf_flush(w->cmd.fd, &w->out);
 
-		epoll_mod(d, &w->cmd, r == 0 ? EPOLLOUT : 0);
+		cd_loop_mod(&d->loop, &w->cmd, r == 0 ? EPOLLOUT : 0);
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (;;) {
@@ -623,7 +597,7 @@ void worker_event(struct daemon *d, struct source *s, uint32_t events)
 	}
 }
 
-void workers_reap(struct daemon *d)
+void cd_workers_reap(struct daemon *d)
 {
 	int status, i;
 	pid_t pid;
@@ -634,11 +608,11 @@ void workers_reap(struct daemon *d)
 				continue;
 			d->worker_deaths++;
 			if (WIFSIGNALED(status))
-				dlog(d, LOG_ERR,
+				cd_log(d, LOG_ERR,
 				     "lock worker %d killed by signal %d; locking its files again",
 				     (int)pid, WTERMSIG(status));
 			else
-				dlog(d, LOG_ERR,
+				cd_log(d, LOG_ERR,
 				     "lock worker %d exited with %d; locking its files again",
 				     (int)pid, WEXITSTATUS(status));
 			worker_gone(d, i);
@@ -646,7 +620,7 @@ void workers_reap(struct daemon *d)
 	}
 }
 
-void workers_stop(struct daemon *d)
+void cd_workers_stop(struct daemon *d)
 {
 	int i;
 

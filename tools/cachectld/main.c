@@ -45,7 +45,7 @@ static void lib_log(void *data, int priority, const char *file, int line,
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	dlog(d, priority, "libcachectl: %s", msg);
+	cd_log(d, priority, "libcachectl: %s", msg);
 }
 
 static void raise_limits(struct daemon *d)
@@ -91,11 +91,11 @@ static int reload(struct daemon *d)
 	int r = cachectl_pinstore_reload(d->store);
 
 	if (r < 0) {
-		dlog(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
-		     pesc(cachectl_pinstore_get_path(d->store)), strerror(-r));
+		cd_log(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
+		     cd_pesc(d, cachectl_pinstore_get_path(d->store)), strerror(-r));
 		return r;
 	}
-	return pins_sync(d);
+	return cd_pins_sync(d);
 }
 
 static void on_signal(struct daemon *d)
@@ -106,15 +106,15 @@ static void on_signal(struct daemon *d)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			dlog(d, LOG_NOTICE, "signal %d: exiting", (int)si.ssi_signo);
+			cd_log(d, LOG_NOTICE, "signal %d: exiting", (int)si.ssi_signo);
 			d->quit = true;
 			break;
 		case SIGHUP:
-			dlog(d, LOG_NOTICE, "SIGHUP: reloading");
+			cd_log(d, LOG_NOTICE, "SIGHUP: reloading");
 			reload(d);
 			break;
 		case SIGCHLD:
-			workers_reap(d);
+			cd_workers_reap(d);
 			break;
 		}
 	}
@@ -126,8 +126,8 @@ static void on_timer(struct daemon *d)
 
 	if (read(d->timer.fd, &n, sizeof(n)) != sizeof(n))
 		return;
-	refill_tick(d);
-	clients_tick(d);
+	cd_refill_tick(d);
+	cd_clients_tick(d);
 	if (d->ticks % PLAN_TICKS == 0)
 		d->plan_needed = true;
 }
@@ -139,6 +139,7 @@ static int setup_fds(struct daemon *d)
 		.it_value = { 0, TICK_MS * 1000000L },
 	};
 	sigset_t mask;
+	int r;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -148,9 +149,9 @@ static int setup_fds(struct daemon *d)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0)
-		return -errno;
+	r = cd_loop_init(&d->loop);
+	if (r < 0)
+		return r;
 	d->sig.type = SRC_SIGNAL;
 	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->timer.type = SRC_TIMER;
@@ -158,8 +159,8 @@ static int setup_fds(struct daemon *d)
 	if (d->sig.fd < 0 || d->timer.fd < 0 ||
 	    timerfd_settime(d->timer.fd, 0, &its, NULL) < 0)
 		return -errno;
-	if (epoll_add(d, &d->sig, EPOLLIN) < 0 ||
-	    epoll_add(d, &d->timer, EPOLLIN) < 0)
+	if (cd_loop_add(&d->loop, &d->sig, EPOLLIN) < 0 ||
+	    cd_loop_add(&d->loop, &d->timer, EPOLLIN) < 0)
 		return -errno;
 	return 0;
 }
@@ -169,18 +170,18 @@ static void loop(struct daemon *d)
 	struct epoll_event ev[64];
 
 	while (!d->quit) {
-		int n = epoll_wait(d->epfd, ev, ARRAY_LEN(ev), -1), i;
+		int n = cd_loop_wait(&d->loop, ev, ARRAY_LEN(ev)), i;
 
-		if (n < 0 && errno != EINTR) {
-			dlog(d, LOG_ERR, "epoll_wait: %s", strerror(errno));
+		if (n < 0) {
+			cd_log(d, LOG_ERR, "epoll_wait: %s", strerror(-n));
 			return;
 		}
 		for (i = 0; i < n; i++) {
-			struct source *s = ev[i].data.ptr;
+			struct cd_source *s = ev[i].data.ptr;
 
 			switch (s->type) {
 			case SRC_LISTEN:
-				server_accept(d);
+				cd_server_accept(d);
 				break;
 			case SRC_SIGNAL:
 				on_signal(d);
@@ -189,22 +190,22 @@ static void loop(struct daemon *d)
 				on_timer(d);
 				break;
 			case SRC_INOTIFY:
-				inherit_event(d);
+				cd_inherit_event(d);
 				break;
 			case SRC_CLIENT:
 				/* may free it: nothing later in this batch
 				 * refers to a client but its own event */
-				client_event(d, (struct client *)s, ev[i].events);
+				cd_client_event(d, (struct client *)s, ev[i].events);
 				break;
 			case SRC_WORKER:
 			case SRC_WORKER_CMD:
-				worker_event(d, s, ev[i].events);
+				cd_worker_event(d, s, ev[i].events);
 				break;
 			}
 		}
 		if (d->plan_needed)
-			lock_plan(d);
-		pins_compact(d);
+			cd_lock_plan(d);
+		cd_pins_compact(d);
 	}
 }
 
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
 	struct daemon dm = {
 		.scope = CACHECTL_SCOPE_USER,
 		.verbose = LOG_NOTICE,
-		.epfd = -1,
+		.loop.epfd = -1,
 		.listen.fd = -1,
 	};
 	struct daemon *d = &dm;
@@ -282,42 +283,43 @@ int main(int argc, char **argv)
 
 	r = setup_fds(d);
 	if (r < 0) {
-		dlog(d, LOG_ERR, "set-up: %s", strerror(-r));
+		cd_log(d, LOG_ERR, "set-up: %s", strerror(-r));
 		goto out;
 	}
-	if (server_open(d, sock) < 0)
+	if (cd_server_open(d, sock) < 0)
 		goto out;
-	if (caps_setup(d) < 0)
+	if (cd_caps_setup(d) < 0)
 		goto out;
 
 	r = cachectl_pinstore_open(d->ctx, d->scope, &d->store);
 	if (r < 0) {
 		if (cachectl_scope_get_state_dir(d->scope, &store_path) == 0)
-			dlog(d, LOG_ERR,
+			cd_log(d, LOG_ERR,
 			     "cannot load the pin store %s/pins: %s; not touching it (repair or remove it)",
-			     pesc(store_path), strerror(-r));
+			     cd_pesc(d, store_path), strerror(-r));
 		else
-			dlog(d, LOG_ERR, "cannot load the pin store: %s",
+			cd_log(d, LOG_ERR, "cannot load the pin store: %s",
 			     strerror(-r));
 		free(store_path);
 		goto out;
 	}
-	r = inherit_init(d);
+	r = cd_watch_init(d);
 	if (r < 0) {
-		dlog(d, LOG_ERR, "inotify: %s", strerror(-r));
+		cd_log(d, LOG_ERR, "inotify: %s", strerror(-r));
 		goto out;
 	}
-	lock_init(d);
-	mem_read(d);
-	pins_load(d);
-	dlog(d, LOG_NOTICE, "ready: %zu pins", d->npins);
+	cd_lock_init(d);
+	cd_mem_read(d);
+	cd_pins_load(d);
+	cd_log(d, LOG_NOTICE, "ready: %zu pins", d->npins);
 	loop(d);
 	ret = 0;
 out:
-	workers_stop(d);
-	clients_free(d);
-	pins_free(d);
-	server_close(d);
+	cd_workers_stop(d);
+	cd_clients_free(d);
+	cd_pins_free(d);
+	cd_server_close(d);
+	cd_loop_close(&d->loop);
 	cachectl_pinstore_unref(d->store);
 	cachectl_unref(d->ctx);
 	return ret;

@@ -34,27 +34,8 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void mem_read(struct daemon *d)
-{
-	char line[256];
-	FILE *f = fopen("/proc/meminfo", "re");
-	unsigned long long kb;
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
-			d->mem_total = kb << 10;
-		else if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			d->mem_avail = kb << 10;
-	}
-	fclose(f);
-	d->reserve = d->mem_total / 10;
-	d->pressure = d->mem_avail < d->reserve;
-}
-
 /* Residency of one file, into f->size/cached/unknown. */
-int query_file(struct daemon *d, struct dfile *f)
+int cd_query_file(struct daemon *d, struct dfile *f)
 {
 	struct cachectl_residency res;
 	struct stat st;
@@ -82,14 +63,14 @@ int query_file(struct daemon *d, struct dfile *f)
 				d->plan_needed = true;
 			}
 			if (d->fds_open < d->fd_budget) {
-				f->fd = fd = open_ro(f->path);
+				f->fd = fd = cd_open_ro(f->path);
 				if (fd >= 0)
 					d->fds_open++;
 			}
 		}
 	}
 	if (fd < 0) {
-		fd = open_ro(f->path);
+		fd = cd_open_ro(f->path);
 		if (fd < 0) {
 			r = -errno;
 			goto fail;
@@ -114,29 +95,42 @@ int query_file(struct daemon *d, struct dfile *f)
 fail:
 	if ((r == -ENOENT || r == -ESTALE) && f->lk != LK_NONE) {
 		/* deleted: locking the old inode would keep it for nothing */
-		unlock_file(d, f);
+		cd_unlock_file(d, f);
 		f->cached = 0;
 	}
 	if (f->err != r) {
-		dlog(d, LOG_WARNING, "pin %s: %s: %s", pesc(f->pin->path),
-		     pesc(f->path), strerror(-r));
+		cd_log(d, LOG_WARNING, "pin %s: %s: %s", cd_pesc(d, f->pin->path),
+		     cd_pesc(d, f->path), strerror(-r));
 		f->pin->dirty = true;
 	}
 	f->err = r;
 	return r;
 }
 
+/* Bring a pin's kept files up to date, for a live status. */
+void cd_refill_query_pin(struct daemon *d, struct dpin *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nfiles; i++) {
+		struct dfile *f = p->files[i];
+
+		if (!f->removed && f->kept && !f->err)
+			cd_query_file(d, f);
+	}
+}
+
 /*
  * Check one kept file and refill what is missing. @initial: the file
  * was just pinned, so missing data is not an eviction.
  */
-int refill_file(struct daemon *d, struct dfile *f, bool initial)
+int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 {
 	struct dpin *p = f->pin;
 	uint64_t missing, bytes = 0;
 	int fd, r;
 
-	r = query_file(d, f);
+	r = cd_query_file(d, f);
 	if (r < 0)
 		return r;
 	if ((p->flags & CACHECTL_PIN_HARD) &&
@@ -180,15 +174,15 @@ int refill_file(struct daemon *d, struct dfile *f, bool initial)
 		if (f->was_evicted)
 			p->tick_evicted += missing;
 	}
-	fd = f->fd >= 0 ? f->fd : open_ro(f->path);
+	fd = f->fd >= 0 ? f->fd : cd_open_ro(f->path);
 	if (fd < 0)
 		return -errno;
 	r = cachectl_file_prefetch(d->ctx, fd, 0, 0, 0, &bytes);
 	if (fd != f->fd)
 		close(fd);
 	if (r < 0 && f->err != r) {
-		dlog(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
-		     pesc(p->path), pesc(f->path), strerror(-r));
+		cd_log(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
+		     cd_pesc(d, p->path), cd_pesc(d, f->path), strerror(-r));
 		f->err = r;
 		p->dirty = true;
 	}
@@ -197,7 +191,7 @@ int refill_file(struct daemon *d, struct dfile *f, bool initial)
 	return r;
 }
 
-void refill_tick(struct daemon *d)
+void cd_refill_tick(struct daemon *d)
 {
 	uint64_t start, budget = d->busy ? BUSY_NS : IDLE_NS;
 	size_t total = 0, visited = 0, i;
@@ -205,17 +199,8 @@ void refill_tick(struct daemon *d)
 	d->ticks++;
 	/* /proc/meminfo costs tens of microseconds: once a second at rest */
 	if (d->busy || d->pressure || d->ticks % 4 == 0)
-		mem_read(d);
-	d->soft_cutoff = CACHECTL_PRIORITY_MIN;
-	if (d->pressure) {
-		/* pins are sorted: the first soft one has the top priority */
-		for (i = 0; i < d->npins; i++) {
-			if (!(d->pins[i]->flags & CACHECTL_PIN_HARD)) {
-				d->soft_cutoff = d->pins[i]->priority;
-				break;
-			}
-		}
-	}
+		cd_mem_read(d);
+	d->soft_cutoff = cd_plan_soft_cutoff(d->pins, d->npins, d->pressure);
 	for (i = 0; i < d->npins; i++)
 		total += d->pins[i]->nfiles;
 
@@ -226,7 +211,7 @@ void refill_tick(struct daemon *d)
 		struct dfile *f;
 
 		if (d->cur_pin >= d->npins) {
-			dlog(d, LOG_DEBUG, "round: %zu files checked in %u ticks",
+			cd_log(d, LOG_DEBUG, "round: %zu files checked in %u ticks",
 			     total, d->ticks - d->round_tick);
 			d->round_tick = d->ticks;
 			d->cur_pin = 0;
@@ -241,7 +226,7 @@ void refill_tick(struct daemon *d)
 		f = p->files[d->cur_file++];
 		visited++;
 		if (f->kept && !f->removed)
-			refill_file(d, f, false);
+			cd_refill_file(d, f, false);
 		if (!(visited & 15) && cpu_ns() - start > budget)
 			break;
 	}
@@ -256,12 +241,12 @@ void refill_tick(struct daemon *d)
 		struct dpin *p = d->pins[i];
 
 		if (p->tick_evicted) {
-			event_emit(d, CACHECTL_EVENT_EVICTED, p->path,
+			cd_event_emit(d, CACHECTL_EVENT_EVICTED, p->path,
 				   p->tick_evicted);
 			p->dirty = true;
 		}
 		if (p->tick_refilled) {
-			event_emit(d, CACHECTL_EVENT_REFILLED, p->path,
+			cd_event_emit(d, CACHECTL_EVENT_REFILLED, p->path,
 				   p->tick_refilled);
 			p->dirty = true;
 		}
@@ -273,7 +258,7 @@ void refill_tick(struct daemon *d)
 		 */
 		if (p->dirty && (p->nfiles <= REPORT_FILES ||
 				 d->ticks - p->report_tick >= REPORT_TICKS)) {
-			pins_report(d, p);
+			cd_pins_report(d, p);
 			p->report_tick = d->ticks;
 		}
 	}

@@ -27,91 +27,17 @@
 #define LIVE_FILES 4096		/* STATUS re-queries pins this small */
 
 struct client {
-	struct source src;
+	struct cd_source src;
 	struct client *next, **pprev;
 	struct ucred cred;
 	struct proto_buf in;
-	struct outbuf out;
+	struct cd_outbuf out;
 	uint64_t partial_since;		/* ms a message started, 0 if none */
 	uint64_t active;		/* ms of the last request */
 	bool subscribed;
 	bool closing;			/* flush, then close */
 	bool dead;
 };
-
-int epoll_add(struct daemon *d, struct source *s, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = s };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
-}
-
-int epoll_mod(struct daemon *d, struct source *s, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = s };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
-}
-
-void outbuf_free(struct outbuf *o)
-{
-	free(o->data);
-	memset(o, 0, sizeof(*o));
-}
-
-int outbuf_put(struct outbuf *o, const void *p, size_t n)
-{
-	if (o->off && o->off == o->len)
-		o->off = o->len = 0;
-	if (o->len + n > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		char *b;
-
-		if (o->off) {
-			memmove(o->data, o->data + o->off, o->len - o->off);
-			o->len -= o->off;
-			o->off = 0;
-		}
-		while (cap < o->len + n)
-			cap *= 2;
-		if (cap != o->cap) {
-			b = realloc(o->data, cap);
-			if (!b)
-				return -ENOMEM;
-			o->data = b;
-			o->cap = cap;
-		}
-	}
-	memcpy(o->data + o->len, p, n);
-	o->len += n;
-	return 0;
-}
-
-/* Returns 1 if everything went out, 0 if some is left, or -errno. */
-int outbuf_flush(int fd, struct outbuf *o)
-{
-	while (o->off < o->len) {
-		ssize_t n = send(fd, o->data + o->off, o->len - o->off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			if (errno == ENOTSOCK) {
-				n = write(fd, o->data + o->off, o->len - o->off);
-				if (n < 0 && errno == EAGAIN)
-					return 0;
-			}
-			if (n < 0)
-				return -errno;
-		}
-		o->off += (size_t)n;
-	}
-	o->off = o->len = 0;
-	return 1;
-}
 
 /* Queue a message rather than send it: a client may be slow to read. */
 static int queue_msg(struct client *c, const char *verb, const char *const *kv,
@@ -126,7 +52,7 @@ static int queue_msg(struct client *c, const char *verb, const char *const *kv,
 		if (c->out.len - c->out.off + len > OUT_MAX)
 			r = -ENOBUFS;	/* it does not read: it goes */
 		else
-			r = outbuf_put(&c->out, m, len);
+			r = cd_outbuf_put(&c->out, m, len);
 		free(m);
 	}
 	if (r < 0)
@@ -152,10 +78,10 @@ static int queue_err(struct client *c, int error, const char *fmt, ...)
 
 static void client_free(struct daemon *d, struct client *c)
 {
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+	cd_loop_del(&d->loop, &c->src);
 	close(c->src.fd);
 	proto_buf_free(&c->in);
-	outbuf_free(&c->out);
+	cd_outbuf_free(&c->out);
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
@@ -169,13 +95,13 @@ static void client_flush(struct daemon *d, struct client *c)
 	int r = 0;
 
 	if (!c->dead)
-		r = outbuf_flush(c->src.fd, &c->out);
+		r = cd_outbuf_flush(c->src.fd, &c->out);
 	if (c->dead || r < 0 || (r == 1 && c->closing)) {
 		client_free(d, c);
 		return;
 	}
 	/* a closing client is only written to: its EOF would wake us for ever */
-	epoll_mod(d, &c->src, c->closing ? EPOLLOUT :
+	cd_loop_mod(&d->loop, &c->src, c->closing ? EPOLLOUT :
 		  EPOLLIN | EPOLLRDHUP | (r == 0 ? EPOLLOUT : 0));
 }
 
@@ -233,7 +159,7 @@ static int make_dir(struct daemon *d, const char *path)
 	*slash = '\0';
 	if (mkdir(dir, sys ? 0755 : 0700) < 0 && errno != EEXIST) {
 		r = -errno;
-		dlog(d, LOG_ERR, "cannot create %s: %s", pesc(dir), strerror(errno));
+		cd_log(d, LOG_ERR, "cannot create %s: %s", cd_pesc(d, dir), strerror(errno));
 		goto out;
 	}
 	if (lstat(dir, &st) < 0) {
@@ -243,15 +169,18 @@ static int make_dir(struct daemon *d, const char *path)
 	/* someone else's directory could hand our clients to another daemon */
 	if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
 	    (!sys && (st.st_mode & 022))) {
-		dlog(d, LOG_ERR,
+		cd_log(d, LOG_ERR,
 		     "%s: not a directory owned by uid %u and closed to others; refusing to put the socket there",
-		     pesc(dir), (unsigned int)geteuid());
+		     cd_pesc(d, dir), (unsigned int)geteuid());
 		r = -EPERM;
 	}
 out:
 	free(dir);
 	return r;
 }
+
+static void broadcast(struct daemon *d, int type, const char *path,
+		      uint64_t bytes, void *data);
 
 static bool ours(const char *name)
 {
@@ -273,7 +202,7 @@ static int activated_socket(struct daemon *d)
 	n = sd_listen_fds_with_names(1, &names);
 	if (n <= 0) {
 		if (n < 0)
-			dlog(d, LOG_WARNING, "LISTEN_FDS: %s", strerror(-n));
+			cd_log(d, LOG_WARNING, "LISTEN_FDS: %s", strerror(-n));
 		return -ENOENT;
 	}
 	for (i = 0; i < n; i++) {
@@ -283,11 +212,11 @@ static int activated_socket(struct daemon *d)
 		if (fd < 0 && (ours(name) || n == 1) &&
 		    sd_is_socket_unix(cand, SOCK_STREAM, 1, NULL, 0) > 0) {
 			fd = cand;
-			dlog(d, LOG_INFO, "listening on the socket systemd passed (%s)",
-			     name ? pesc(name) : "unnamed");
+			cd_log(d, LOG_INFO, "listening on the socket systemd passed (%s)",
+			     name ? cd_pesc(d, name) : "unnamed");
 		} else {
-			dlog(d, LOG_WARNING, "closing descriptor %d (%s) systemd passed: not a listening Unix stream socket named cachectld",
-			     cand, name ? pesc(name) : "unnamed");
+			cd_log(d, LOG_WARNING, "closing descriptor %d (%s) systemd passed: not a listening Unix stream socket named cachectld",
+			     cand, name ? cd_pesc(d, name) : "unnamed");
 			close(cand);
 		}
 	}
@@ -295,11 +224,11 @@ static int activated_socket(struct daemon *d)
 		free(names[i]);
 	free(names);
 	if (fd < 0)
-		dlog(d, LOG_ERR, "systemd passed %d descriptors, none of them a listening socket for cachectld", n);
+		cd_log(d, LOG_ERR, "systemd passed %d descriptors, none of them a listening socket for cachectld", n);
 	return fd;
 }
 
-int server_open(struct daemon *d, const char *path)
+int cd_server_open(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	bool sys = d->scope == CACHECTL_SCOPE_SYSTEM;
@@ -307,6 +236,9 @@ int server_open(struct daemon *d, const char *path)
 	int fd, r;
 
 	d->listen.type = SRC_LISTEN;
+	r = cd_events_subscribe(d, broadcast, NULL);
+	if (r < 0)
+		return r;
 	fd = activated_socket(d);
 	if (fd == -EBADF)
 		return fd;
@@ -315,7 +247,7 @@ int server_open(struct daemon *d, const char *path)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		d->listen.fd = fd;
 		d->own_socket = false;
-		return epoll_add(d, &d->listen, EPOLLIN);
+		return cd_loop_add(&d->loop, &d->listen, EPOLLIN);
 	}
 
 	if (path) {
@@ -328,7 +260,7 @@ int server_open(struct daemon *d, const char *path)
 			return r;
 	}
 	if (strlen(d->sock_path) >= sizeof(sa.sun_path)) {
-		dlog(d, LOG_ERR, "socket path too long: %s", pesc(d->sock_path));
+		cd_log(d, LOG_ERR, "socket path too long: %s", cd_pesc(d, d->sock_path));
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, d->sock_path, strlen(d->sock_path) + 1);
@@ -339,15 +271,15 @@ int server_open(struct daemon *d, const char *path)
 	r = probe_socket(&sa);
 	if (r != 0) {
 		if (r == 1)
-			dlog(d, LOG_ERR, "another cachectld answers on %s",
-			     pesc(d->sock_path));
+			cd_log(d, LOG_ERR, "another cachectld answers on %s",
+			     cd_pesc(d, d->sock_path));
 		else
-			dlog(d, LOG_ERR, "%s is in use: %s", pesc(d->sock_path),
+			cd_log(d, LOG_ERR, "%s is in use: %s", cd_pesc(d, d->sock_path),
 			     strerror(-r));
 		return -EADDRINUSE;
 	}
 	if (unlink(d->sock_path) == 0)
-		dlog(d, LOG_INFO, "removed stale socket %s", pesc(d->sock_path));
+		cd_log(d, LOG_INFO, "removed stale socket %s", cd_pesc(d, d->sock_path));
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -358,19 +290,19 @@ int server_open(struct daemon *d, const char *path)
 	if (r < 0 || chmod(d->sock_path, sys ? 0666 : 0600) < 0 ||
 	    listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
-		dlog(d, LOG_ERR, "cannot listen on %s: %s", pesc(d->sock_path),
+		cd_log(d, LOG_ERR, "cannot listen on %s: %s", cd_pesc(d, d->sock_path),
 		     strerror(errno));
 		close(fd);
 		return r;
 	}
 	d->listen.fd = fd;
 	d->own_socket = true;
-	dlog(d, LOG_NOTICE, "%s scope, listening on %s", scope_name(d->scope),
-	     pesc(d->sock_path));
-	return epoll_add(d, &d->listen, EPOLLIN);
+	cd_log(d, LOG_NOTICE, "%s scope, listening on %s", scope_name(d->scope),
+	     cd_pesc(d, d->sock_path));
+	return cd_loop_add(&d->loop, &d->listen, EPOLLIN);
 }
 
-void server_close(struct daemon *d)
+void cd_server_close(struct daemon *d)
 {
 	if (d->listen.fd >= 0) {
 		close(d->listen.fd);
@@ -396,13 +328,13 @@ static bool make_room(struct daemon *d)
 			old = c;
 	if (!old)
 		return false;
-	dlog(d, LOG_INFO, "%d clients: dropping the longest idle one (pid %d)",
+	cd_log(d, LOG_INFO, "%d clients: dropping the longest idle one (pid %d)",
 	     d->nclients, (int)old->cred.pid);
 	client_free(d, old);
 	return true;
 }
 
-void server_accept(struct daemon *d)
+void cd_server_accept(struct daemon *d)
 {
 	for (;;) {
 		socklen_t len = sizeof(struct ucred);
@@ -415,13 +347,13 @@ void server_accept(struct daemon *d)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN)
-				dlog(d, LOG_WARNING, "accept: %s", strerror(errno));
+				cd_log(d, LOG_WARNING, "accept: %s", strerror(errno));
 			return;
 		}
 		if (d->nclients >= MAX_CLIENTS && !make_room(d)) {
 			proto_send_err(fd, EBUSY, "too many clients");
 			close(fd);
-			dlog(d, LOG_WARNING, "refused a client: %d connected",
+			cd_log(d, LOG_WARNING, "refused a client: %d connected",
 			     d->nclients);
 			continue;
 		}
@@ -432,7 +364,7 @@ void server_accept(struct daemon *d)
 		}
 		c->src.type = SRC_CLIENT;
 		c->src.fd = fd;
-		c->active = now_ms();
+		c->active = cd_now_ms();
 		c->in.fd = -1;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
 			close(fd);
@@ -445,11 +377,11 @@ void server_accept(struct daemon *d)
 		c->pprev = &d->clients;
 		d->clients = c;
 		d->nclients++;
-		if (epoll_add(d, &c->src, EPOLLIN | EPOLLRDHUP) < 0) {
+		if (cd_loop_add(&d->loop, &c->src, EPOLLIN | EPOLLRDHUP) < 0) {
 			client_free(d, c);
 			continue;
 		}
-		dlog(d, LOG_DEBUG, "client pid %d uid %u connected",
+		cd_log(d, LOG_DEBUG, "client pid %d uid %u connected",
 		     (int)c->cred.pid, (unsigned int)c->cred.uid);
 		{
 			const char *kv[] = { "version", "1" };
@@ -516,8 +448,8 @@ static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
 	    st.st_dev != fst.st_dev || st.st_ino != fst.st_ino) {
 		queue_err(c, EACCES, "cannot pin %s: not readable by uid %u",
 			  path, (unsigned int)c->cred.uid);
-		dlog(d, LOG_NOTICE, "refused pin of %s by uid %u: no proof it can read it",
-		     pesc(path), (unsigned int)c->cred.uid);
+		cd_log(d, LOG_NOTICE, "refused pin of %s by uid %u: no proof it can read it",
+		     cd_pesc(d, path), (unsigned int)c->cred.uid);
 		goto out;
 	}
 	r = cachectl_pin_new(d->ctx, canon, (unsigned int)flags, &pin);
@@ -540,15 +472,15 @@ static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
 	if (r < 0) {
 		queue_err(c, r, "cannot record the pin of %s in %s: %s", path,
 			  cachectl_pinstore_get_path(d->store), strerror(-r));
-		dlog(d, LOG_ERR, "cannot record the pin of %s in %s: %s",
-		     pesc(path), pesc(cachectl_pinstore_get_path(d->store)),
+		cd_log(d, LOG_ERR, "cannot record the pin of %s in %s: %s",
+		     cd_pesc(d, path), cd_pesc(d, cachectl_pinstore_get_path(d->store)),
 		     strerror(-r));
 		goto out;
 	}
-	dlog(d, LOG_NOTICE, "uid %u pinned %s (flags %llu, priority %d, budget %llu)",
-	     (unsigned int)c->cred.uid, pesc(canon), (unsigned long long)flags,
+	cd_log(d, LOG_NOTICE, "uid %u pinned %s (flags %llu, priority %d, budget %llu)",
+	     (unsigned int)c->cred.uid, cd_pesc(d, canon), (unsigned long long)flags,
 	     prio, (unsigned long long)budget);
-	r = pin_set(d, canon, (unsigned int)flags, prio, budget);
+	r = cd_pin_set(d, pin);
 	if (r < 0)
 		queue_err(c, r, "pinned %s, but cannot keep it: %s", path,
 			  strerror(-r));
@@ -579,11 +511,11 @@ static void do_unpin(struct daemon *d, struct client *c, struct proto_msg *m)
 			  cachectl_pinstore_get_path(d->store), strerror(-r));
 		return;
 	}
-	p = pin_find(d, path);
+	p = cd_pin_find(d, path);
 	if (p) {
-		dlog(d, LOG_NOTICE, "uid %u unpinned %s",
-		     (unsigned int)c->cred.uid, pesc(p->path));
-		pin_drop(d, p);
+		cd_log(d, LOG_NOTICE, "uid %u unpinned %s",
+		     (unsigned int)c->cred.uid, cd_pesc(d, p->path));
+		cd_pin_drop(d, p);
 	}
 	queue_msg(c, "OK", NULL, 0);
 }
@@ -593,13 +525,13 @@ static void do_reload(struct daemon *d, struct client *c)
 	int r = cachectl_pinstore_reload(d->store);
 
 	if (r < 0) {
-		dlog(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
-		     pesc(cachectl_pinstore_get_path(d->store)), strerror(-r));
+		cd_log(d, LOG_ERR, "cannot reload %s: %s; keeping the pins I have",
+		     cd_pesc(d, cachectl_pinstore_get_path(d->store)), strerror(-r));
 		queue_err(c, r, "cannot reload %s: %s",
 			  cachectl_pinstore_get_path(d->store), strerror(-r));
 		return;
 	}
-	r = pins_sync(d);
+	r = cd_pins_sync(d);
 	if (r < 0)
 		queue_err(c, r, "reload: %s", strerror(-r));
 	else
@@ -612,7 +544,9 @@ static int status_kv(struct daemon *d, struct dpin *p, bool live,
 	struct cachectl_pin_status st;
 	int n = 0;
 
-	pin_status(d, p, &st, live);
+	if (live)
+		cd_refill_query_pin(d, p);
+	cd_pin_status(p, &st);
 #define KV(k, v) do { put_u64(num[n], sizeof(num[n]), v); \
 		      kv[2 * n] = k; kv[2 * n + 1] = num[n]; n++; } while (0)
 	KV("files", st.files);
@@ -637,7 +571,7 @@ static void do_status(struct daemon *d, struct client *c, struct proto_msg *m)
 		queue_err(c, EINVAL, "STATUS needs an absolute path=");
 		return;
 	}
-	p = pin_find(d, path);
+	p = cd_pin_find(d, path);
 	if (!p) {
 		queue_err(c, ENOENT, "%s is not pinned", path);
 		return;
@@ -697,7 +631,7 @@ static void handle(struct daemon *d, struct client *c, struct proto_msg *m)
 	}
 	if (change && !may_change(d, c)) {
 		queue_err(c, EPERM, "system pins need root");
-		dlog(d, LOG_NOTICE, "refused %s from uid %u: system pins need root",
+		cd_log(d, LOG_NOTICE, "refused %s from uid %u: system pins need root",
 		     v, (unsigned int)c->cred.uid);
 		return;
 	}
@@ -731,7 +665,7 @@ static void client_read(struct daemon *d, struct client *c)
 		r = proto_fill(c->src.fd, &c->in);
 		if (r <= 0)
 			break;
-		c->active = now_ms();
+		c->active = cd_now_ms();
 		r = proto_take(&c->in, &m);
 		if (r < 0) {
 			queue_err(c, EPROTO, "malformed message");
@@ -750,7 +684,7 @@ static void client_read(struct daemon *d, struct client *c)
 	if (r == -EMSGSIZE) {
 		queue_err(c, EMSGSIZE, "message longer than %u bytes", PROTO_MAX);
 		c->closing = true;
-		dlog(d, LOG_NOTICE, "dropped client pid %d: oversized message",
+		cd_log(d, LOG_NOTICE, "dropped client pid %d: oversized message",
 		     (int)c->cred.pid);
 	} else if (r < 0) {
 		c->closing = true;
@@ -759,12 +693,12 @@ static void client_read(struct daemon *d, struct client *c)
 	}
 	/* half a message, or answers it does not collect: STALL_MS at most */
 	if (c->in.len || c->closing)
-		c->partial_since = c->partial_since ? c->partial_since : now_ms();
+		c->partial_since = c->partial_since ? c->partial_since : cd_now_ms();
 	else
 		c->partial_since = 0;
 }
 
-void client_event(struct daemon *d, struct client *c, uint32_t events)
+void cd_client_event(struct daemon *d, struct client *c, uint32_t events)
 {
 	if (!c->closing && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		client_read(d, c);
@@ -773,15 +707,15 @@ void client_event(struct daemon *d, struct client *c, uint32_t events)
 	client_flush(d, c);
 }
 
-void clients_tick(struct daemon *d)
+void cd_clients_tick(struct daemon *d)
 {
-	uint64_t now = now_ms();
+	uint64_t now = cd_now_ms();
 	struct client *c, *next;
 
 	for (c = d->clients; c; c = next) {
 		next = c->next;
 		if (c->partial_since && now - c->partial_since > STALL_MS) {
-			dlog(d, LOG_NOTICE,
+			cd_log(d, LOG_NOTICE,
 			     "dropped client pid %d: stalled mid-message or not reading its answers",
 			     (int)c->cred.pid);
 			c->dead = true;
@@ -790,8 +724,9 @@ void clients_tick(struct daemon *d)
 	}
 }
 
-void clients_broadcast(struct daemon *d, int type, const char *path,
-		       uint64_t bytes)
+/* An observer of events.c: subscribers get every event. */
+static void broadcast(struct daemon *d, int type, const char *path,
+		      uint64_t bytes, void *data)
 {
 	char t[16], b[24];
 	const char *kv[] = { "type", t, "path", path ? path : "", "bytes", b };
@@ -804,14 +739,14 @@ void clients_broadcast(struct daemon *d, int type, const char *path,
 		if (!c->subscribed || c->dead || c->closing)
 			continue;
 		if (queue_msg(c, "EVENT", kv, 3) < 0)
-			dlog(d, LOG_NOTICE,
+			cd_log(d, LOG_NOTICE,
 			     "dropped subscriber pid %d: it does not read its events",
 			     (int)c->cred.pid);
 		client_flush(d, c);
 	}
 }
 
-void clients_free(struct daemon *d)
+void cd_clients_free(struct daemon *d)
 {
 	while (d->clients)
 		client_free(d, d->clients);

@@ -37,7 +37,7 @@
 #include <syslog.h>
 
 #include <libcachectl/libcachectl.h>
-#include "proto.h"
+#include "common/proto.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

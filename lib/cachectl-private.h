@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <syslog.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -13,6 +14,7 @@
 #include "uapi-cachestat.h"
 
 struct kcachectl_args;
+struct cachectl_backend_ops;
 
 #define CACHECTL_EXPORT __attribute__((visibility("default")))
 
@@ -39,6 +41,7 @@ struct cachectl_sysops {
 	/* wait until [off, off+len) is read in, without copying */
 	int (*populate)(int fd, uint64_t off, uint64_t len);
 	int (*fstat)(int fd, struct stat *st);
+	int (*statfs)(const char *path, struct statfs *sf);
 	/* lseek SEEK_DATA / SEEK_HOLE */
 	int64_t (*seek)(int fd, uint64_t off, int whence);
 	int (*access_write)(int fd);	/* 0 if the caller could write fd */
@@ -54,7 +57,9 @@ struct cachectl_ctx {
 	void *log_data;
 	int log_priority;
 	const struct cachectl_sysops *ops;
-	int backend;			/* 0 until probed */
+	/* chosen once, by the probe (backend.h): NULL until probed */
+	const struct cachectl_backend_ops *be;
+	int be_err;			/* the probe's failure, if any */
 	unsigned int features;
 	int forced_backend;		/* from CACHECTL_BACKEND, <0 bad name */
 	int page_size;
@@ -99,44 +104,12 @@ void cachectl_log_stderr(void *data, int priority, const char *file, int line,
 			 const char *fn, const char *format, va_list args);
 int cachectl_log_priority_parse(const char *s);
 
-/* query.c */
-int cachectl_query_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
-		      uint64_t offset, uint64_t length,
-		      struct cachectl_residency *res);
-
+/* file.c */
 int cachectl_residency_copy(const struct cachectl_residency *res,
 			    struct cachectl_residency *ret, size_t size);
 
-/* probe.c */
-int cachectl_backend(struct cachectl_ctx *ctx);
-
-static inline bool cachectl_is_kernel(struct cachectl_ctx *ctx)
-{
-	return cachectl_backend(ctx) == CACHECTL_BACKEND_KERNEL;
-}
-
-/* kernel.c: the fcachectl(2) backend */
-int cachectl_kernel_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
-			  uint64_t length, struct cachectl_residency *res);
-int cachectl_kernel_prefetch(struct cachectl_ctx *ctx, int fd, uint64_t offset,
-			     uint64_t length, bool wait,
-			     struct cachectl_residency *after);
-
-/* prefetch.c */
-int cachectl_prefetch_fd(struct cachectl_ctx *ctx, int fd,
-			 const struct stat *st, uint64_t offset,
-			 uint64_t length, unsigned int flags,
-			 const struct cachectl_residency *before,
-			 uint64_t *ret_bytes);
-
-int cachectl_prefetch_wait_fd(struct cachectl_ctx *ctx, int fd,
-			      const struct stat *st, uint64_t offset,
-			      uint64_t length);
-
-/* evict.c */
-int cachectl_evict_fd(struct cachectl_ctx *ctx, int fd, const struct stat *st,
-		      uint64_t offset, uint64_t length, uint64_t *ret_left,
-		      struct cachectl_residency *after);
+/* probe.c: CACHECTL_BACKEND's value, <0 for a name it does not know */
+int cachectl__backend_parse(const char *name);
 
 /*
  * Is the range all there: in the page cache and, where a cache holds the

@@ -7,17 +7,6 @@
 
 #include "cachectl-private.h"
 
-static int backend_parse(const char *s)
-{
-	if (!s || !*s)
-		return 0;
-	if (!strcmp(s, "shim"))
-		return CACHECTL_BACKEND_SHIM;
-	if (!strcmp(s, "kernel"))
-		return CACHECTL_BACKEND_KERNEL;
-	return -EINVAL;
-}
-
 CACHECTL_EXPORT int cachectl_new(struct cachectl_ctx **ret_ctx)
 {
 	struct cachectl_ctx *ctx;
@@ -44,7 +33,8 @@ CACHECTL_EXPORT int cachectl_new(struct cachectl_ctx **ret_ctx)
 		if (prio >= 0)
 			ctx->log_priority = prio;
 	}
-	ctx->forced_backend = backend_parse(secure_getenv("CACHECTL_BACKEND"));
+	ctx->forced_backend =
+		cachectl__backend_parse(secure_getenv("CACHECTL_BACKEND"));
 
 	*ret_ctx = ctx;
 	return 0;
@@ -71,7 +61,8 @@ void cachectl_ctx_set_sysops(struct cachectl_ctx *ctx,
 			     const struct cachectl_sysops *ops)
 {
 	ctx->ops = ops ? ops : &cachectl_default_sysops;
-	ctx->backend = 0;
+	ctx->be = NULL;
+	ctx->be_err = 0;
 	ctx->features = 0;
 	ctx->fowner = -1;
 	ctx->cachestat = 0;

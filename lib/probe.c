@@ -6,10 +6,11 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 #include <liburing.h>
 
-#include "cachectl-private.h"
+#include "backend.h"
 #include "uapi-cachectl.h"
 
 /* cachestat on fd -1: EBADF means the syscall exists, ENOSYS it does not. */
@@ -45,20 +46,100 @@ static bool have_uring_fadvise(void)
 	return ok;
 }
 
-/*
- * The backend the operations use: CACHECTL_BACKEND_*, or -EOPNOTSUPP
- * when CACHECTL_BACKEND=kernel was forced on a kernel without the
- * syscall (operations then fail rather than quietly use the shim), or
- * -EINVAL for an unknown name. Walk threads may race here; they all
- * compute the same answer.
- */
-int cachectl_backend(struct cachectl_ctx *ctx)
+int cachectl__backend_parse(const char *s)
 {
-	int b = __atomic_load_n(&ctx->backend, __ATOMIC_ACQUIRE);
-	unsigned int f = CACHECTL_FEATURE_MINCORE;
+	if (!s || !*s)
+		return 0;
+	if (!strcmp(s, cachectl__shim_ops.name))
+		return CACHECTL_BACKEND_SHIM;
+	if (!strcmp(s, cachectl__kernel_ops.name))
+		return CACHECTL_BACKEND_KERNEL;
+	return -EINVAL;
+}
 
-	if (b)
-		return b;
+/*
+ * A context whose probe failed: every operation fails with the probe's
+ * error, file by file, as the walks report any other failure.
+ */
+static int failed_query(struct cachectl_ctx *ctx, int fd, const struct stat *st,
+			uint64_t off, uint64_t len,
+			struct cachectl_residency *res)
+{
+	return ctx->be_err;
+}
+
+static int failed_prefetch(struct cachectl_ctx *ctx, int fd,
+			   const struct stat *st, uint64_t off, uint64_t len,
+			   unsigned int flags, struct cachectl_residency *res,
+			   uint64_t *ret_bytes)
+{
+	return ctx->be_err;
+}
+
+static int failed_prefetch_whole(struct cachectl_ctx *ctx, int fd,
+				 const struct stat *st, unsigned int flags,
+				 struct cachectl_residency *res,
+				 uint64_t *ret_bytes)
+{
+	return ctx->be_err;
+}
+
+static int failed_prefetch_wait(struct cachectl_ctx *ctx, int fd,
+				const struct stat *st, uint64_t off,
+				uint64_t len)
+{
+	return ctx->be_err;
+}
+
+static int failed_evict(struct cachectl_ctx *ctx, int fd, const struct stat *st,
+			uint64_t off, uint64_t len, uint64_t *ret_left,
+			struct cachectl_residency *after)
+{
+	return ctx->be_err;
+}
+
+static int failed_pin(struct cachectl_ctx *ctx, int fd)
+{
+	return ctx->be_err;
+}
+
+static int failed_set_culling(struct cachectl_ctx *ctx, int fd, bool enable)
+{
+	return ctx->be_err;
+}
+
+static const struct cachectl_backend_ops failed_ops = {
+	.name = NULL,
+	.query = failed_query,
+	.prefetch = failed_prefetch,
+	.prefetch_whole = failed_prefetch_whole,
+	.prefetch_wait = failed_prefetch_wait,
+	.evict = failed_evict,
+	.pin = failed_pin,
+	.unpin = failed_pin,
+	.set_culling = failed_set_culling,
+};
+
+/*
+ * The backend the operations use, chosen here once per context. On
+ * failure, a table that fails every operation: -EOPNOTSUPP when
+ * CACHECTL_BACKEND=kernel was forced on a kernel without the syscall
+ * (operations then fail rather than quietly use the shim), or -EINVAL for
+ * an unknown name. Walk threads may race here; they all compute the same
+ * answer.
+ */
+const struct cachectl_backend_ops *cachectl__backend_probe(
+	struct cachectl_ctx *ctx, int *ret_err)
+{
+	const struct cachectl_backend_ops *be;
+	unsigned int f = CACHECTL_FEATURE_MINCORE;
+	int err = __atomic_load_n(&ctx->be_err, __ATOMIC_ACQUIRE);
+
+	be = __atomic_load_n(&ctx->be, __ATOMIC_ACQUIRE);
+	if (be || err) {
+		*ret_err = err;
+		return err ? &failed_ops : be;
+	}
 	if (have_cachestat(ctx))
 		f |= CACHECTL_FEATURE_CACHESTAT;
 	if (have_uring_fadvise())
@@ -66,45 +147,65 @@ int cachectl_backend(struct cachectl_ctx *ctx)
 	if (have_fcachectl(ctx))
 		f |= CACHECTL_FEATURE_SYSCALL;
 	if (ctx->forced_backend < 0)
-		b = ctx->forced_backend;
+		err = ctx->forced_backend;
 	else if (ctx->forced_backend == CACHECTL_BACKEND_SHIM)
-		b = CACHECTL_BACKEND_SHIM;
+		be = &cachectl__shim_ops;
 	else if (f & CACHECTL_FEATURE_SYSCALL)
-		b = CACHECTL_BACKEND_KERNEL;
+		be = &cachectl__kernel_ops;
 	else if (ctx->forced_backend == CACHECTL_BACKEND_KERNEL)
-		b = -EOPNOTSUPP;
+		err = -EOPNOTSUPP;
 	else
-		b = CACHECTL_BACKEND_SHIM;
+		be = &cachectl__shim_ops;
 	__atomic_store_n(&ctx->features, f, __ATOMIC_RELAXED);
-	__atomic_store_n(&ctx->backend, b, __ATOMIC_RELEASE);
-	if (b > 0)
-		info(ctx, "backend %s%s, features 0x%x\n",
-		     cachectl_backend_name(b),
-		     ctx->forced_backend ? " (forced)" : "", f);
-	return b;
+	if (err) {
+		__atomic_store_n(&ctx->be_err, err, __ATOMIC_RELEASE);
+		*ret_err = err;
+		return &failed_ops;
+	}
+	__atomic_store_n(&ctx->be, be, __ATOMIC_RELEASE);
+	info(ctx, "backend %s%s, features 0x%x\n", be->name,
+	     ctx->forced_backend ? " (forced)" : "", f);
+	*ret_err = 0;
+	return be;
 }
 
 CACHECTL_EXPORT int cachectl_backend_probe(struct cachectl_ctx *ctx,
 					   unsigned int *ret_features)
 {
-	int b;
+	const struct cachectl_backend_ops *be;
+	int r;
 
 	if (!ctx)
 		return -EINVAL;
-	b = cachectl_backend(ctx);
-	if (b > 0 && ret_features)
+	r = cachectl__backend_get(ctx, &be);
+	if (r < 0)
+		return r;
+	if (ret_features)
 		*ret_features = __atomic_load_n(&ctx->features,
 						__ATOMIC_RELAXED);
-	return b;
+	return be->id;
+}
+
+CACHECTL_EXPORT int cachectl_get_capabilities(struct cachectl_ctx *ctx,
+					      unsigned int *ret_caps)
+{
+	const struct cachectl_backend_ops *be;
+	int r;
+
+	if (!ctx || !ret_caps)
+		return -EINVAL;
+	r = cachectl__backend_get(ctx, &be);
+	if (r < 0)
+		return r;
+	*ret_caps = be->caps;
+	return 0;
 }
 
 CACHECTL_EXPORT const char *cachectl_backend_name(int backend)
 {
-	switch (backend) {
-	case CACHECTL_BACKEND_SHIM:
-		return "shim";
-	case CACHECTL_BACKEND_KERNEL:
-		return "kernel";
-	}
+	if (backend == cachectl__shim_ops.id)
+		return cachectl__shim_ops.name;
+	if (backend == cachectl__kernel_ops.id)
+		return cachectl__kernel_ops.name;
 	return NULL;
 }

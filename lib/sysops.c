@@ -143,6 +143,16 @@ static int sys_fstat(int fd, struct stat *st)
 	return r < 0 ? -errno : 0;
 }
 
+static int sys_statfs(const char *path, struct statfs *sf)
+{
+	int r;
+
+	do
+		r = statfs(path, sf);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
 static int64_t sys_seek(int fd, uint64_t off, int whence)
 {
 	off_t r;
@@ -195,6 +205,7 @@ const struct cachectl_sysops cachectl_default_sysops = {
 	.pread = sys_pread,
 	.populate = sys_populate,
 	.fstat = sys_fstat,
+	.statfs = sys_statfs,
 	.seek = sys_seek,
 	.access_write = sys_access_write,
 	.has_cap = sys_has_cap,

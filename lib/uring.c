@@ -28,6 +28,7 @@
 #include <liburing.h>
 
 #include "cachectl-private.h"
+#include "fstype.h"
 #include "walk-private.h"
 
 #define READ_SIZE (1u << 20)
@@ -482,7 +483,7 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 				p->skip = true;
 			else if (r < 0)
 				p->error = r;
-			if (r < 0 && is_gone(r))
+			if (r < 0 && cachectl__error_is_gone(r))
 				return r;
 			p->end = r == 0 && needed ? (uint64_t)p->st.st_size : 0;
 			p->state = P_DATA;
@@ -495,7 +496,7 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 		}
 		if (p->state == P_DATA && !p->inflight &&
 		    (p->error || p->next >= p->end)) {
-			if (p->error && is_gone(p->error))
+			if (p->error && cachectl__error_is_gone(p->error))
 				return p->error;
 			if (p->end && !p->skip)
 				p->error = b->ops->finish(w, p->fd, &p->st,
@@ -515,7 +516,7 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 	while (b->n && item(b, 0)->state == P_DONE) {
 		struct pending *p = item(b, 0);
 
-		if (p->error && is_gone(p->error))
+		if (p->error && cachectl__error_is_gone(p->error))
 			return p->error;
 		p->e.path = p->path;
 		r = b->ops->emit(w, &p->e, &p->st, p->error, p->skip);

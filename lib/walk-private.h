@@ -53,6 +53,7 @@ struct cachectl_entry {
 struct cachectl_walk {
 	int refcount;
 	struct cachectl_ctx *ctx;
+	const struct cachectl_backend_ops *be;	/* the ctx's, for a run */
 	unsigned int flags;
 	unsigned int queue_depth;
 	bool force_uring;
@@ -89,21 +90,6 @@ struct cachectl_walk {
 	int nthreads;			/* 0 not tried, -1 none */
 	struct cachectl_totals totals;
 };
-
-/*
- * Errors that say the filesystem, not the file, is gone: stop the walk
- * with one error instead of one per file.
- */
-static inline bool is_gone(int error)
-{
-	switch (-error) {
-	case ENOTCONN: case ESHUTDOWN: case ECONNABORTED: case ECONNRESET:
-	case ECONNREFUSED: case EHOSTDOWN: case EHOSTUNREACH: case ENETDOWN:
-	case ENETUNREACH: case ETIMEDOUT:
-		return true;
-	}
-	return false;
-}
 
 /* uring.c: the walk's side of each file, called in the walk's thread */
 struct uring_ops {

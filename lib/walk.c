@@ -19,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cachectl-private.h"
+#include "backend.h"
 #include "extensible.h"
+#include "fstype.h"
 #include "pool.h"
 #include "walk-private.h"
 
@@ -257,7 +258,7 @@ static int fail(struct cachectl_walk *w, int error)
 {
 	struct cachectl_entry e = { .path = w->path, .error = error };
 
-	if (is_gone(error))
+	if (cachectl__error_is_gone(error))
 		return error;
 
 	return emit(w, &e);
@@ -303,58 +304,48 @@ static unsigned int prefetch_flags(struct cachectl_walk *w)
 }
 
 /*
- * A file a cache holds, already queried into e->res: one PREFETCH, whose
- * answer is the state afterwards. Returns 1 if the syscall cannot serve
- * the file after all (no cache took it), for the shim's paths to.
+ * A file a cache holds, already queried into e->res: one call, whose
+ * answer is the state afterwards. Returns 1 if the backend cannot serve
+ * the file that way, for the caller's own data path to.
  */
-static int kernel_prefetch(struct cachectl_walk *w, int fd,
-			   struct cachectl_entry *e)
+static int prefetch_whole(struct cachectl_walk *w, int fd,
+			  const struct stat *st, struct cachectl_entry *e)
 {
-	struct cachectl_residency after = e->res;
-	uint64_t wanted = e->res.range;
 	int r;
 
 	if (cachectl_res_complete(&e->res))
 		return 0;
-	r = cachectl_kernel_prefetch(w->ctx, fd, 0, 0,
-				     prefetch_flags(w) & CACHECTL_RUN_WAIT,
-				     &after);
-	if (r == -EOPNOTSUPP || r == -ENOBUFS)
-		return 1;
-	if (r < 0)
-		return r;
-	e->bytes = wanted - MIN(e->res.cached, wanted);
-	e->res = after;
-	return 0;
+	r = w->be->prefetch_whole(w->ctx, fd, st, prefetch_flags(w), &e->res,
+				  &e->bytes);
+	return r < 0 ? r : !r;
 }
 
 static int file_op(struct cachectl_walk *w, int fd, const struct stat *st,
 		   struct cachectl_entry *e)
 {
+	const struct cachectl_backend_ops *be = w->be;
 	struct cachectl_ctx *ctx = w->ctx;
 	int r;
 
 	switch (w->op) {
 	case CACHECTL_WALK_OP_QUERY:
-		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+		return be->query(ctx, fd, st, 0, 0, &e->res);
 	case CACHECTL_WALK_OP_PREFETCH:
-		r = cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+		r = be->query(ctx, fd, st, 0, 0, &e->res);
 		if (r < 0)
 			return r;
 		if (cachectl_res_complete(&e->res))
 			return 0;
-		if (e->res.cache_state & CACHECTL_CACHE_OBJECT) {
-			r = kernel_prefetch(w, fd, e);
-			if (r <= 0)
-				return r;
-		}
-		r = cachectl_prefetch_fd(ctx, fd, st, 0, 0, prefetch_flags(w),
-					 &e->res, &e->bytes);
-		if (r < 0)
+		r = prefetch_whole(w, fd, st, e);
+		if (r <= 0)
 			return r;
-		return cachectl_query_fd(ctx, fd, st, 0, 0, &e->res);
+		r = be->prefetch(ctx, fd, st, 0, 0, prefetch_flags(w), &e->res,
+				 &e->bytes);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		return be->query(ctx, fd, st, 0, 0, &e->res);
 	case CACHECTL_WALK_OP_EVICT:
-		r = cachectl_evict_fd(ctx, fd, st, 0, 0, &e->bytes, &e->res);
+		r = be->evict(ctx, fd, st, 0, 0, &e->bytes, &e->res);
 		if (r == -EBUSY)
 			e->has_res = true;
 		return r;
@@ -371,7 +362,7 @@ static bool link_seen(struct cachectl_walk *w, const struct stat *st)
 
 static int file_done(struct cachectl_walk *w, struct cachectl_entry *e, int r)
 {
-	if (r < 0 && is_gone(r))
+	if (r < 0 && cachectl__error_is_gone(r))
 		return r;
 	if (r < 0 && !e->has_res) {
 		e->error = r;
@@ -400,9 +391,9 @@ static int batch_finish(struct cachectl_walk *w, int fd, const struct stat *st,
 
 	if (r >= 0 && (w->run_flags & CACHECTL_RUN_WAIT) && !w->uring_read &&
 	    e->bytes)
-		r = cachectl_prefetch_wait_fd(w->ctx, fd, st, 0, 0);
+		r = w->be->prefetch_wait(w->ctx, fd, st, 0, 0);
 	if (r >= 0 || r == -EIO) {
-		int q = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+		int q = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
 
 		e->has_res = q >= 0;
 		if (q < 0 && r >= 0)
@@ -448,15 +439,13 @@ static int batch_start(struct cachectl_walk *w, int fd, struct stat *st,
 	if (w->op != CACHECTL_WALK_OP_PREFETCH ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return file_op(w, fd, st, e);
-	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+	r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
 	if (r < 0)
 		return r;
-	/* a cache holds it: one fcachectl PREFETCH, no reads via the ring */
-	if (e->res.cache_state & CACHECTL_CACHE_OBJECT) {
-		r = kernel_prefetch(w, fd, e);
-		if (r <= 0)
-			return r;
-	}
+	/* the backend moves it in one call (a cache holds it): no ring reads */
+	r = prefetch_whole(w, fd, st, e);
+	if (r <= 0)
+		return r;
 	return batch_needed(w, fd, e, needed);
 }
 
@@ -487,7 +476,7 @@ static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 	bool needed;
 	int r;
 
-	r = cachectl_query_fd(w->ctx, fd, st, 0, 0, &e->res);
+	r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
 	if (r >= 0)
 		r = batch_needed(w, fd, e, &needed);
 	if (r < 0) {
@@ -992,33 +981,14 @@ out:
 	return r;
 }
 
-/*
- * Filesystems where every request is a round trip (or a FUSE daemon's
- * turn): there, keeping many requests in flight is the whole win.
- */
-static bool is_remote(const char *path)
+/* statfs is a round trip too: the caller asks once per device */
+static bool is_remote(struct cachectl_walk *w, const char *path)
 {
-	static const long magic[] = {
-		0x6969,		/* NFS */
-		0x01021997,	/* 9p */
-		0x65735546,	/* FUSE */
-		0xff534d42,	/* CIFS */
-		0xfe534d42,	/* SMB2 */
-		0x00c36400,	/* Ceph */
-		0x5346414f,	/* AFS */
-		0x6b414653,	/* kAFS */
-		0x47504653,	/* GPFS */
-		0x0bd00bd0,	/* Lustre */
-	};
 	struct statfs sf;
-	size_t i;
 
-	if (statfs(path, &sf) < 0)
+	if (w->ctx->ops->statfs(path, &sf) < 0)
 		return false;
-	for (i = 0; i < ARRAY_SIZE(magic); i++)
-		if ((long)sf.f_type == magic[i])
-			return true;
-	return false;
+	return cachectl__magic_is_remote((long)sf.f_type);
 }
 
 /*
@@ -1043,7 +1013,7 @@ static bool is_remote(const char *path)
  */
 static void pick_engine(struct cachectl_walk *w, const char *path)
 {
-	bool remote = is_remote(path);
+	bool remote = is_remote(w, path);
 	bool want = remote || (w->op == CACHECTL_WALK_OP_PREFETCH &&
 			       ((w->run_flags & CACHECTL_RUN_READ) ||
 				w->force_uring));
@@ -1138,6 +1108,8 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	if ((flags & ~RUN_FLAGS) || (flags && op != CACHECTL_WALK_OP_PREFETCH))
 		return -EINVAL;
 
+	/* a failed probe fails each file, as other errors do */
+	(void)cachectl__backend_get(w->ctx, &w->be);
 	memset(&w->totals, 0, sizeof(w->totals));
 	w->op = op;
 	w->run_flags = flags;

@@ -42,7 +42,7 @@ int tool_backend(struct cachectl_ctx *ctx, bool verbose)
 	}
 	if (!verbose)
 		return b;
-	if (b == CACHECTL_BACKEND_KERNEL) {
+	if (tool_caps(ctx) & CACHECTL_CAP_FSCACHE) {
 		fprintf(stderr, "%s: backend kernel (fcachectl%s)\n",
 			program_name, env ? "; forced by CACHECTL_BACKEND" : "");
 		return b;
@@ -56,6 +56,14 @@ int tool_backend(struct cachectl_ctx *ctx, bool verbose)
 		f & CACHECTL_FEATURE_CACHESTAT ? "cachestat" : "mincore",
 		f & CACHECTL_FEATURE_IO_URING ? ", io_uring" : "");
 	return b;
+}
+
+/* what the context's backend can do: CACHECTL_CAP_* bits */
+unsigned int tool_caps(struct cachectl_ctx *ctx)
+{
+	unsigned int caps = 0;
+
+	return cachectl_get_capabilities(ctx, &caps) < 0 ? 0 : caps;
 }
 
 /* a context, with the backend checked: NULL after saying why not */

@@ -294,7 +294,7 @@ int verb_cache(int argc, char **argv)
 	ctx = tool_ctx(verbose, &backend);
 	if (!ctx)
 		return EXIT_FAILURE;
-	if (cull >= 0 && backend != CACHECTL_BACKEND_KERNEL) {
+	if (cull >= 0 && !(tool_caps(ctx) & CACHECTL_CAP_CULLING)) {
 		fprintf(stderr, "%s: cache %s needs the kernel backend "
 			"(fcachectl); the backend in use is %s\n", program_name,
 			cull ? "--cull" : "--no-cull",
@@ -353,7 +353,7 @@ int verb_cache(int argc, char **argv)
 		goto empty;
 	}
 
-	if (backend == CACHECTL_BACKEND_KERNEL)
+	if (tool_caps(ctx) & CACHECTL_CAP_FSCACHE)
 		(void)cachectl_cache_list_find_files(l,
 			(const char *const *)argv + optind, argc - optind);
 	if (cull >= 0) {

@@ -35,6 +35,7 @@ int verb_cache(int argc, char **argv);
 /* backend.c */
 int tool_backend(struct cachectl_ctx *ctx, bool verbose);
 struct cachectl_ctx *tool_ctx(bool verbose, int *ret_backend);
+unsigned int tool_caps(struct cachectl_ctx *ctx);
 
 /* kpin.c: pins kept by the kernel, on the fscache objects of files */
 struct kpin_count {

@@ -45,22 +45,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool is_network_type(const char *t)
-{
-	static const char *const types[] = {
-		"nfs", "nfs4", "9p", "cifs", "smb3", "smbfs", "ceph", "afs",
-		"gpfs", "lustre", "glusterfs", "fuse", "fuseblk",
-	};
-	size_t i;
-
-	if (!strncmp(t, "fuse.", 5))
-		return true;
-	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (!strcmp(t, types[i]))
-			return true;
-	return false;
-}
-
 /* The mount table, read once: --from may bring a million paths. */
 static void load_mounts(struct guard *g)
 {
@@ -152,7 +136,7 @@ int guard_add_root(struct guard *g, const char *path)
 	const struct guard_mount *m = mount_of(g, path);
 	size_t i;
 
-	if (!m || !is_network_type(m->fstype))
+	if (!m || !cachectl_fstype_is_remote(m->fstype))
 		return 0;
 	for (i = 0; i < g->nmounts; i++)
 		if (!strcmp(g->mounts[i], m->target))

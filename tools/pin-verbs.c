@@ -363,7 +363,7 @@ int verb_pin(int argc, char **argv)
 		if (r != 0)
 			failed++;
 	}
-	if (ok && backend == CACHECTL_BACKEND_KERNEL)
+	if (ok && (tool_caps(ctx) & CACHECTL_CAP_PIN))
 		failed += kernel_pin(ctx, done + optind, argc - optind, flags,
 				     &kc);
 	if (ok && !d && kc.done)
@@ -484,7 +484,7 @@ int verb_unpin(int argc, char **argv)
 		}
 	}
 	/* which files a pin covers is in the store, also when a daemon runs */
-	if (backend == CACHECTL_BACKEND_KERNEL) {
+	if (tool_caps(ctx) & CACHECTL_CAP_PIN) {
 		kst = cachectl_pinstore_ref(st);
 		if (!kst && (r = cachectl_pinstore_open(ctx, scope_of(sys),
 							&kst)) < 0)
@@ -687,7 +687,7 @@ int verb_pins(int argc, char **argv)
 		unsigned int f = cachectl_pin_get_flags(pin);
 		struct cachectl_pin_status ps = { 0 };
 		struct cachectl_pin_usage u = { 0 };
-		bool live = false, kernel = backend == CACHECTL_BACKEND_KERNEL;
+		bool live = false, kernel = tool_caps(ctx) & CACHECTL_CAP_FSCACHE;
 		struct cc_escbuf esc = { 0 };
 		char buf[64];
 

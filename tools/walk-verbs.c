@@ -189,18 +189,6 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 	return 0;
 }
 
-/* what the library stops a walk with when the filesystem is gone */
-static bool gone(int r)
-{
-	switch (-r) {
-	case ENOTCONN: case ESHUTDOWN: case ECONNABORTED: case ECONNRESET:
-	case ECONNREFUSED: case EHOSTDOWN: case EHOSTUNREACH: case ENETDOWN:
-	case ENETUNREACH: case ETIMEDOUT:
-		return true;
-	}
-	return false;
-}
-
 static int add_from(struct cachectl_walk *w, struct guard *g, const char *file,
 		    bool nul, size_t *count)
 {
@@ -407,7 +395,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		free(incl);
 		return EXIT_SUCCESS;
 	}
-	if (backend == CACHECTL_BACKEND_KERNEL) {
+	if (tool_caps(ctx) & CACHECTL_CAP_FSCACHE) {
 		defcols = op == CACHECTL_WALK_OP_QUERY ? status_kcols : action_kcols;
 		ndef = op == CACHECTL_WALK_OP_QUERY ?
 		       (int)(sizeof(status_kcols) / sizeof(int)) :
@@ -492,7 +480,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	guard_supervise(&run.guard);
 	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
 	clear_progress(&run);
-	if (r < 0 && gone(r)) {
+	if (r < 0 && cachectl_error_is_gone(r)) {
 		cachectl_walk_get_totals(w, &tot, sizeof(tot));
 		fprintf(stderr, "%s: ", program_name);
 		if (run.guard.nmounts)

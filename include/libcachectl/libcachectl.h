@@ -138,6 +138,68 @@ int cachectl_backend_probe(struct cachectl_ctx *ctx,
  */
 const char *cachectl_backend_name(int backend);
 
+/* What a context's backend can do, from cachectl_get_capabilities() (0.5). */
+#define CACHECTL_CAP_FSCACHE	(1u << 0)  /* residency tells the fscache layer */
+#define CACHECTL_CAP_PIN	(1u << 1)  /* cachectl_file_pin(), the PIN ops */
+#define CACHECTL_CAP_CULLING	(1u << 2)  /* cachectl_cache_set_culling() */
+
+/**
+ * cachectl_get_capabilities - what the context's backend can do
+ * @ctx: the context
+ * @ret_caps: receives CACHECTL_CAP_* bits
+ *
+ * Probes the backend as cachectl_backend_probe() does. A program decides
+ * from these bits which columns or operations apply (e.g. whether
+ * residency can report the fscache layer), never from the backend's name.
+ *
+ * Returns: 0, or the errors of cachectl_backend_probe(); -EINVAL if an
+ * argument is NULL.
+ * Since: 0.5
+ */
+int cachectl_get_capabilities(struct cachectl_ctx *ctx, unsigned int *ret_caps);
+
+/* ---- filesystems (0.5) ------------------------------------------------ */
+
+/**
+ * cachectl_path_is_remote - is a path on a network or FUSE filesystem?
+ * @path: a path
+ *
+ * Remote filesystems are those where every request is a round trip to a
+ * server or a FUSE daemon: NFS, 9p, CIFS/SMB, Ceph, AFS, GPFS, Lustre,
+ * FUSE. The library's walks keep many requests in flight there. Asks
+ * statfs(2), which itself may block on a dead server.
+ *
+ * Returns: 1 if remote, 0 if not, or a negative errno from statfs(2).
+ * Since: 0.5
+ */
+int cachectl_path_is_remote(const char *path);
+
+/**
+ * cachectl_fstype_is_remote - is a filesystem type a remote one?
+ * @fstype: a type name as in /proc/self/mountinfo ("nfs4", "fuse.sshfs")
+ *
+ * The same rule as cachectl_path_is_remote(), by name, for callers that
+ * must not touch a mount that may be dead.
+ *
+ * Returns: 1 if remote, 0 if not or @fstype is NULL.
+ * Since: 0.5
+ */
+int cachectl_fstype_is_remote(const char *fstype);
+
+/**
+ * cachectl_error_is_gone - does an error say the filesystem is gone?
+ * @error: a negative errno value
+ *
+ * Errors such as -ENOTCONN, -ECONNRESET, -EHOSTDOWN or -ETIMEDOUT say the
+ * server (or FUSE daemon) behind a file went away, not that the file has
+ * a problem. cachectl_walk_run() stops with such an error instead of
+ * reporting one per file.
+ *
+ * Returns: 1 if @error is one of those, else 0.
+ * Since: 0.5
+ */
+int cachectl_error_is_gone(int error);
+
 /* ---- per-file operations ---------------------------------------------- */
 
 /* cachectl_residency.flags */

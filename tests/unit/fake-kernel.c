@@ -211,6 +211,11 @@ static int f_fstat(int fd, struct stat *st)
 	return 0;
 }
 
+static int f_statfs(const char *path, struct statfs *sf)
+{
+	return statfs(path, sf) < 0 ? -errno : 0;
+}
+
 static int64_t f_seek(int fd, uint64_t off, int whence)
 {
 	int i;
@@ -249,6 +254,7 @@ const struct cachectl_sysops fake_sysops = {
 	.pread = f_pread,
 	.populate = f_populate,
 	.fstat = f_fstat,
+	.statfs = f_statfs,
 	.seek = f_seek,
 	.access_write = f_access_write,
 	.has_cap = f_has_cap,

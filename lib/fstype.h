@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef CACHECTL_FSTYPE_H
+#define CACHECTL_FSTYPE_H
+
+#include <stdbool.h>
+
+/* statfs(2) f_type of a network or FUSE filesystem? */
+bool cachectl__magic_is_remote(long magic);
+
+/*
+ * Errors that say the filesystem, not the file, is gone: a walk stops
+ * with one error instead of one per file.
+ */
+bool cachectl__error_is_gone(int error);
+
+#endif

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "clock.h"
 #include "proto.h"
 
 static int send_all(int sock, const char *buf, size_t len, int fd)
@@ -260,10 +260,9 @@ void proto_buf_free(struct proto_buf *b)
 int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
 	       int timeout_ms)
 {
-	struct timespec start, now;
+	uint64_t start = cc_now_ms();
 	int r;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int left = -1;
@@ -272,14 +271,13 @@ int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
 		if (r != 0)
 			break;
 		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			left = timeout_ms -
-			       (int)((now.tv_sec - start.tv_sec) * 1000 +
-				     (now.tv_nsec - start.tv_nsec) / 1000000);
-			if (left <= 0) {
+			uint64_t spent = cc_now_ms() - start;
+
+			if (spent >= (uint64_t)timeout_ms) {
 				r = -ETIMEDOUT;
 				break;
 			}
+			left = timeout_ms - (int)spent;
 		}
 		if (poll(&p, 1, left) < 0 && errno != EINTR) {
 			r = -errno;

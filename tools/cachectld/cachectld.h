@@ -24,7 +24,7 @@
  *   plan.c     lock plan and soft cutoff: pure policy (unit-tested)
  *   budget.c   budget cut, admission and pin status: pure (unit-tested)
  *   events.c   log lines, escaping, the observer list of events
- *   loop.c     epoll, sources, output buffers, the clock
+ *   loop.c     epoll, sources, output buffers
  */
 #ifndef CACHECTLD_H
 #define CACHECTLD_H
@@ -37,6 +37,7 @@
 #include <syslog.h>
 
 #include <libcachectl/libcachectl.h>
+#include "common/clock.h"
 #include "common/proto.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -214,7 +215,6 @@ int cd_loop_mod(struct cd_loop *l, struct cd_source *s, uint32_t events);
 void cd_loop_del(struct cd_loop *l, struct cd_source *s);
 struct epoll_event;
 int cd_loop_wait(struct cd_loop *l, struct epoll_event *ev, int n);
-uint64_t cd_now_ms(void);
 void cd_outbuf_free(struct cd_outbuf *o);
 int cd_outbuf_put(struct cd_outbuf *o, const void *p, size_t n);
 int cd_outbuf_flush(int fd, struct cd_outbuf *o);

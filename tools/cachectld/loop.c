@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cachectld.h"
@@ -52,14 +51,6 @@ int cd_loop_wait(struct cd_loop *l, struct epoll_event *ev, int n)
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	return r;
-}
-
-uint64_t cd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void cd_outbuf_free(struct cd_outbuf *o)

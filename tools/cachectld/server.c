@@ -364,7 +364,7 @@ void cd_server_accept(struct daemon *d)
 		}
 		c->src.type = SRC_CLIENT;
 		c->src.fd = fd;
-		c->active = cd_now_ms();
+		c->active = cc_now_ms();
 		c->in.fd = -1;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
 			close(fd);
@@ -665,7 +665,7 @@ static void client_read(struct daemon *d, struct client *c)
 		r = proto_fill(c->src.fd, &c->in);
 		if (r <= 0)
 			break;
-		c->active = cd_now_ms();
+		c->active = cc_now_ms();
 		r = proto_take(&c->in, &m);
 		if (r < 0) {
 			queue_err(c, EPROTO, "malformed message");
@@ -693,7 +693,7 @@ static void client_read(struct daemon *d, struct client *c)
 	}
 	/* half a message, or answers it does not collect: STALL_MS at most */
 	if (c->in.len || c->closing)
-		c->partial_since = c->partial_since ? c->partial_since : cd_now_ms();
+		c->partial_since = c->partial_since ? c->partial_since : cc_now_ms();
 	else
 		c->partial_since = 0;
 }
@@ -709,7 +709,7 @@ void cd_client_event(struct daemon *d, struct client *c, uint32_t events)
 
 void cd_clients_tick(struct daemon *d)
 {
-	uint64_t now = cd_now_ms();
+	uint64_t now = cc_now_ms();
 	struct client *c, *next;
 
 	for (c = d->clients; c; c = next) {

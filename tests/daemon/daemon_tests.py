@@ -21,7 +21,7 @@ forked) and removes its files, cgroups and dirs, also on failure.
 
 Expectations about residency come from the kernel (kcachestat), about the
 store from our own parser of the format (lib/pinstore.c's top comment,
-cachectl-pins(5)), about the daemon from the wire protocol (lib/proto.h)
+cachectl-pins(5)), about the daemon from the wire protocol (common/proto.h)
 spoken directly: never from libcachectl.
 
 Output is TAP; a group is skipped ("1..0 # SKIP") only when the machine

@@ -2,12 +2,13 @@
 /*
  * cachectld - keeps the pins of one scope true.
  *
- * One process, one thread, one epoll loop. Soft pins are kept by checking
- * residency on a CPU-time budget and refilling what went (refill.c); hard
- * pins are mapped and mlock()ed by lock-worker children, each below
+ * One process, one thread (the library's walker adds its own while a pin
+ * is walked), one epoll loop. Soft pins are kept by checking residency on
+ * a CPU-time budget and refilling what went (refill.c); hard pins are
+ * mapped and mlock()ed by lock-worker children, each below
  * vm.max_map_count (lock.c); inherit pins watch their trees with inotify
  * (watch.c, inherit.c). A client of libcachectl's public API, plus
- * common/proto.h for the wire.
+ * common/ for the wire protocol, the escapes and the clock.
  *
  * Layers, each calling only those below it:
  *
@@ -41,6 +42,8 @@
 #include "common/proto.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* mlock() and the memory plan count whole pages */
+#define PAGE_ROUND(x) (((x) + 4095) & ~(uint64_t)4095)
 
 /* What an epoll event belongs to; first member of each owner. */
 enum src_type { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_INOTIFY, SRC_CLIENT,

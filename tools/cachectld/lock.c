@@ -33,7 +33,6 @@
 
 #define MAPS_PER_WORKER 60000
 #define WORKER_DEATHS 8		/* then their files stay unlocked until reload */
-#define PAGE_ROUND(x) (((x) + 4095) & ~(uint64_t)4095)
 
 enum { OP_LOCK = 1, OP_UNLOCK = 2 };
 

@@ -10,8 +10,6 @@
 
 #include "cachectld.h"
 
-#define PAGE_ROUND(x) (((x) + 4095) & ~(uint64_t)4095)
-
 /* Indexes of @pins by priority, highest first; ties keep their order. */
 static size_t *by_priority(struct dpin *const *pins, size_t n)
 {

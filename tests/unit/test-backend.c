@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 
 #include <libcachectl/libcachectl.h>
+#include "mincore-oracle.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -29,26 +30,6 @@
 
 static char dir[4096];
 static char path[4200];
-
-/* Pages of [0, len) resident, asked of the kernel directly. */
-static uint64_t mincore_bytes(int fd, uint64_t len)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-	size_t pages = (len + ps - 1) / ps, i;
-	unsigned char *vec = malloc(pages);
-	uint64_t n = 0;
-	void *m;
-
-	assert_non_null(vec);
-	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	assert_true(m != MAP_FAILED);
-	assert_int_equal(mincore(m, len, vec), 0);
-	for (i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	munmap(m, len);
-	free(vec);
-	return n * ps;
-}
 
 static bool fcachectl_present(void)
 {

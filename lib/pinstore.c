@@ -522,6 +522,8 @@ CACHECTL_EXPORT int cachectl_pinstore_add(struct cachectl_pinstore *st,
 	lk = lock_store(st);
 	if (lk < 0)
 		return lk;
+	/* @pin may be one of ours, which reloading lets go of */
+	cachectl_pin_ref(pin);
 	r = load(st);	/* others may have changed it since we read it */
 	if (r < 0)
 		goto out;
@@ -556,6 +558,7 @@ CACHECTL_EXPORT int cachectl_pinstore_add(struct cachectl_pinstore *st,
 		st->pins[st->n++] = pin;
 	}
 out:
+	cachectl_pin_unref(pin);
 	close(lk);
 	return r;
 }
@@ -563,20 +566,26 @@ out:
 CACHECTL_EXPORT int cachectl_pinstore_remove(struct cachectl_pinstore *st,
 					     const char *path)
 {
-	char *canonical;
+	char *canonical, *own;
 	ssize_t at;
 	int lk, r;
 
 	if (!st || !path || !*path)
 		return -EINVAL;
+	/* @path may be one of our pins', which reloading lets go of */
+	own = strdup(path);
+	if (!own)
+		return -ENOMEM;
 	lk = lock_store(st);
-	if (lk < 0)
+	if (lk < 0) {
+		free(own);
 		return lk;
+	}
 	r = load(st);
 	if (r < 0)
 		goto out;
-	canonical = realpath(path, NULL);
-	at = find(st, canonical ? canonical : path);
+	canonical = realpath(own, NULL);
+	at = find(st, canonical ? canonical : own);
 	free(canonical);
 	if (at < 0) {
 		r = -ENOENT;
@@ -600,6 +609,7 @@ CACHECTL_EXPORT int cachectl_pinstore_remove(struct cachectl_pinstore *st,
 		cachectl_pin_unref(gone);
 	}
 out:
+	free(own);
 	close(lk);
 	return r;
 }

@@ -124,6 +124,37 @@ static void round_trip(void **state)
 	cachectl_unref(ctx);
 }
 
+/* a pin or a path the store itself holds: reloading must not free it */
+static void own_pin_again(void **state)
+{
+	struct cachectl_ctx *ctx;
+	struct cachectl_pinstore *st;
+	struct cachectl_pin *p;
+	size_t n;
+
+	assert_int_equal(cachectl_new(&ctx), 0);
+	assert_int_equal(cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER, &st), 0);
+	n = cachectl_pinstore_get_count(st);
+	assert_int_equal(cachectl_pin_new(ctx, target, 0, &p), 0);
+	assert_int_equal(cachectl_pinstore_add(st, p), 0);
+	cachectl_pin_unref(p);
+	assert_int_equal(cachectl_pinstore_reload(st), 0);
+
+	p = cachectl_pinstore_get_pin(st, n);
+	assert_int_equal(cachectl_pin_set_priority(p, 5), 0);
+	assert_int_equal(cachectl_pinstore_add(st, p), 0);
+	assert_int_equal(cachectl_pinstore_get_count(st), n + 1);
+	assert_int_equal(cachectl_pinstore_reload(st), 0);
+	p = cachectl_pinstore_get_pin(st, n);
+	assert_string_equal(cachectl_pin_get_path(p), target);
+	assert_int_equal(cachectl_pin_get_priority(p), 5);
+
+	assert_int_equal(cachectl_pinstore_remove(st, cachectl_pin_get_path(p)), 0);
+	assert_int_equal(cachectl_pinstore_get_count(st), n);
+	cachectl_pinstore_unref(st);
+	cachectl_unref(ctx);
+}
+
 static void bad_pins(void **state)
 {
 	struct cachectl_ctx *ctx;
@@ -232,6 +263,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip),
+		cmocka_unit_test(own_pin_again),
 		cmocka_unit_test(bad_pins),
 		cmocka_unit_test(concurrent_writers),
 		cmocka_unit_test(damage_is_kept),

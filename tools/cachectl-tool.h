@@ -65,6 +65,25 @@ void close_stdout_atexit(void);
 void unescape_mountinfo(char *s);
 int parse_u32(const char *s, unsigned int min, unsigned int max,
 	      unsigned int *ret);
+int parse_size(const char *s, uint64_t *ret);
+
+/* path-list.c: the --from reader; start with { .f = ..., .nul = ... } */
+struct path_list {
+	FILE *f;
+	bool nul;		/* NUL-separated, not newline-separated */
+	unsigned long lineno;	/* of the path last returned */
+	char *line;
+	size_t cap;
+};
+
+/*
+ * The next path, in *@ret until the next call: 1, or 0 at the end.
+ * -EINVAL (a NUL in a newline-separated line) and -ENAMETOOLONG are
+ * the line @lineno alone: the next call goes on after it. -EIO ends it.
+ */
+int path_list_next(struct path_list *l, const char **ret);
+const char *path_list_error(int error);
+void path_list_free(struct path_list *l);
 
 /* guard.c: signals and a stuck network filesystem, from a thread */
 #include <signal.h>

@@ -190,37 +190,38 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 }
 
 static int add_from(struct cachectl_walk *w, struct guard *g, const char *file,
-		    bool nul, size_t *count)
+		    bool nul, size_t *count, size_t *bad)
 {
-	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int r = 0;
+	struct path_list l = { .f = strcmp(file, "-") ? fopen(file, "re") : stdin,
+			       .nul = nul };
+	const char *path;
+	int r;
 
-	if (!f) {
+	if (!l.f) {
 		warnx_path(file, "%s", strerror(errno));
 		return -errno;
 	}
-	while ((n = getdelim(&line, &cap, nul ? '\0' : '\n', f)) > 0) {
-		if (line[n - 1] == (nul ? '\0' : '\n'))
-			line[--n] = '\0';
-		if (!n)
+	while ((r = path_list_next(&l, &path)) != 0) {
+		if (r == -EIO) {
+			warnx_path(file, "read error");
+			break;
+		}
+		if (r < 0) {
+			warnx_path(file, "line %lu: %s", l.lineno,
+				   path_list_error(r));
+			(*bad)++;
 			continue;
+		}
 		if (g)
-			guard_add_root(g, line);
-		r = cachectl_walk_add_path(w, line);
+			guard_add_root(g, path);
+		r = cachectl_walk_add_path(w, path);
 		if (r < 0)
 			break;
 		(*count)++;
 	}
-	if (!r && ferror(f)) {
-		r = -EIO;
-		warnx_path(file, "read error");
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
+	path_list_free(&l);
+	if (l.f != stdin)
+		fclose(l.f);
 	return r;
 }
 
@@ -266,7 +267,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	const char *outcols = NULL, *from = NULL;
 	bool nul = false, total = false, verbose = false, all = false;
 	bool empty = false, backend_only = false;
-	size_t nfrom = 0;
+	size_t nfrom = 0, nbad = 0;
 	int progress = -1;
 	int c, r, backend = 0;
 	char **excl = NULL, **incl = NULL;
@@ -441,7 +442,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			usage_error("empty path");
 	}
 	if (r >= 0 && from)
-		r = add_from(w, &run.guard, from, nul, &nfrom);
+		r = add_from(w, &run.guard, from, nul, &nfrom, &nbad);
 	if (r >= 0 && optind == argc && !from) {
 		guard_add_root(&run.guard, ".");
 		r = cachectl_walk_add_path(w, ".");
@@ -473,7 +474,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		if (!run.quiet_rows)
 			table_finish(run.table, "total", &(struct cachectl_totals){ 0 },
 				     total);
-		r = 0;
+		r = nbad ? 1 : 0;
 		goto out;
 	}
 	guard_tick(&run.guard);
@@ -504,6 +505,9 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		r = -EIO;
 		goto out;
 	}
+	/* lines of --from that named no path count as files that failed */
+	if (!r && nbad)
+		r = 1;
 	if (tot.unknown && verbose)
 		fprintf(stderr, "%s: the kernel would not say how much of %llu "
 			"file(s) is cached (cachestat needs write access or "

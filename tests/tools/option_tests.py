@@ -270,6 +270,29 @@ def t_opt_from(t, E):
                               os.path.join(root, 'sub/d.log')],
                              '-r --from DIR')
 
+    # a bad line costs that line alone, and says which: a NUL in a
+    # newline-separated list (no silent cut), a line no path can be
+    bad = (os.fsencode(pick[0]) + b'\n' + os.fsencode(pick[1]) + b'\0junk\n' +
+           b'/' + b'x' * (1 << 20) + b'\n' + os.fsencode(spaced) + b'\n')
+    r = E.cachectl(['status', '-J', '-b', '--from', '-'], input=bad)
+    t.eq(r.rc, 64, '--from with bad lines: partial (64)', r.show()[:2000])
+    rows = jrows(t, r, '--from with bad lines')
+    if rows is not None:
+        check_rows_vs_kernel(t, rows, E.work, [pick[0], spaced],
+                             '--from with bad lines: the good ones')
+    t.ok(b'line 2: a NUL byte' in r.err and b'line 3: longer than' in r.err
+         and len(r.err) < 4096,
+         '--from: bad lines named by number, briefly', r.err[:2000])
+    def prefetch_bad():
+        make_cold(spaced)
+        r = E.cachectl(['prefetch', '--from', '-'], input=bad)
+        if r.rc != 64:
+            return [r.show()[:2000]]
+        got = wait_cached(spaced, lambda c: c >= 8 * KiB)
+        return [] if got >= 8 * KiB else ['%s: kernel %d' % (spaced, got)]
+    settle(t, 'prefetch --from with a 1 MB line: the rest warmed (kernel)',
+           prefetch_bad)
+
     # prefetch/evict take lists too
     for p in pick:
         make_cold(p)

@@ -34,31 +34,6 @@ static const char *scope_name(bool sys)
 	return sys ? "system" : "user";
 }
 
-/* "512M", "1.5G", "4096": binary units, like the sizes we print. */
-static int parse_size(const char *s, uint64_t *ret)
-{
-	static const char units[] = "BKMGTPE";
-	char *end;
-	double v;
-	const char *u;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	if (*end) {
-		u = strchr(units, *end >= 'a' ? *end - 32 : *end);
-		if (!u || (end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
-			return -EINVAL;
-		while (u-- > units)
-			v *= 1024;
-	}
-	if (v > 9.2e18)
-		return -ERANGE;
-	*ret = (uint64_t)v;
-	return 0;
-}
-
 /* a context whose backend is checked (and named with -v), or exit 1 */
 static struct cachectl_ctx *new_ctx(bool verbose, int *ret_backend)
 {

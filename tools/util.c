@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Small helpers shared by the verbs: messages, sizes, escaping. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,5 +139,36 @@ int parse_u32(const char *s, unsigned int min, unsigned int max,
 	if (errno || end == s || *end || *s == '-' || v < min || v > max)
 		return -EINVAL;
 	*ret = (unsigned int)v;
+	return 0;
+}
+
+/*
+ * "512M", "1.5G", "4096": binary units, like the sizes we print. Only
+ * decimal digits: strtod would also take "nan", "inf" and hex floats.
+ */
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const char units[] = "BKMGTPE";
+	char *end;
+	double v;
+	const char *u;
+
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0 ||
+	    end > s + strspn(s, "0123456789.eE+-"))	/* 0x1p4 */
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+		if (!u || (end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
+			return -EINVAL;
+		while (u-- > units)
+			v *= 1024;
+	}
+	if (v > 9.2e18)
+		return -ERANGE;
+	*ret = (uint64_t)v;
 	return 0;
 }

@@ -120,6 +120,10 @@ def t_usage(t, E):
     usage_err(['status', '-o', 'NOSUCHCOL', f], 'status -o unknown column')
     for d in ('0', '4097', 'abc', '-1'):
         usage_err(['prefetch', '-d', d, f], 'prefetch -d %s' % d)
+    # a size is decimal, finite and fits: strtod alone takes all of these
+    for b in ('nan', '-nan', 'inf', '-1', '0x10', '1e400', ' 1G', '8E'):
+        usage_err(['pin', '--no-prefetch', '--budget', b, f],
+                  'pin --budget %r' % b)
     usage_err([], 'no verb')
 
     for args in (['--help'], ['-h']):

@@ -101,7 +101,8 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 
 /* log.c */
 void cachectl_log_stderr(void *data, int priority, const char *file, int line,
-			 const char *fn, const char *format, va_list args);
+			 const char *fn, const char *format, va_list args)
+	__attribute__((format(printf, 6, 0)));
 int cachectl_log_priority_parse(const char *s);
 
 /* file.c */

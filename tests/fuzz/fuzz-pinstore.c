@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The pin store parser, as cachectl_pinstore_open() reads a store from
+ * disk. A store that loads is written back through the library and
+ * must load again as the same pins: the writer's escaping and the
+ * parser's unescaping agree on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libcachectl/libcachectl.h>
+
+#include "fuzz.h"
+
+static struct cachectl_ctx *ctx;
+/* a store per run: in memory where there is a tmpfs, for speed */
+static char dir[64];
+static char path[sizeof(dir) + 16];
+
+static void quiet(void *data, int priority, const char *file, int line,
+		  const char *fn, const char *format, va_list args)
+{
+}
+
+static void cleanup(void)
+{
+	static const char *const names[] = { "pins", "pins.lock" };
+	char p[sizeof(dir) + 16];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+	cachectl_unref(ctx);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	snprintf(dir, sizeof(dir), "%s/fuzz-pinstore.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	fuzz_check(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pins", dir);
+	setenv("CACHECTL_STATE_DIR", dir, 1);
+	fuzz_check(cachectl_new(&ctx) == 0);
+	cachectl_set_log_fn(ctx, quiet, NULL);
+	atexit(cleanup);
+	return 0;
+}
+
+static void write_store(const uint8_t *data, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	fuzz_check(fd >= 0);
+	fuzz_check(write(fd, data, size) == (ssize_t)size);
+	close(fd);
+}
+
+static void same_pins(struct cachectl_pinstore *a, struct cachectl_pinstore *b)
+{
+	size_t i, n = cachectl_pinstore_get_count(a);
+
+	fuzz_check(cachectl_pinstore_get_count(b) == n);
+	for (i = 0; i < n; i++) {
+		struct cachectl_pin *p = cachectl_pinstore_get_pin(a, i);
+		struct cachectl_pin *q = cachectl_pinstore_get_pin(b, i);
+
+		fuzz_check(!strcmp(cachectl_pin_get_path(p),
+				   cachectl_pin_get_path(q)));
+		fuzz_check(cachectl_pin_get_flags(p) == cachectl_pin_get_flags(q));
+		fuzz_check(cachectl_pin_get_priority(p) ==
+			   cachectl_pin_get_priority(q));
+		fuzz_check(cachectl_pin_get_budget(p) == cachectl_pin_get_budget(q));
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cachectl_pinstore *st, *again;
+	int r;
+
+	if (!ctx)
+		LLVMFuzzerInitialize(NULL, NULL);
+	write_store(data, size);
+	r = cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER, &st);
+	if (r < 0) {
+		/* damaged, not ours, or too big: refused, never half-read */
+		fuzz_check(r == -EBADMSG || r == -EPROTONOSUPPORT ||
+			   r == -EFBIG || r == -ENOMEM);
+		return 0;
+	}
+	if (cachectl_pinstore_get_count(st)) {
+		/* re-adding a pin rewrites the whole store */
+		struct cachectl_pin *p = cachectl_pinstore_get_pin(st, 0);
+
+		fuzz_check(cachectl_pinstore_add(st, p) == 0);
+		fuzz_check(cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER,
+						  &again) == 0);
+		same_pins(st, again);
+		cachectl_pinstore_unref(again);
+	}
+	cachectl_pinstore_unref(st);
+	return 0;
+}

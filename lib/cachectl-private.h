@@ -99,6 +99,9 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 #define err(ctx, ...) cachectl_log_null(ctx, __VA_ARGS__)
 #endif
 
+/* cache-list.c: the table is $CACHECTL_MOUNTINFO or ours; NULL: none */
+char **cachectl_fscache_mounts(void);
+
 /* log.c */
 void cachectl_log_stderr(void *data, int priority, const char *file, int line,
 			 const char *fn, const char *format, va_list args)

@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <libsmartcols/libsmartcols.h>
 
 #include "cachectl-tool.h"
 
@@ -25,7 +24,7 @@ enum {
 	OPT_CONFIG,
 };
 
-static void cache_usage(void)
+static void cache_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s cache [options] [PATH...]\n\n"
 	       "Show the fscache caches of network filesystems: the kernel's list\n"
@@ -34,19 +33,15 @@ static void cache_usage(void)
 	       "culling is on. The cull state is read from a file the cache holds,\n"
 	       "found under PATH (default: every mount that uses fscache).\n\n"
 	       "Options:\n"
-	       " -J, --json           JSON output\n"
-	       " -b, --bytes          sizes in bytes\n"
-	       " -n, --noheadings     no header line\n"
-	       "     --no-cull        stop culling the caches that hold files under PATH\n"
-	       "     --cull           let them cull again (both need CAP_SYS_RESOURCE\n"
-	       "                        and the kernel backend)\n"
-	       "     --config FILE    cachefilesd configuration (default %s)\n"
-	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
-	       " -h, --help           display this help\n\n"
-	       "Columns: CACHE NAME STATE VOLS OBJS DIR SIZE USED AVAIL BRUN BCULL BSTOP\n"
+	       "     --no-cull            stop culling the caches that hold files under PATH\n"
+	       "     --cull               let them cull again (both need CAP_SYS_RESOURCE\n"
+	       "                            and the kernel backend)\n"
+	       "     --config FILE        cachefilesd configuration (default %s)\n",
+	       program_name, CACHEFILESD_CONF);
+	common_usage(co);
+	printf("\nColumns: CACHE NAME STATE VOLS OBJS DIR SIZE USED AVAIL BRUN BCULL BSTOP\n"
 	       "         FRUN FCULL FSTOP CULL FULL\n\n"
-	       "For more details see cachectl(1).\n", program_name,
-	       CACHEFILESD_CONF);
+	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
 
@@ -148,8 +143,8 @@ static void set_count(struct libscols_line *ln, int col, int v,
 	scols_line_set_data(ln, col, v < 0 ? none : buf);
 }
 
-static int print_table(struct cachectl_cache_list *l, bool json,
-		       bool bytes, bool noheadings)
+static int print_table(struct cachectl_cache_list *l,
+		       const struct common_opts *co)
 {
 	static const char *const names[C_NCOLS] = {
 		"CACHE", "NAME", "STATE", "VOLS", "OBJS", "DIR", "SIZE",
@@ -159,15 +154,14 @@ static int print_table(struct cachectl_cache_list *l, bool json,
 	struct libscols_table *tb = scols_new_table();
 	struct cachectl_cache *c = NULL;
 	/* no value: "-" in tables, null in JSON */
+	bool json = co->json;
 	const char *none = json ? NULL : "-";
-	bool human = !bytes && !json;
+	bool human = !co->bytes && !json;
 	int k, r;
 
 	if (!tb)
 		return -ENOMEM;
 	scols_table_set_name(tb, "caches");
-	scols_table_enable_json(tb, json);
-	scols_table_enable_noheadings(tb, noheadings);
 	for (k = 0; k < C_NCOLS; k++) {
 		bool left = k == C_CACHE || k == C_NAME || k == C_STATE ||
 			    k == C_DIR;
@@ -230,7 +224,7 @@ static int print_table(struct cachectl_cache_list *l, bool json,
 			scols_line_set_data(ln, C_FULL, none);
 		}
 	}
-	r = scols_print_table(tb);
+	r = out_table_print(tb, co);
 	scols_unref_table(tb);
 	return r;
 }
@@ -240,17 +234,12 @@ static int print_table(struct cachectl_cache_list *l, bool json,
 int verb_cache(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "bytes", no_argument, NULL, 'b' },
-		{ "noheadings", no_argument, NULL, 'n' },
 		{ "no-cull", no_argument, NULL, OPT_NO_CULL },
 		{ "cull", no_argument, NULL, OPT_CULL },
 		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false, bytes = false, noheadings = false, verbose = false;
+	struct common_opts co = { .verb = "cache", .honours = COMMON_TABLE };
 	const char *config = NULL;
 	struct cachectl_cache_list *l = NULL;
 	struct cachectl_ctx *ctx;
@@ -258,18 +247,8 @@ int verb_cache(int argc, char **argv)
 	unsigned int lflags;
 	int cull = -1, ch, r, backend = 0, bad = 0, ret = EXIT_SUCCESS, i;
 
-	argv[0] = (char *)program_name;
-	while ((ch = getopt_long(argc, argv, "Jbnvh", longopts, NULL)) != -1) {
+	while ((ch = common_getopt(argc, argv, "", longopts, &co)) != -1) {
 		switch (ch) {
-		case 'J':
-			json = true;
-			break;
-		case 'b':
-			bytes = true;
-			break;
-		case 'n':
-			noheadings = true;
-			break;
 		case OPT_NO_CULL:
 		case OPT_CULL:
 			if (cull >= 0 && cull != (ch == OPT_CULL))
@@ -280,18 +259,15 @@ int verb_cache(int argc, char **argv)
 		case OPT_CONFIG:
 			config = optarg;
 			break;
-		case 'v':
-			verbose = true;
-			break;
 		case 'h':
-			cache_usage();
+			cache_usage(&co);
 			break;
 		default:
 			errtryhelp();
 		}
 	}
 
-	ctx = tool_ctx(verbose, &backend);
+	ctx = tool_ctx(co.verbose, &backend);
 	if (!ctx)
 		return EXIT_FAILURE;
 	if (cull >= 0 && !(tool_caps(ctx) & CACHECTL_CAP_CULLING)) {
@@ -360,14 +336,20 @@ int verb_cache(int argc, char **argv)
 		ret = set_culling(ctx, l, cull);
 		goto out;
 	}
-	if (print_table(l, json, bytes, noheadings) < 0) {
+	if (print_table(l, &co) < 0) {
 		fprintf(stderr, "%s: cannot print the table\n", program_name);
 		ret = EXIT_FAILURE;
 	}
 	goto out;
 empty:
-	if (json)
-		fputs("{\n   \"caches\": []\n}\n", stdout);
+	if (co.json) {
+		struct outbuf o = { 0 };
+
+		out_json_begin(&o, "caches");
+		out_json_end(&o);
+		out_flush(&o, stdout);
+		out_free(&o);
+	}
 out:
 	if (ret == EXIT_SUCCESS && bad)
 		ret = EXIT_PARTIAL;

@@ -32,6 +32,31 @@ int verb_pins(int argc, char **argv);
 int verb_monitor(int argc, char **argv);
 int verb_cache(int argc, char **argv);
 
+/* options.c: -J -b -n -o --raw -v -h -V, the same for every verb */
+#include <getopt.h>
+
+#define COMMON_JSON		(1u << 0)
+#define COMMON_BYTES		(1u << 1)
+#define COMMON_NOHEADINGS	(1u << 2)
+#define COMMON_OUTPUT		(1u << 3)
+#define COMMON_RAW		(1u << 4)
+#define COMMON_TABLE		(COMMON_JSON | COMMON_BYTES | COMMON_NOHEADINGS | \
+				 COMMON_OUTPUT | COMMON_RAW)
+
+struct common_opts {
+	const char *verb;
+	unsigned int honours;	/* COMMON_*: the others are usage errors */
+	bool json, bytes, noheadings, raw, verbose;
+	const char *output;	/* -o COLS */
+};
+
+/* getopt_long() over the verb's options and the common ones: returns the
+ * verb's options and 'h', handles the others, -1 at the end */
+int common_getopt(int argc, char **argv, const char *verb_short,
+		  const struct option *verb_long, struct common_opts *co);
+/* the common lines of a verb's --help */
+void common_usage(const struct common_opts *co);
+
 /* backend.c */
 int tool_backend(struct cachectl_ctx *ctx, bool verbose);
 struct cachectl_ctx *tool_ctx(bool verbose, int *ret_backend);
@@ -62,7 +87,6 @@ char *size_human(uint64_t bytes, char *buf, size_t len);
 const char *name_esc(struct cc_escbuf *b, const char *s);
 const char *name_esc_raw(struct cc_escbuf *b, const char *s);
 void close_stdout_atexit(void);
-void unescape_mountinfo(char *s);
 int parse_u32(const char *s, unsigned int min, unsigned int max,
 	      unsigned int *ret);
 int parse_size(const char *s, uint64_t *ret);
@@ -125,7 +149,30 @@ void guard_tick(struct guard *g);
 void guard_progress_shown(struct guard *g, bool shown);
 void guard_print_mounts(const struct guard *g, FILE *f);
 
-/* table.c */
+/* output.c: the one output layer (see there) */
+#include <libsmartcols/libsmartcols.h>
+
+struct outbuf {
+	char *b;
+	size_t n, cap;
+	struct cc_escbuf esc;
+};
+
+int out_put(struct outbuf *o, const char *s, size_t n);
+int out_puts(struct outbuf *o, const char *s);
+int out_flush(struct outbuf *o, FILE *f);
+void out_free(struct outbuf *o);
+void out_json_string(struct outbuf *o, const char *s);
+void out_json_begin(struct outbuf *o, const char *name);
+void out_json_row(struct outbuf *o, bool first);
+void out_json_key(struct outbuf *o, const char *name, bool first);
+void out_json_row_end(struct outbuf *o);
+void out_json_end(struct outbuf *o);
+/* a verb's libsmartcols table: sized for people, or as strict JSON */
+struct common_opts;
+int out_table_print(struct libscols_table *tb, const struct common_opts *co);
+
+/* table.c: a row per file, streamed */
 enum col_id {
 	COL_FILE,
 	COL_SIZE,

@@ -30,8 +30,9 @@ static void usage(void)
 	printf("\nOptions:\n"
 	       " -h, --help     display this help\n"
 	       " -V, --version  display version\n\n"
-	       "Every verb takes -v, --verbose: it names the backend in use\n"
-	       "(shim or kernel) on stderr. CACHECTL_BACKEND=shim|kernel forces one.\n"
+	       "Every verb takes -J, -b, -n, -o, --raw (where it prints a table),\n"
+	       "-h, -V and -v, --verbose: it names the backend in use (shim or\n"
+	       "kernel) on stderr. CACHECTL_BACKEND=shim|kernel forces one.\n"
 	       "Run '%s VERB --help' for the options of a verb.\n"
 	       "For more details see cachectl(1).\n", program_name);
 	exit(EXIT_SUCCESS);

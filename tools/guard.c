@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <libmount/libmount.h>
 
 #include "cachectl-tool.h"
 
@@ -48,36 +49,28 @@ static uint64_t mono_ms(void)
 /* The mount table, read once: --from may bring a million paths. */
 static void load_mounts(struct guard *g)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f;
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
 
 	g->loaded = true;
 	if (!getcwd(g->cwd, sizeof(g->cwd)))
 		g->cwd[0] = '\0';
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return;
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root target opts [tags...] - type src */
-		char *tok[32], *save = NULL, *t;
+	tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt_fs_get_target(fs);
+		const char *type = mnt_fs_get_fstype(fs);
 		struct guard_mount *m;
-		size_t n = 0, dash;
 
-		for (t = strtok_r(line, " \n", &save); t && n < 32;
-		     t = strtok_r(NULL, " \n", &save))
-			tok[n++] = t;
-		for (dash = 6; dash < n && strcmp(tok[dash], "-"); dash++)
-			;
-		if (dash + 1 >= n)
+		if (!target || !type)
 			continue;
 		m = realloc(g->table, (g->ntable + 1) * sizeof(*m));
 		if (!m)
 			break;
 		g->table = m;
-		unescape_mountinfo(tok[4]);
-		m[g->ntable].target = strdup(tok[4]);
-		m[g->ntable].fstype = strdup(tok[dash + 1]);
+		m[g->ntable].target = strdup(target);
+		m[g->ntable].fstype = strdup(type);
 		if (!m[g->ntable].target || !m[g->ntable].fstype) {
 			free(m[g->ntable].target);
 			free(m[g->ntable].fstype);
@@ -85,8 +78,8 @@ static void load_mounts(struct guard *g)
 		}
 		g->ntable++;
 	}
-	free(line);
-	fclose(f);
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
 }
 
 /*

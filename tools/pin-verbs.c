@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <libsmartcols/libsmartcols.h>
 
 #include "cachectl-tool.h"
 
@@ -62,26 +61,26 @@ static void store_error(const char *path, int r, bool sys)
 			strerror(-r));
 }
 
-static void pin_usage(void)
+static void pin_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s pin [options] PATH...\n\n"
 	       "Pin files or trees: record them so cachectld keeps them cached,\n"
 	       "and bring them in now.\n\n"
 	       "Options:\n"
-	       " -r, --recursive      pin the whole tree under each PATH\n"
-	       "     --inherit        files created later under PATH are pinned too (needs -r)\n"
-	       "     --hard           lock in memory (mlock) instead of refilling when evicted\n"
-	       "     --priority N     -1000..1000 (default 0): lower gives way first\n"
-	       "     --budget SIZE    keep at most SIZE bytes of this pin (e.g. 2G)\n"
-	       "     --system         a system pin (/var/lib/cachectl; needs root)\n"
-	       "     --no-prefetch    record only; leave reading to cachectld\n"
-	       "     --progress       show a progress line (default: on a terminal)\n"
-	       "     --no-progress    never show one\n"
-	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
-	       " -h, --help           display this help\n\n"
-	       "With the kernel backend (fcachectl), files on fscache-backed network\n"
+	       " -r, --recursive          pin the whole tree under each PATH\n"
+	       "     --inherit            files created later under PATH are pinned too (needs -r)\n"
+	       "     --hard               lock in memory (mlock) instead of refilling when evicted\n"
+	       "     --priority N         -1000..1000 (default 0): lower gives way first\n"
+	       "     --budget SIZE        keep at most SIZE bytes of this pin (e.g. 2G)\n"
+	       "     --system             a system pin (/var/lib/cachectl; needs root)\n"
+	       "     --no-prefetch        record only; leave reading to cachectld\n"
+	       "     --progress           show a progress line (default: on a terminal)\n"
+	       "     --no-progress        never show one\n"
+	       , program_name);
+	common_usage(co);
+	printf("\nWith the kernel backend (fcachectl), files on fscache-backed network\n"
 	       "filesystems are also pinned in the fscache cache, against culling.\n\n"
-	       "For more details see cachectl(1) and cachectld(8).\n", program_name);
+	       "For more details see cachectl(1) and cachectld(8).\n");
 	exit(EXIT_SUCCESS);
 }
 
@@ -183,29 +182,24 @@ int verb_pin(int argc, char **argv)
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned int flags = 0;
 	int priority = 0, progress = -1, c, i, r, failed = 0, ok = 0;
 	int backend = 0;
 	uint64_t budget = 0;
-	bool sys = false, do_prefetch = true, verbose = false;
+	struct common_opts co = { .verb = "pin" };
+	bool sys = false, do_prefetch = true;
 	struct kpin_count kc = { 0 };
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL;
 	char **done;
 
-	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "rvh", longopts, NULL)) != -1) {
+	while ((c = common_getopt(argc, argv, "r", longopts, &co)) != -1) {
 		switch (c) {
 		case 'r':
 			flags |= CACHECTL_PIN_RECURSIVE;
-			break;
-		case 'v':
-			verbose = true;
 			break;
 		case OPT_INHERIT:
 			flags |= CACHECTL_PIN_INHERIT;
@@ -245,7 +239,7 @@ int verb_pin(int argc, char **argv)
 			progress = 0;
 			break;
 		case 'h':
-			pin_usage();
+			pin_usage(&co);
 			break;
 		default:
 			errtryhelp();
@@ -260,7 +254,7 @@ int verb_pin(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	ctx = new_ctx(verbose, &backend);
+	ctx = new_ctx(co.verbose, &backend);
 	done = calloc(argc, sizeof(*done));
 	if (!done) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
@@ -366,19 +360,19 @@ int verb_pin(int argc, char **argv)
 	return ok ? EXIT_PARTIAL : EXIT_FAILURE;
 }
 
-static void unpin_usage(void)
+static void unpin_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s unpin [options] PATH...\n\n"
 	       "Forget pins; the data stays cached until the kernel needs the memory.\n"
 	       "With the kernel backend, the files' fscache objects are unpinned too\n"
 	       "(unless another pin still covers them).\n\n"
 	       "Options:\n"
-	       " -r, --recursive      unpin the fscache objects of the whole tree, whatever\n"
-	       "                        the pin covered (kernel backend)\n"
-	       "     --system         a system pin (needs root)\n"
-	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
-	       " -h, --help           display this help\n\n"
-	       "For more details see cachectl(1).\n", program_name);
+	       " -r, --recursive          unpin the fscache objects of the whole tree, whatever\n"
+	       "                            the pin covered (kernel backend)\n"
+	       "     --system             a system pin (needs root)\n",
+	       program_name);
+	common_usage(co);
+	printf("\nFor more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
 
@@ -413,8 +407,6 @@ int verb_unpin(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "system", no_argument, NULL, OPT_SYSTEM },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cachectl_ctx *ctx;
@@ -422,10 +414,10 @@ int verb_unpin(int argc, char **argv)
 	struct cachectl_pinstore *st = NULL, *kst = NULL;
 	struct kpin_count kc = { 0 };
 	int c, i, r, failed = 0, ok = 0, backend = 0;
-	bool sys = false, verbose = false, recursive = false;
+	struct common_opts co = { .verb = "unpin" };
+	bool sys = false, recursive = false;
 
-	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "rvh", longopts, NULL)) != -1) {
+	while ((c = common_getopt(argc, argv, "r", longopts, &co)) != -1) {
 		switch (c) {
 		case 'r':
 			recursive = true;
@@ -433,11 +425,8 @@ int verb_unpin(int argc, char **argv)
 		case OPT_SYSTEM:
 			sys = true;
 			break;
-		case 'v':
-			verbose = true;
-			break;
 		case 'h':
-			unpin_usage();
+			unpin_usage(&co);
 			break;
 		default:
 			errtryhelp();
@@ -449,7 +438,7 @@ int verb_unpin(int argc, char **argv)
 		fprintf(stderr, "%s: system pins need root\n", program_name);
 		return EXIT_FAILURE;
 	}
-	ctx = new_ctx(verbose, &backend);
+	ctx = new_ctx(co.verbose, &backend);
 	if (cachectl_daemon_connect(ctx, scope_of(sys), &d) < 0) {
 		r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 		if (r < 0) {
@@ -502,20 +491,19 @@ int verb_unpin(int argc, char **argv)
 
 /* ---- pins ---------------------------------------------------------------- */
 
-static void pins_usage(void)
+static void pins_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s pins [options]\n\n"
 	       "List pins with their live state: from cachectld when it runs,\n"
 	       "else measured now. FSCACHE and KPINNED are the kernel's truth,\n"
 	       "measured now (kernel backend; '-' with the shim).\n\n"
 	       "Options:\n"
-	       "     --system         the system pins\n"
-	       " -J, --json           JSON output\n"
-	       " -b, --bytes          sizes in bytes\n"
-	       " -n, --noheadings     no header line\n"
-	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
-	       " -h, --help           display this help\n\n"
-	       "For more details see cachectl(1).\n", program_name);
+	       "     --system             the system pins\n", program_name);
+	common_usage(co);
+	printf("\nColumns: PATH MODE OPTS PRIO BUDGET FILES SIZE CACHED PCT LOCKED SHORTFALL\n"
+	       "         FSCACHE KPINNED STATUS (with -J: RECURSIVE INHERIT PRIORITY for\n"
+	       "         OPTS and PRIO, KPINNED and KFILES for KPINNED)\n\n"
+	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
 
@@ -581,15 +569,10 @@ int verb_pins(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "system", no_argument, NULL, OPT_SYSTEM },
-		{ "json", no_argument, NULL, 'J' },
-		{ "bytes", no_argument, NULL, 'b' },
-		{ "noheadings", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool sys = false, json = false, bytes = false, noheadings = false;
-	bool verbose = false;
+	struct common_opts co = { .verb = "pins", .honours = COMMON_TABLE };
+	bool sys = false, json, bytes;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL;
@@ -597,26 +580,13 @@ int verb_pins(int argc, char **argv)
 	int c, i, r, failed = 0, backend = 0;
 	size_t k;
 
-	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "Jbnvh", longopts, NULL)) != -1) {
+	while ((c = common_getopt(argc, argv, "", longopts, &co)) != -1) {
 		switch (c) {
-		case 'v':
-			verbose = true;
-			break;
 		case OPT_SYSTEM:
 			sys = true;
 			break;
-		case 'J':
-			json = true;
-			break;
-		case 'b':
-			bytes = true;
-			break;
-		case 'n':
-			noheadings = true;
-			break;
 		case 'h':
-			pins_usage();
+			pins_usage(&co);
 			break;
 		default:
 			errtryhelp();
@@ -624,7 +594,9 @@ int verb_pins(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage_error("pins: unexpected argument '%s'", argv[optind]);
-	ctx = new_ctx(verbose, &backend);
+	json = co.json;
+	bytes = co.bytes;
+	ctx = new_ctx(co.verbose, &backend);
 	r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 	if (r < 0) {
 		store_error("pin store", r, sys);
@@ -639,8 +611,6 @@ int verb_pins(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	scols_table_set_name(tb, "pins");
-	scols_table_enable_json(tb, json);
-	scols_table_enable_noheadings(tb, noheadings);
 	for (i = 0; i < P_NCOLS; i++) {
 		struct libscols_column *cl;
 		bool for_json = i == P_RECURSIVE || i == P_INHERIT ||
@@ -732,7 +702,8 @@ int verb_pins(int argc, char **argv)
 		}
 		scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
 	}
-	scols_print_table(tb);
+	if (out_table_print(tb, &co) < 0)
+		failed++;
 	scols_unref_table(tb);
 	if (!d && cachectl_pinstore_get_count(st))
 		fprintf(stderr, "%s: no cachectld is running: the figures are "
@@ -746,18 +717,17 @@ int verb_pins(int argc, char **argv)
 
 /* ---- monitor ------------------------------------------------------------- */
 
-static void monitor_usage(void)
+static void monitor_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s monitor [options]\n\n"
 	       "Print cachectld's events as they happen: pins satisfied, data\n"
 	       "evicted and refilled, budgets and memory exceeded. Ends with\n"
 	       "exit status 1 when the daemon goes away.\n\n"
 	       "Options:\n"
-	       "     --system         the system daemon\n"
-	       " -J, --json           one JSON object per line\n"
-	       " -v, --verbose        say which backend is used (shim or kernel) on stderr\n"
-	       " -h, --help           display this help\n\n"
-	       "For more details see cachectl(1).\n", program_name);
+	       "     --system             the system daemon\n", program_name);
+	common_usage(co);
+	printf("\nWith -J, one JSON object a line.\n\n"
+	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
 
@@ -765,30 +735,22 @@ int verb_monitor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "system", no_argument, NULL, OPT_SYSTEM },
-		{ "json", no_argument, NULL, 'J' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool sys = false, json = false, verbose = false;
+	struct common_opts co = { .verb = "monitor",
+				  .honours = COMMON_JSON | COMMON_BYTES };
+	bool sys = false;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d;
 	int c, r;
 
-	argv[0] = (char *)program_name;
-	while ((c = getopt_long(argc, argv, "Jvh", longopts, NULL)) != -1) {
+	while ((c = common_getopt(argc, argv, "", longopts, &co)) != -1) {
 		switch (c) {
-		case 'v':
-			verbose = true;
-			break;
 		case OPT_SYSTEM:
 			sys = true;
 			break;
-		case 'J':
-			json = true;
-			break;
 		case 'h':
-			monitor_usage();
+			monitor_usage(&co);
 			break;
 		default:
 			errtryhelp();
@@ -796,7 +758,7 @@ int verb_monitor(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage_error("monitor: unexpected argument '%s'", argv[optind]);
-	ctx = new_ctx(verbose, NULL);
+	ctx = new_ctx(co.verbose, NULL);
 	r = cachectl_daemon_connect(ctx, scope_of(sys), &d);
 	if (r < 0) {
 		fprintf(stderr, "%s: no %s cachectld to monitor: %s\n",
@@ -817,27 +779,35 @@ int verb_monitor(int argc, char **argv)
 			break;
 		type = cachectl_event_get_type(e);
 		name = cachectl_event_name(type);
-		if (json) {
-			printf("{\"type\": \"%s\", \"path\": ", name);
-			if (cachectl_event_get_path(e)) {
-				struct cc_escbuf esc = { 0 };
-				const char *j = cc_escbuf_json(&esc,
-					cachectl_event_get_path(e));
+		if (co.json) {
+			struct outbuf o = { 0 };
+			char num[32];
 
-				printf("\"%s\"", j ? j : "");
-				cc_escbuf_free(&esc);
-			} else
-				fputs("null", stdout);
-			printf(", \"bytes\": %llu}\n",
-			       (unsigned long long)cachectl_event_get_bytes(e));
+			/* one object a line, for line-by-line readers */
+			out_puts(&o, "{\"type\": ");
+			out_json_string(&o, name);
+			out_puts(&o, ", \"path\": ");
+			if (cachectl_event_get_path(e))
+				out_json_string(&o, cachectl_event_get_path(e));
+			else
+				out_puts(&o, "null");
+			snprintf(num, sizeof(num), ", \"bytes\": %llu}\n",
+				 (unsigned long long)cachectl_event_get_bytes(e));
+			out_puts(&o, num);
+			out_flush(&o, stdout);
+			out_free(&o);
 		} else {
 			struct cc_escbuf esc = { 0 };
 			char t[32], h[32];
 			time_t now = time(NULL);
 
 			strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
-			printf("%s %-11s %7s %s\n", t, name,
-			       size_human(cachectl_event_get_bytes(e), h, sizeof(h)),
+			if (co.bytes)
+				snprintf(h, sizeof(h), "%llu", (unsigned long long)
+					 cachectl_event_get_bytes(e));
+			else
+				size_human(cachectl_event_get_bytes(e), h, sizeof(h));
+			printf("%s %-11s %7s %s\n", t, name, h,
 			       cachectl_event_get_path(e) ?
 			       name_esc(&esc, cachectl_event_get_path(e)) : "-");
 			cc_escbuf_free(&esc);

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Per-file output, streamed: tables, raw and JSON in the shapes
- * libsmartcols gives fincore and lsblk. libsmartcols itself is not used
- * here: it keeps every row until the end to size the columns (hundreds of
- * MiB for a big tree) and spends ~27k instructions a row on multibyte
- * width checks (callgrind, 2000 rows), ten times what the syscalls cost.
- * Columns have fixed widths instead, the FILE column last.
+ * Per-file output, streamed: tables, raw and JSON (output.c's writer) in
+ * the shapes libsmartcols gives fincore and lsblk. libsmartcols itself is
+ * not used here: it keeps every row until the end to size the columns
+ * (hundreds of MiB for a big tree) and spends ~27k instructions a row on
+ * multibyte width checks (callgrind, 2000 rows), ten times what the
+ * syscalls cost. scols_table_print_range() and removing the printed lines
+ * would bound the memory, but each range would be sized on its own, so
+ * columns would not line up from one range to the next, and the cost a
+ * row stays. Columns have fixed widths instead, the FILE column last.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -59,14 +62,11 @@ static const struct colinfo cols[COL_COUNT] = {
 struct table {
 	struct table_opts o;
 	FILE *out;
-	struct line {
-		char *b;
-		size_t n, cap;
-	} line;
+	struct outbuf line;
 	bool any;		/* a JSON row was printed */
 	bool fs_any;		/* a row had fscache figures */
 	uint64_t fs_sum;	/* for the total row */
-	struct cc_escbuf esc;
+	struct cc_escbuf esc;	/* FILE names for people */
 };
 
 static int col_by_name(const char *s, size_t n)
@@ -118,43 +118,14 @@ void table_all_columns(struct table_opts *o)
 	o->cols[o->ncols++] = COL_FILE;
 }
 
-static int put(struct line *l, const char *s, size_t n);
-
-/* names round-trip through \udcXX, see common/escape.h */
-static void json_string(struct table *t, struct line *l, const char *s)
-{
-	const char *e = cc_escbuf_json(&t->esc, s);
-
-	put(l, "\"", 1);
-	if (e)
-		put(l, e, strlen(e));
-	put(l, "\"", 1);
-}
-
-static int put(struct line *l, const char *s, size_t n)
-{
-	if (l->n + n + 1 > l->cap) {
-		size_t cap = MAX(l->cap * 2, l->n + n + 256);
-		char *b = realloc(l->b, cap);
-
-		if (!b)
-			return -ENOMEM;
-		l->b = b;
-		l->cap = cap;
-	}
-	memcpy(l->b + l->n, s, n);
-	l->n += n;
-	return 0;
-}
-
-static void pad(struct line *l, size_t n)
+static void pad(struct outbuf *l, size_t n)
 {
 	static const char sp[] = "                ";
 
 	while (n) {
 		size_t k = MIN(n, sizeof(sp) - 1);
 
-		put(l, sp, k);
+		out_put(l, sp, k);
 		n -= k;
 	}
 }
@@ -196,19 +167,7 @@ static const char *pct(char *buf, size_t len, uint64_t part, uint64_t whole)
 	return p;
 }
 
-static void json_key(struct line *l, const char *name, bool first)
-{
-	char key[32];
-	size_t i;
-
-	for (i = 0; name[i] && i < sizeof(key) - 1; i++)
-		key[i] = name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i];
-	put(l, first ? "\n         \"" : ",\n         \"", first ? 11 : 12);
-	put(l, key, i);
-	put(l, "\": ", 3);
-}
-
-static void cell(struct table *t, struct line *l, int i, const char *val,
+static void cell(struct table *t, struct outbuf *l, int i, const char *val,
 		 bool is_num)
 {
 	const struct colinfo *ci = &cols[t->o.cols[i]];
@@ -216,20 +175,20 @@ static void cell(struct table *t, struct line *l, int i, const char *val,
 	size_t w;
 
 	if (t->o.json) {
-		json_key(l, ci->name, i == 0);
+		out_json_key(l, ci->name, i == 0);
 		if (!val)
-			put(l, "null", 4);
+			out_put(l, "null", 4);
 		else if (t->o.cols[i] == COL_PINNED)
-			put(l, val, n);		/* true, false */
+			out_put(l, val, n);		/* true, false */
 		else if (is_num && (t->o.bytes || t->o.cols[i] == COL_PCT ||
 				    t->o.cols[i] == COL_PAGES))
-			put(l, val, n);
+			out_put(l, val, n);
 		else
-			json_string(t, l, val);	/* names; "8M" human units */
+			out_json_string(l, val);	/* names; "8M" human units */
 		return;
 	}
 	if (i)
-		put(l, " ", 1);
+		out_put(l, " ", 1);
 	if (!val) {
 		val = "?";
 		n = 1;
@@ -237,19 +196,14 @@ static void cell(struct table *t, struct line *l, int i, const char *val,
 	w = t->o.raw ? 0 : (size_t)(t->o.bytes ? ci->width_bytes : ci->width);
 	if (ci->align == ALIGN_RIGHT && n < w)
 		pad(l, w - n);
-	put(l, val, n);
+	out_put(l, val, n);
 	if (ci->align == ALIGN_LEFT && i != t->o.ncols - 1 && n < w)
 		pad(l, w - n);
 }
 
 static int flush_line(struct table *t)
 {
-	struct line *l = &t->line;
-
-	if (l->n && fwrite(l->b, 1, l->n, t->out) != l->n)
-		return -EIO;
-	l->n = 0;
-	return 0;
+	return out_flush(&t->line, t->out);
 }
 
 struct table *table_new(const struct table_opts *o)
@@ -262,9 +216,9 @@ struct table *table_new(const struct table_opts *o)
 	t->out = stdout;
 	/* a table's header waits for its first row: no rows, no header */
 	if (o->json)
-		put(&t->line, "{\n   \"cachectl\": [", 18);
+		out_json_begin(&t->line, "cachectl");
 	if (flush_line(t) < 0) {
-		free(t->line.b);
+		out_free(&t->line);
 		free(t);
 		return NULL;
 	}
@@ -290,7 +244,7 @@ static int row(struct table *t, const char *file,
 	       const struct cachectl_residency *res, uint64_t bytes,
 	       bool unknown, bool no_state, bool is_total)
 {
-	struct line *l = &t->line;
+	struct outbuf *l = &t->line;
 	bool human = !t->o.bytes;
 	/* no fscache figures (shim): "-" in tables, null in JSON */
 	bool fs = res->flags & CACHECTL_RES_FSCACHE;
@@ -298,11 +252,11 @@ static int row(struct table *t, const char *file,
 	int i;
 
 	if (t->o.json) {
-		put(l, t->any ? ",{" : "\n      {", t->any ? 2 : 8);
+		out_json_row(l, !t->any);
 	} else if (!t->any && !t->o.noheadings) {
 		for (i = 0; i < t->o.ncols; i++)
 			cell(t, l, i, cols[t->o.cols[i]].name, false);
-		put(l, "\n", 1);
+		out_put(l, "\n", 1);
 	}
 	t->any = true;
 	for (i = 0; i < t->o.ncols; i++) {
@@ -388,7 +342,10 @@ static int row(struct table *t, const char *file,
 		}
 		cell(t, l, i, num(buf, sizeof(buf), v, human), true);
 	}
-	put(l, t->o.json ? "\n      }" : "\n", t->o.json ? 8 : 1);
+	if (t->o.json)
+		out_json_row_end(l);
+	else
+		out_put(l, "\n", 1);
 	/* a pipe reader sees whole rows, written in few big writes */
 	if (l->n >= 16384)
 		return flush_line(t);
@@ -425,7 +382,7 @@ int table_finish(struct table *t, const char *total_name,
 			true, true);
 	}
 	if (t->o.json)
-		put(&t->line, "\n   ]\n}\n", 8);
+		out_json_end(&t->line);
 	if (flush_line(t) < 0 || fflush(t->out) || ferror(t->out))
 		r = -EIO;
 	return r;
@@ -435,7 +392,7 @@ void table_free(struct table *t)
 {
 	if (!t)
 		return;
-	free(t->line.b);
+	out_free(&t->line);
 	cc_escbuf_free(&t->esc);
 	free(t);
 }

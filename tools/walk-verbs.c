@@ -14,7 +14,6 @@ enum {
 	OPT_INCLUDE,
 	OPT_FROM,
 	OPT_OUTPUT_ALL,
-	OPT_RAW,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
 	OPT_READ,
@@ -44,7 +43,7 @@ static const int status_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT,
 static const int action_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_BYTES,
 				    COL_FSCACHE, COL_PINNED, COL_FILE };
 
-static void usage(const char *verb, int op)
+static void usage(const char *verb, int op, const struct common_opts *co)
 {
 	FILE *out = stdout;
 
@@ -72,14 +71,8 @@ static void usage(const char *verb, int op)
 	      "     --include GLOB       only files matching GLOB (repeatable)\n"
 	      "     --from FILE          read more paths from FILE ('-' is stdin)\n"
 	      " -0, --null               paths in --from end with NUL, not newline\n"
-	      " -J, --json               JSON output\n"
-	      " -o, --output COLS        columns to print ('+COLS' adds to the default)\n"
 	      "     --output-all         print all columns\n"
-	      " -b, --bytes              sizes in bytes, not human units\n"
-	      " -n, --noheadings         no header line\n"
-	      "     --raw                raw output\n"
 	      " -c, --total              print a total row\n"
-	      " -v, --verbose            say which backend is used (shim or kernel) on stderr\n"
 	      "     --progress           show a progress line on stderr\n"
 	      "     --no-progress        never show one (default: on a terminal)\n"
 	      " -j, --jobs N             work in parallel: threads on local disks, requests\n"
@@ -95,8 +88,7 @@ static void usage(const char *verb, int op)
 		      "     --wait               return only once the data is in memory\n"
 		      " -d, --queue-depth N      I/O requests in flight (1-4096, default 32)\n",
 		      out);
-	fputs(" -h, --help               display this help\n"
-	      " -V, --version            display version\n", out);
+	common_usage(co);
 	fputs("\nColumns: FILE SIZE CACHED PCT DIRTY WRITEBACK EVICTED "
 	      "RECENTLY_EVICTED PAGES BYTES\n"
 	      "         FSCACHE PINNED CACHE (fscache; kernel backend only, else '-')\n",
@@ -235,14 +227,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		{ "include", required_argument, NULL, OPT_INCLUDE },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "null", no_argument, NULL, '0' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "output", required_argument, NULL, 'o' },
 		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
-		{ "bytes", no_argument, NULL, 'b' },
-		{ "noheadings", no_argument, NULL, 'n' },
-		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "total", no_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "read", no_argument, NULL, OPT_READ },
@@ -251,10 +237,9 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "backend", no_argument, NULL, OPT_BACKEND },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct common_opts co = { .verb = verb, .honours = COMMON_TABLE };
 	const int *defcols;
 	int ndef;
 	struct table_opts to = { 0 };
@@ -264,8 +249,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	struct cachectl_totals tot;
 	unsigned int wflags = 0, rflags = 0, depth = 0, jobs = 0;
 	unsigned int timeout_s = 5;
-	const char *outcols = NULL, *from = NULL;
-	bool nul = false, total = false, verbose = false, all = false;
+	const char *from = NULL;
+	bool nul = false, total = false, all = false;
 	bool empty = false, backend_only = false;
 	size_t nfrom = 0, nbad = 0;
 	int progress = -1;
@@ -274,16 +259,14 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	size_t nexcl = 0, nincl = 0;
 	size_t i;
 
-	/* getopt names argv[0] in its messages */
-	argv[0] = (char *)program_name;
 	excl = calloc(argc, sizeof(char *));
 	incl = calloc(argc, sizeof(char *));
 	if (!excl || !incl) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
-	while ((c = getopt_long(argc, argv, "rLx0Jo:bncvd:j:hV", longopts,
-				NULL)) != -1) {
+	while ((c = common_getopt(argc, argv, "rLx0cd:j:", longopts,
+				  &co)) != -1) {
 		switch (c) {
 		case 'r':
 			wflags |= CACHECTL_WALK_RECURSIVE;
@@ -306,29 +289,11 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		case '0':
 			nul = true;
 			break;
-		case 'J':
-			to.json = true;
-			break;
-		case 'o':
-			outcols = optarg;
-			break;
 		case OPT_OUTPUT_ALL:
 			all = true;
 			break;
-		case 'b':
-			to.bytes = true;
-			break;
-		case 'n':
-			to.noheadings = true;
-			break;
-		case OPT_RAW:
-			to.raw = true;
-			break;
 		case 'c':
 			total = true;
-			break;
-		case 'v':
-			verbose = true;
 			break;
 		case OPT_PROGRESS:
 			progress = 1;
@@ -367,15 +332,16 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			backend_only = true;
 			break;
 		case 'h':
-			usage(verb, op);
+			usage(verb, op, &co);
 			break;
-		case 'V':
-			printf("%s %s\n", program_name, PACKAGE_VERSION);
-			exit(EXIT_SUCCESS);
 		default:
 			errtryhelp();
 		}
 	}
+	to.json = co.json;
+	to.bytes = co.bytes;
+	to.noheadings = co.noheadings;
+	to.raw = co.raw;
 	if (backend_only && (optind < argc || from))
 		usage_error("--backend takes no path");
 	if (nul && !from)
@@ -383,7 +349,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	if (op != CACHECTL_WALK_OP_QUERY && optind == argc && !from)
 		usage_error("%s: no path given", verb);
 
-	ctx = tool_ctx(verbose, &backend);
+	ctx = tool_ctx(co.verbose, &backend);
 	if (!ctx) {
 		free(excl);
 		free(incl);
@@ -410,14 +376,14 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 
 	if (all)
 		table_all_columns(&to);
-	else if (outcols) {
-		if (table_parse_columns(&to, outcols, defcols, ndef) < 0)
+	else if (co.output) {
+		if (table_parse_columns(&to, co.output, defcols, ndef) < 0)
 			errtryhelp();
 	} else {
 		memcpy(to.cols, defcols, ndef * sizeof(int));
 		to.ncols = ndef;
 	}
-	run.quiet_rows = op != CACHECTL_WALK_OP_QUERY && !to.json && !outcols &&
+	run.quiet_rows = op != CACHECTL_WALK_OP_QUERY && !to.json && !co.output &&
 			 !all && !total;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
 	run.guard.timeout_ms = timeout_s * 1000;
@@ -508,7 +474,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	/* lines of --from that named no path count as files that failed */
 	if (!r && nbad)
 		r = 1;
-	if (tot.unknown && verbose)
+	if (tot.unknown && co.verbose)
 		fprintf(stderr, "%s: the kernel would not say how much of %llu "
 			"file(s) is cached (cachestat needs write access or "
 			"ownership)\n", program_name,

@@ -94,6 +94,21 @@ def t_json_names(t, work):
     t.ok(strict_json(t, p, 'status -J -c') is not None,
          'status -J -c: strict JSON')
 
+    env = {'CACHECTL_STATE_DIR': os.path.join(work, 'state'),
+           'CACHECTL_RUNTIME_DIR': os.path.join(work, 'run')}
+    os.makedirs(env['CACHECTL_RUNTIME_DIR'])
+    for name in NAMES.values():
+        p = run(['pin', '--no-prefetch',
+                 os.path.join(os.fsencode(d), name)], env)
+        t.ok(p.returncode == 0, 'pin %r: exit 0' % name, show(p))
+    p = run(['pins', '-J', '-b'], env)
+    doc = strict_json(t, p, 'pins -J')
+    if doc is not None:
+        got = {os.path.basename(os.fsencode(r['path'])) for r in doc['pins']}
+        for what, name in NAMES.items():
+            t.ok(name in got, 'pins -J: %s name round-trips' % what,
+                 'want %r' % name, 'got %r' % sorted(got))
+
 
 def no_raw(t, p, desc):
     try:

@@ -147,6 +147,7 @@ struct dpin {
 	/* last reported state, to emit changes only */
 	uint64_t rep_flags;
 	bool memlock_warned;
+	bool fs_gone;			/* its filesystem said so, once */
 	uint64_t short_lim, short_mem;	/* cd_plan_locks(): refused by ... */
 	uint32_t report_tick;		/* last cd_pins_report() from a tick */
 	bool in_store;			/* reload bookkeeping */
@@ -247,6 +248,8 @@ struct dpin *cd_pin_find(struct daemon *d, const char *path);
 void cd_pins_sort(struct daemon *d);
 void cd_pins_compact(struct daemon *d);
 void cd_pins_report(struct daemon *d, struct dpin *p);
+bool cd_file_failed(struct daemon *d, struct dfile *f, int error);
+void cd_file_answered(struct daemon *d, struct dfile *f);
 
 /* budget.c, plan.c: pure policy */
 void cd_budget_plan(struct dpin *p);

@@ -52,14 +52,12 @@ void cd_file_activate(struct daemon *d, struct dfile *f)
 		} else {
 			int e = errno;
 
-			if (f->err != -e)
+			if (cd_file_failed(d, f, -e))
 				cd_log(d, LOG_WARNING, "pin %s: cannot open %s: %s%s",
 				     cd_pesc(d, p->path), cd_pesc(d, f->path), strerror(e),
 				     e == EACCES && d->scope == CACHECTL_SCOPE_SYSTEM &&
 				     !d->cap_dac_read_search ?
 				     " (CAP_DAC_READ_SEARCH is missing)" : "");
-			f->err = -e;
-			p->dirty = true;
 			return;
 		}
 	}

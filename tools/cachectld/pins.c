@@ -207,3 +207,38 @@ void cd_pins_report(struct daemon *d, struct dpin *p)
 	if (added & CACHECTL_PIN_STATUS_ERROR)
 		cd_event_emit(d, CACHECTL_EVENT_ERROR, p->path, 0);
 }
+
+/*
+ * Record a file's error. Returns true if the caller should log it: it is
+ * new for the file, and it is not the pin's filesystem being gone (a dead
+ * server or FUSE daemon fails every file; that is said once per pin).
+ */
+bool cd_file_failed(struct daemon *d, struct dfile *f, int error)
+{
+	struct dpin *p = f->pin;
+
+	if (f->err == error)
+		return false;
+	f->err = error;
+	p->dirty = true;
+	if (!cachectl_error_is_gone(error))
+		return true;
+	if (!p->fs_gone)
+		cd_log(d, LOG_ERR,
+		     "pin %s: its filesystem is gone (%s); its files count as errors until it answers",
+		     cd_pesc(d, p->path), strerror(-error));
+	p->fs_gone = true;
+	return false;
+}
+
+/* A file of the pin answered: its filesystem is back, if it was gone. */
+void cd_file_answered(struct daemon *d, struct dfile *f)
+{
+	struct dpin *p = f->pin;
+
+	if (!p->fs_gone)
+		return;
+	p->fs_gone = false;
+	cd_log(d, LOG_NOTICE, "pin %s: its filesystem answers again",
+	     cd_pesc(d, p->path));
+}

@@ -88,6 +88,7 @@ int cd_query_file(struct daemon *d, struct dfile *f)
 			d->plan_needed = true;
 	}
 	f->err = 0;
+	cd_file_answered(d, f);
 	f->size = res.size;
 	f->cached = res.cached;
 	f->unknown = res.flags & CACHECTL_RES_UNKNOWN;
@@ -98,12 +99,9 @@ fail:
 		cd_unlock_file(d, f);
 		f->cached = 0;
 	}
-	if (f->err != r) {
+	if (cd_file_failed(d, f, r))
 		cd_log(d, LOG_WARNING, "pin %s: %s: %s", cd_pesc(d, f->pin->path),
 		     cd_pesc(d, f->path), strerror(-r));
-		f->pin->dirty = true;
-	}
-	f->err = r;
 	return r;
 }
 
@@ -180,12 +178,9 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 	r = cachectl_file_prefetch(d->ctx, fd, 0, 0, 0, &bytes);
 	if (fd != f->fd)
 		close(fd);
-	if (r < 0 && f->err != r) {
+	if (r < 0 && cd_file_failed(d, f, r))
 		cd_log(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
 		     cd_pesc(d, p->path), cd_pesc(d, f->path), strerror(-r));
-		f->err = r;
-		p->dirty = true;
-	}
 	if (missing)
 		d->tick_found++;
 	return r;

@@ -33,14 +33,10 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import importlib.util  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location(
-    'daemon_tests', os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                 'daemon_tests.py'))
-dt = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dt)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'pylib'))
+from cachectl_test import Tap, fstype, ival, wait_for  # noqa: E402
+import daemontest as dt  # noqa: E402
 
 HZ = os.sysconf('SC_CLK_TCK')
 
@@ -86,9 +82,9 @@ def main():
             return 1
 
     base = os.environ.get('CACHECTL_TEST_TMPDIR', '/var/tmp')
-    if dt.fstype(base) in ('tmpfs', 'ramfs', ''):
+    if fstype(base) in ('tmpfs', 'ramfs', ''):
         print('idle-cost: %s is %s; use a disk filesystem (CACHECTL_TEST_TMPDIR)'
-              % (base, dt.fstype(base)), file=sys.stderr)
+              % (base, fstype(base)), file=sys.stderr)
         return 1
     work = tempfile.mkdtemp(prefix='cachectl-idle-', dir=base)
     E = dt.Env(work)
@@ -101,7 +97,7 @@ def main():
         if a.tree:
             root = os.path.abspath(a.tree)
         else:
-            root = os.path.join(dt.scratch_fs(dt.Tap(), E, 'fs'), 'tree')
+            root = os.path.join(dt.scratch_fs(Tap(), E, 'fs'), 'tree')
             t0 = time.monotonic()
             dt.make_small_tree(root, a.files)
             os.sync()
@@ -122,9 +118,9 @@ def main():
                 verb, f = d.status(root)
             except Exception:  # noqa: BLE001
                 return None
-            return verb == 'OK' and (dt.ival(f, 'flags') or 0) & dt.STATUS_SATISFIED \
+            return verb == 'OK' and (ival(f, 'flags') or 0) & dt.STATUS_SATISFIED \
                 and {k: v.decode('utf-8', 'replace') for k, v in f.items()}
-        f, _ = dt.wait_for(satisfied, 120, 0.5)
+        f, _ = wait_for(satisfied, 120, 0.5)
         if f:
             print('# pin satisfied after %.1fs: files=%s size=%s cached=%s locked=%s'
                   % (time.monotonic() - t0, f.get('files'), f.get('size'),
@@ -145,10 +141,10 @@ def main():
                 verb, e = sub.recv(max(0.05, a.secs - (time.monotonic() - t0)))
             except Exception:  # noqa: BLE001
                 continue
-            k = dt.ival(e, 'type')
+            k = ival(e, 'type')
             if k in ev:
                 ev[k][0] += 1
-                ev[k][1] += dt.ival(e, 'bytes') or 0
+                ev[k][1] += ival(e, 'bytes') or 0
         after = tree_ticks(d.pid)
         wall = time.monotonic() - t0
         sub.close()

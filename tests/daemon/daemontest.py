@@ -36,7 +36,6 @@ controller.
 """
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -46,11 +45,11 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import (GiB, KCS, KiB, MiB, NOBODY, SETPRIV, Conn, Fatal,  # noqa: E402
-                           ProtoError, Skip, Tap, default_bases, fstype,
-                           group_arg, ival, kcs, kill_group, ksnap,
-                           parse_store, roundup, run, scratch_dir, skip_all,
-                           wait_for)
+from cachectl_test import (Conn, copy_for_nobody, default_bases, Fatal,  # noqa: E402
+                           fstype, GiB, group_arg, ival, KCS, kcs, KiB,
+                           kill_group, ksnap, MiB, NOBODY, parse_store,
+                           ProtoError, roundup, run, scratch_dir, SETPRIV,
+                           Skip, skip_all, Tap, wait_for)
 
 CACHECTL = os.environ.get('CACHECTL', '')
 CACHECTLD = os.environ.get('CACHECTLD', '')
@@ -354,18 +353,8 @@ class Env:
         if r.rc != 126 and b'ermission denied' not in r.err:
             self._nobody[exe] = exe
             return exe
-        bindir = self.path('bin')
-        os.makedirs(bindir, exist_ok=True)
-        os.chmod(bindir, 0o755)
-        dst = os.path.join(bindir, os.path.basename(exe))
-        shutil.copy2(exe, dst)
-        os.chmod(dst, 0o755)
-        ldd = run(['ldd', exe], timeout=10)
-        for m in re.finditer(r'=> (\S*libcachectl\S*)', ldd.text):
-            lib = os.path.join(bindir, os.path.basename(m.group(1)))
-            shutil.copy2(m.group(1), lib)
-            os.chmod(lib, 0o755)
-        self._nobody.setdefault('env', {})['LD_LIBRARY_PATH'] = bindir
+        dst, libdir = copy_for_nobody(exe, self.path('bin'))
+        self._nobody.setdefault('env', {})['LD_LIBRARY_PATH'] = libdir
         self._nobody[exe] = dst
         return dst
 

@@ -19,6 +19,7 @@ A test file imports it with tests/pylib on sys.path:
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -168,6 +169,23 @@ def kill_group(pgid):
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def copy_for_nobody(exe, bindir):
+    """Copy exe and the libcachectl it loads into bindir, all readable and
+    executable by uid 65534 (for when the build dir is closed to it).
+    Returns the copy's path and the LD_LIBRARY_PATH that finds the library."""
+    os.makedirs(bindir, exist_ok=True)
+    os.chmod(bindir, 0o755)
+    dst = os.path.join(bindir, os.path.basename(exe))
+    shutil.copy2(exe, dst)
+    os.chmod(dst, 0o755)
+    ldd = run(['ldd', exe], timeout=10)
+    for m in re.finditer(r'=> (\S*libcachectl\S*)', ldd.text):
+        lib = os.path.join(bindir, os.path.basename(m.group(1)))
+        shutil.copy2(m.group(1), lib)
+        os.chmod(lib, 0o755)
+    return dst, bindir
 
 
 def wait_for(pred, secs, step=0.1):

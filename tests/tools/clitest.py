@@ -44,9 +44,9 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import (KCS, KiB, MiB, NOBODY, SETPRIV, Skip, Tap,  # noqa: E402
-                           default_bases, fstype, group_arg, kcs, kstat,
-                           roundup, run, scratch_dir, skip_all)
+from cachectl_test import (copy_for_nobody, default_bases, fstype, group_arg,  # noqa: E402
+                           KCS, kcs, KiB, kstat, MiB, NOBODY, roundup, run,
+                           scratch_dir, SETPRIV, Skip, skip_all, Tap)
 
 TiB = 1 << 40
 TRY_HELP = "Try 'cachectl --help'"
@@ -114,19 +114,9 @@ class Env:
         if r.rc == 0:
             self.nobody_exe = CACHECTL
             return CACHECTL
-        bindir = self.path('bin')
-        os.makedirs(bindir, exist_ok=True)
-        os.chmod(bindir, 0o755)
-        dst = os.path.join(bindir, 'cachectl')
-        shutil.copy2(CACHECTL, dst)
-        os.chmod(dst, 0o755)
-        ldd = run(['ldd', CACHECTL], timeout=10)
-        for m in re.finditer(r'=> (\S*libcachectl\S*)', ldd.text):
-            lib = os.path.join(bindir, os.path.basename(m.group(1)))
-            shutil.copy2(m.group(1), lib)
-            os.chmod(lib, 0o755)
+        dst, libdir = copy_for_nobody(CACHECTL, self.path('bin'))
         self.nobody_exe = dst
-        self.nobody_env = {'LD_LIBRARY_PATH': bindir}
+        self.nobody_env = {'LD_LIBRARY_PATH': libdir}
         return dst
 
 

@@ -106,7 +106,7 @@ static void backend_is_the_expected_one(void **state)
 		assert_int_equal(!!(feat & CACHECTL_FEATURE_SYSCALL),
 				 fcachectl_present());
 	cachectl_unref(ctx);
-	print_message("backend %s, fcachectl %s, dir %s\n",
+	print_message("# backend %s, fcachectl %s, dir %s\n",
 		      b > 0 ? cachectl_backend_name(b) : "none",
 		      fcachectl_present() ? "present" : "absent", dir);
 }
@@ -165,7 +165,7 @@ static void prefetch_wait_fills_the_caches(void **state)
 	assert_true(r.cached >= r.range);
 	if (r.cache_state & CACHECTL_CACHE_OBJECT) {
 		/* WAIT waited for the cache writes as well */
-		print_message("fscache %llu of %llu bytes, cache %llx\n",
+		print_message("# fscache %llu of %llu bytes, cache %llx\n",
 			      (unsigned long long)r.fscache,
 			      (unsigned long long)r.range,
 			      (unsigned long long)r.cache_id);

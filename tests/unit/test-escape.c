@@ -104,7 +104,7 @@ static void json_cases(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *out = cc_escbuf_json(&b, cases[i].in);
 
-		print_message("json: %s\n", cases[i].what);
+		print_message("# json: %s\n", cases[i].what);
 		assert_non_null(out);
 		assert_string_equal(out, cases[i].json);
 		assert_int_equal(cc_json_escaped_len(cases[i].in),
@@ -122,7 +122,7 @@ static void hex_cases(void **state)
 		const char *out = cc_escbuf_hex(&b, cases[i].in, CC_ESC_UTF8);
 		char *back;
 
-		print_message("hex: %s\n", cases[i].what);
+		print_message("# hex: %s\n", cases[i].what);
 		assert_string_equal(out, cases[i].hex);
 		assert_int_equal(cc_hex_escaped_len(cases[i].in, CC_ESC_UTF8),
 				 strlen(cases[i].hex));

@@ -113,7 +113,7 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 		return 0;
 	s->files++;
 	if (cachectl_pin_covers(s->pin, cachectl_entry_get_path(e)) != 1) {
-		print_message("walked, not covered: %s\n",
+		print_message("# walked, not covered: %s\n",
 			      cachectl_entry_get_path(e));
 		s->mismatches++;
 	}

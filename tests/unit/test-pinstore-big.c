@@ -112,7 +112,7 @@ static void load_in_time(size_t line_len)
 	t = now();
 	assert_int_equal(cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER, &st), 0);
 	t = now() - t;
-	print_message("%zu pins of %zu bytes: loaded in %.2f s\n", n, line_len, t);
+	print_message("# %zu pins of %zu bytes: loaded in %.2f s\n", n, line_len, t);
 	assert_int_equal(cachectl_pinstore_get_count(st), n);
 	/* and unescaped: "/N" then "/d\ni\\\tr" over and over */
 	path = cachectl_pin_get_path(cachectl_pinstore_get_pin(st, n - 1));

@@ -160,8 +160,88 @@ def unhex(b):
     return bytes(out)
 
 
+def wire(v):
+    """A value as the wire carries it: controls and backslash as \\xHH,
+    every other byte as it is."""
+    return b''.join(b'\\x%02x' % c if c < 0x20 or c in (0x5c, 0x7f)
+                    else bytes([c]) for c in v)
+
+
+def fake_daemon(sock_path, names, ready):
+    """Answers HELLO and SUBSCRIBE, then sends one event a name and hangs
+    up: cachectl monitor then prints them and says the daemon is gone."""
+    import socket
+    import struct
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(sock_path)
+    ls.listen(1)
+    ready.set()
+    ls.settimeout(20)
+    try:
+        c, _ = ls.accept()
+    except OSError:
+        return
+
+    def send(body):
+        c.sendall(struct.pack('<I', len(body)) + body)
+
+    send(b'HELLO\nversion=1')
+    buf = b''
+    c.settimeout(20)
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        buf += d
+        if len(buf) >= 4 and len(buf) >= 4 + struct.unpack('<I', buf[:4])[0]:
+            n = struct.unpack('<I', buf[:4])[0]
+            msg, buf = buf[4:4 + n], buf[4 + n:]
+            send(b'OK')
+            if msg.split(b'\n')[0] == b'SUBSCRIBE':
+                for i, name in enumerate(names):
+                    send(b'EVENT\ntype=2\npath=/p/' + wire(name) +
+                         b'\nbytes=%d' % (4096 * (i + 1)))
+                break
+    c.close()
+    ls.close()
+
+
+def t_monitor_names(t, work):
+    import threading
+    rt = os.path.join(work, 'run')
+    os.makedirs(rt)
+    names = list(NAMES.values())
+    ready = threading.Event()
+    th = threading.Thread(target=fake_daemon,
+                          args=(os.path.join(rt, 'cachectld.sock'), names,
+                                ready))
+    th.start()
+    ready.wait(10)
+    p = run(['monitor', '-J'], {'CACHECTL_RUNTIME_DIR': rt})
+    th.join(30)
+    t.ok(p.returncode == 1 and b'gone' in p.stderr,
+         'monitor -J: exit 1 when the daemon goes away', show(p))
+    lines = [ln for ln in p.stdout.split(b'\n') if ln]
+    t.ok(len(lines) == len(names), 'monitor -J: one line an event', show(p))
+    got = []
+    for ln in lines:
+        try:
+            ev = json.loads(ln.decode('utf-8', 'strict'))
+        except (UnicodeDecodeError, ValueError) as e:
+            t.ok(False, 'monitor -J: a line is strict UTF-8 and JSON: %r' % ln,
+                 repr(e))
+            continue
+        got.append(os.fsencode(ev['path'])[len(b'/p/'):])
+        if ev['type'] != 'evicted':
+            t.ok(False, 'monitor -J: type "evicted"', repr(ev))
+    for what, name in NAMES.items():
+        t.ok(name in got, 'monitor -J: %s name round-trips' % what,
+             'want %r' % name, 'got %r' % got)
+
+
 GROUPS = {
     'json-names': t_json_names,
+    'monitor-names': t_monitor_names,
     'table-names': t_table_names,
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -41,6 +42,11 @@ struct cachectl_sysops {
 	/* wait until [off, off+len) is read in, without copying */
 	int (*populate)(int fd, uint64_t off, uint64_t len);
 	int (*fstat)(int fd, struct stat *st);
+	/* the walk's: fd or -errno, getdents64's byte count or -errno */
+	int (*openat)(int dirfd, const char *name, int flags);
+	long (*getdents64)(int fd, void *buf, size_t len);
+	int (*fstatat)(int dirfd, const char *name, struct stat *st,
+		       int flags);
 	int (*statfs)(const char *path, struct statfs *sf);
 	/* lseek SEEK_DATA / SEEK_HOLE */
 	int64_t (*seek)(int fd, uint64_t off, int whence);
@@ -128,6 +134,14 @@ static inline bool cachectl_res_complete(const struct cachectl_residency *r)
 	return !((r->flags & CACHECTL_RES_FSCACHE) &&
 		 (r->cache_state & CACHECTL_CACHE_OBJECT) &&
 		 r->fscache < r->range);
+}
+
+static inline uint64_t cachectl__now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Clamp [offset, offset+length) to the file; length 0 = to EOF. */

@@ -40,7 +40,7 @@ static int grow(struct inode_set *s)
 	return 0;
 }
 
-int inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino)
+int cachectl__inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino)
 {
 	size_t j;
 	int r;
@@ -61,7 +61,7 @@ int inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino)
 	return 1;
 }
 
-void inode_set_free(struct inode_set *s)
+void cachectl__inode_set_free(struct inode_set *s)
 {
 	free(s->slots);
 	s->slots = NULL;

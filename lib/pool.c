@@ -56,7 +56,7 @@ static void *worker(void *data)
 	return NULL;
 }
 
-int pool_new(unsigned int nthreads, struct pool **ret)
+int cachectl__pool_new(unsigned int nthreads, struct pool **ret)
 {
 	struct pool *p = calloc(1, sizeof(*p));
 	unsigned int i;
@@ -76,7 +76,7 @@ int pool_new(unsigned int nthreads, struct pool **ret)
 		r = pthread_create(&p->threads[i], NULL, worker, p);
 		if (r) {
 			p->nthreads = i;
-			pool_free(p);
+			cachectl__pool_free(p);
 			return -r;
 		}
 	}
@@ -85,7 +85,7 @@ int pool_new(unsigned int nthreads, struct pool **ret)
 	return 0;
 }
 
-void pool_run(struct pool *p, pool_fn fn, void *arg, size_t count)
+void cachectl__pool_run(struct pool *p, pool_fn fn, void *arg, size_t count)
 {
 	pthread_mutex_lock(&p->mu);
 	p->fn = fn;
@@ -105,7 +105,7 @@ void pool_run(struct pool *p, pool_fn fn, void *arg, size_t count)
 	pthread_mutex_unlock(&p->mu);
 }
 
-void pool_free(struct pool *p)
+void cachectl__pool_free(struct pool *p)
 {
 	unsigned int i;
 

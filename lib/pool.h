@@ -8,10 +8,10 @@
 struct pool;
 typedef void (*pool_fn)(void *arg, size_t i);
 
-/* @nthreads helpers; the caller of pool_run() works too. */
-int pool_new(unsigned int nthreads, struct pool **ret);
+/* @nthreads helpers; the caller of cachectl__pool_run() works too. */
+int cachectl__pool_new(unsigned int nthreads, struct pool **ret);
 /* Calls fn(arg, i) for i in [0, count) across the threads, then joins. */
-void pool_run(struct pool *p, pool_fn fn, void *arg, size_t count);
-void pool_free(struct pool *p);
+void cachectl__pool_run(struct pool *p, pool_fn fn, void *arg, size_t count);
+void cachectl__pool_free(struct pool *p);
 
 #endif

@@ -143,6 +143,40 @@ static int sys_fstat(int fd, struct stat *st)
 	return r < 0 ? -errno : 0;
 }
 
+/*
+ * The walk's calls: on FUSE a request ends in EINTR whenever a signal
+ * (even a stop) or io-wq task work comes while it waits.
+ */
+static int sys_openat(int dirfd, const char *name, int flags)
+{
+	int fd;
+
+	do
+		fd = openat(dirfd, name, flags);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
+static long sys_getdents64(int fd, void *buf, size_t len)
+{
+	long n;
+
+	do
+		n = syscall(SYS_getdents64, fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static int sys_fstatat(int dirfd, const char *name, struct stat *st, int flags)
+{
+	int r;
+
+	do
+		r = fstatat(dirfd, name, st, flags);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
 static int sys_statfs(const char *path, struct statfs *sf)
 {
 	int r;
@@ -206,6 +240,9 @@ const struct cachectl_sysops cachectl_default_sysops = {
 	.populate = sys_populate,
 	.fstat = sys_fstat,
 	.statfs = sys_statfs,
+	.openat = sys_openat,
+	.getdents64 = sys_getdents64,
+	.fstatat = sys_fstatat,
 	.seek = sys_seek,
 	.access_write = sys_access_write,
 	.has_cap = sys_has_cap,

@@ -5,10 +5,10 @@
  * this keeps up to queue-depth requests in flight across files.
  *
  * Two ways in:
- *  - uring_batch_add() takes a file the walk already opened (local disks
+ *  - cachectl__uring_batch_add() takes a file the walk already opened (local disks
  *    with --read or -d). The batch fills, its requests go out in inode
  *    order (the disk's order on ext4 and xfs), and it is flushed whole.
- *  - uring_batch_add_name() takes a name in a directory (network and
+ *  - cachectl__uring_batch_add_name() takes a name in a directory (network and
  *    FUSE filesystems, where the open, the reads and the close are each a
  *    round trip). Each file runs through open -> operation -> data -> close
  *    with every round trip an io_uring request, and results stream out in
@@ -28,8 +28,8 @@
 #include <liburing.h>
 
 #include "cachectl-private.h"
+#include "engine.h"
 #include "fstype.h"
-#include "walk-private.h"
 
 #define READ_SIZE (1u << 20)
 
@@ -63,7 +63,6 @@ struct pending {
 
 struct uring_batch {
 	struct cachectl_ctx *ctx;
-	const struct uring_ops *ops;
 	struct io_uring ring;
 	unsigned int depth;	/* requests in flight */
 	unsigned int window;	/* files held, to order their requests */
@@ -80,7 +79,7 @@ struct uring_batch {
 	int fatal;
 };
 
-struct dirref *dirref_new(int fd)
+struct dirref *cachectl__dirref_new(int fd)
 {
 	struct dirref *d = malloc(sizeof(*d));
 
@@ -91,7 +90,7 @@ struct dirref *dirref_new(int fd)
 	return d;
 }
 
-void dirref_put(struct dirref *d)
+void cachectl__dirref_put(struct dirref *d)
 {
 	if (d && --d->refs == 0) {
 		if (d->fd >= 0)
@@ -113,15 +112,11 @@ static unsigned int fd_budget(unsigned int want)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return cachectl__now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
-int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
-		    unsigned int depth, bool read, bool remote,
-		    struct uring_batch **ret)
+int cachectl__uring_batch_new(struct cachectl_walk *w, unsigned int depth,
+			      bool read, bool remote, struct uring_batch **ret)
 {
 	struct uring_batch *b;
 	unsigned int workers[2];
@@ -131,7 +126,6 @@ int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
 	if (!b)
 		return -ENOMEM;
 	b->ctx = w->ctx;
-	b->ops = ops;
 	b->depth = fd_budget(depth);
 	b->sorted = !remote;
 	b->timeout_ms = w->timeout_ms;
@@ -193,13 +187,13 @@ static void release(struct pending *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
-	dirref_put(p->dir);
+	cachectl__dirref_put(p->dir);
 	p->dir = NULL;
 	free(p->path);
 	p->path = NULL;
 }
 
-void uring_batch_free(struct uring_batch *b)
+void cachectl__uring_batch_free(struct uring_batch *b)
 {
 	size_t k;
 
@@ -220,7 +214,7 @@ void uring_batch_free(struct uring_batch *b)
 	free(b);
 }
 
-bool uring_batch_remote(const struct uring_batch *b)
+bool cachectl__uring_batch_remote(const struct uring_batch *b)
 {
 	return !b->sorted;
 }
@@ -236,9 +230,9 @@ static struct pending *slot(struct uring_batch *b, const char *path)
 }
 
 /* Takes ownership of @fd; @e->res holds the residency before prefetch. */
-int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
-		    const struct stat *st, const char *path,
-		    const struct cachectl_entry *e, bool needed)
+int cachectl__uring_batch_add(struct uring_batch *b, struct cachectl_walk *w,
+			      int fd, const struct stat *st, const char *path,
+			      const struct cachectl_entry *e, bool needed)
 {
 	struct pending *p = slot(b, path);
 
@@ -253,17 +247,18 @@ int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
 	p->end = needed ? (uint64_t)st->st_size : 0;
 	b->n++;
 	if (b->n == b->window)
-		return uring_batch_flush(b, w);
+		return cachectl__uring_batch_flush(b, w);
 	return 0;
 }
 
 static int pump(struct uring_batch *b, struct cachectl_walk *w,
 		bool wait);
 
-int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
-			 struct dirref *dir, const char *path, size_t name_off,
-			 unsigned int open_flags, bool root,
-			 struct cachectl_entry *e)
+int cachectl__uring_batch_add_name(struct uring_batch *b,
+				   struct cachectl_walk *w, struct dirref *dir,
+				   const char *path, size_t name_off,
+				   unsigned int open_flags, bool root,
+				   struct cachectl_entry *e)
 {
 	struct pending *p;
 	int r;
@@ -400,7 +395,7 @@ static void complete(struct uring_batch *b, struct pending *p, int res)
 			p->state = P_OPEN;
 			break;
 		}
-		dirref_put(p->dir);
+		cachectl__dirref_put(p->dir);
 		p->dir = NULL;
 		if (res >= 0) {
 			p->fd = res;
@@ -457,7 +452,7 @@ static int reap(struct uring_batch *b, struct cachectl_walk *w, bool wait)
 	if (seen) {
 		b->last_done = now_ms();
 		/* a heartbeat for watchers: only when something came back */
-		b->ops->tick(w);
+		cachectl__engine_progress(w);
 	} else if (wait && b->inflight && b->timeout_ms &&
 		   now_ms() - b->last_done >= b->timeout_ms) {
 		/* nothing came back for too long: the server is gone */
@@ -477,8 +472,8 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 		bool needed = false;
 
 		if (p->state == P_OPENED) {
-			r = b->ops->start(w, p->fd, &p->st, &p->e, p->root,
-					  &needed);
+			r = cachectl__engine_start(w, p->fd, &p->st, &p->e,
+						   p->root, &needed);
 			if (r > 0)
 				p->skip = true;
 			else if (r < 0)
@@ -499,8 +494,8 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 			if (p->error && cachectl__error_is_gone(p->error))
 				return p->error;
 			if (p->end && !p->skip)
-				p->error = b->ops->finish(w, p->fd, &p->st,
-							  &p->e, p->error);
+				p->error = cachectl__engine_finish(w, p->fd,
+						&p->st, &p->e, p->error);
 			if (p->async_close) {
 				p->state = P_CLOSE;
 			} else {
@@ -519,7 +514,8 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 		if (p->error && cachectl__error_is_gone(p->error))
 			return p->error;
 		p->e.path = p->path;
-		r = b->ops->emit(w, &p->e, &p->st, p->error, p->skip);
+		r = cachectl__engine_emit(w, &p->e, &p->st, p->error,
+					  p->skip);
 		release(p);
 		b->head = (b->head + 1) % b->window;
 		b->n--;
@@ -560,7 +556,7 @@ static int by_inode(const void *a, const void *b, void *arg)
 }
 
 /* Run every pending file to completion and emit them in walk order. */
-int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
+int cachectl__uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
 {
 	size_t k;
 	int r = b->fatal;
@@ -584,7 +580,8 @@ int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
 			int rr;
 
 			p->e.path = p->path;
-			rr = b->ops->emit(w, &p->e, &p->st, p->error, p->skip);
+			rr = cachectl__engine_emit(w, &p->e, &p->st,
+						   p->error, p->skip);
 			release(p);
 			if (rr < 0 && r >= 0)
 				r = rr;

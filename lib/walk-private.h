@@ -24,18 +24,15 @@ struct inode_set {
 	size_t cap, n;
 };
 
-/* Returns 1 if added, 0 if present, -ENOMEM. */
-int inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino);
-void inode_set_free(struct inode_set *s);
+/* inode-set.c: returns 1 if added, 0 if present, -ENOMEM */
+int cachectl__inode_set_add(struct inode_set *s, uint64_t dev, uint64_t ino);
+void cachectl__inode_set_free(struct inode_set *s);
 
 /* A directory fd shared by the files whose opens are still in flight. */
 struct dirref {
 	int fd;
 	unsigned int refs;
 };
-
-struct dirref *dirref_new(int fd);
-void dirref_put(struct dirref *d);
 
 struct walk_level {
 	uint64_t dev, ino;
@@ -63,6 +60,8 @@ struct cachectl_walk {
 
 	cachectl_dir_fn dir_fn;
 	void *dir_data;
+	cachectl_filter_fn filter_fn;
+	void *filter_data;
 
 	cachectl_progress_fn progress_fn;
 	void *progress_data;
@@ -83,6 +82,7 @@ struct cachectl_walk {
 	struct inode_set links, dirs;
 	struct uring_batch *uring;	/* prefetch, or all of a remote walk */
 	bool uring_read;
+	bool remote;			/* the ring serves a remote device */
 	struct dirref *dir;		/* remote: the directory being read */
 	struct dirref *cwd;		/* remote: for roots that are files */
 	dev_t engine_dev;		/* the device pick_engine() judged */
@@ -91,35 +91,28 @@ struct cachectl_walk {
 	struct cachectl_totals totals;
 };
 
-/* uring.c: the walk's side of each file, called in the walk's thread */
-struct uring_ops {
-	/* stat and operate on a file the ring opened: <0, 0, 1 = skip */
-	int (*start)(struct cachectl_walk *w, int fd, struct stat *st,
-		     struct cachectl_entry *e, bool root, bool *needed);
-	/* after its data requests ended with @error */
-	int (*finish)(struct cachectl_walk *w, int fd, const struct stat *st,
-		      struct cachectl_entry *e, int error);
-	/* in walk order */
-	int (*emit)(struct cachectl_walk *w, struct cachectl_entry *e,
-		    const struct stat *st, int error, bool skip);
-	void (*tick)(struct cachectl_walk *w);
-};
+/* walk-path.c: string vectors, the path buffer, globs */
+int cachectl__strv_add(struct strv *v, const char *s);
+void cachectl__strv_free(struct strv *v);
+/* appends "/name" to w->path; *mark restores it */
+int cachectl__path_push(struct cachectl_walk *w, const char *name,
+			size_t *mark);
+void cachectl__path_pop(struct cachectl_walk *w, size_t mark);
+/* a glob with a '/' matches the path, else the base name */
+bool cachectl__glob_match(const struct strv *v, const char *path,
+			  const char *base);
 
-struct uring_batch;
-int uring_batch_new(struct cachectl_walk *w, const struct uring_ops *ops,
-		    unsigned int depth, bool read, bool remote,
-		    struct uring_batch **ret);
-void uring_batch_free(struct uring_batch *b);
-bool uring_batch_remote(const struct uring_batch *b);
-/* takes @fd; flushes the batch when it is full */
-int uring_batch_add(struct uring_batch *b, struct cachectl_walk *w, int fd,
-		    const struct stat *st, const char *path,
-		    const struct cachectl_entry *e, bool needed);
-/* opens path + name_off relative to @dir through the ring */
-int uring_batch_add_name(struct uring_batch *b, struct cachectl_walk *w,
-			 struct dirref *dir, const char *path, size_t name_off,
-			 unsigned int open_flags, bool root,
-			 struct cachectl_entry *e);
-int uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w);
+/* walk-tree.c: the traversal (filters, loops, hard links, getdents) */
+/* @root: named by the caller (a vanished one is an error) */
+int cachectl__tree_visit_dir(struct cachectl_walk *w, int dirfd,
+			     const char *name, bool root, bool follow);
+int cachectl__tree_visit_file(struct cachectl_walk *w, int dirfd,
+			      const char *name, bool root, bool follow);
+/* w->path excluded by the globs, or (a file) by the filter function? */
+bool cachectl__tree_excluded(struct cachectl_walk *w, const char *base,
+			     bool is_file);
+
+/* engine-choice.c: synchronous, threads or io_uring, per device */
+void cachectl__engine_choose(struct cachectl_walk *w, const char *path);
 
 #endif

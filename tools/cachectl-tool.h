@@ -62,21 +62,6 @@ int tool_backend(struct cachectl_ctx *ctx, bool verbose);
 struct cachectl_ctx *tool_ctx(bool verbose, int *ret_backend);
 unsigned int tool_caps(struct cachectl_ctx *ctx);
 
-/* kpin.c: pins kept by the kernel, on the fscache objects of files */
-struct kpin_count {
-	uint64_t done;		/* files pinned (or unpinned) */
-	uint64_t no_fscache;	/* files not on an fscache-backed filesystem */
-	uint64_t failed;	/* files that failed, each named */
-};
-
-/* a file still covered by another pin is left pinned when unpinning */
-typedef bool (*kpin_keep_fn)(const char *file, void *data);
-
-int kpin_path(struct cachectl_ctx *ctx, const char *path, bool recursive,
-	      bool unpin, kpin_keep_fn keep, void *data,
-	      struct kpin_count *count);
-const char *kpin_error(int error);
-
 /* util.c */
 void warnx_path(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -138,6 +138,79 @@ static int prefetch(struct cachectl_ctx *ctx, char **paths, int n,
 	return r;
 }
 
+/* ---- pins kept by the kernel, on the fscache objects of files ---------- */
+
+struct kpin_count {
+	uint64_t done;		/* files pinned (or unpinned) */
+	uint64_t no_fscache;	/* files not on an fscache-backed filesystem */
+	uint64_t failed;	/* files that failed, each named */
+	bool unpin;
+};
+
+static const char *kpin_error(int error)
+{
+	switch (-error) {
+	case ENOBUFS:
+		return "no cache holds it";
+	case EPERM:
+		return "needs ownership or CAP_FOWNER";
+	case EOPNOTSUPP:
+		return "not on an fscache-backed filesystem";
+	}
+	return strerror(-error);
+}
+
+static int kpin_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
+		      void *data)
+{
+	struct kpin_count *kc = data;
+	int r = cachectl_entry_get_error(e);
+
+	if (r == 0) {
+		kc->done++;
+	} else if (r == -EOPNOTSUPP) {
+		kc->no_fscache++;
+	} else if (r == -ENOBUFS && kc->unpin) {
+		/* no cache holds it, so nothing of it is pinned */
+	} else if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR) {
+		/* paths the walk could not reach were named by the walk before */
+	} else {
+		warnx_path(cachectl_entry_get_path(e), "cannot %s in fscache: %s",
+			   kc->unpin ? "unpin" : "pin", kpin_error(r));
+		kc->failed++;
+	}
+	return 0;
+}
+
+/* a file still covered by another pin of the store is left pinned */
+static int still_pinned(struct cachectl_walk *w, const char *file, void *data)
+{
+	return cachectl_pinstore_covers(data, file) > 0;
+}
+
+/* The kernel's pin walk of @path: CACHECTL_WALK_OP_PIN or _UNPIN. */
+static int kpin_path(struct cachectl_ctx *ctx, const char *path,
+		     bool recursive, struct cachectl_pinstore *keep,
+		     struct kpin_count *kc)
+{
+	struct cachectl_walk *w;
+	int r;
+
+	r = cachectl_walk_new(ctx, recursive ? CACHECTL_WALK_RECURSIVE : 0, &w);
+	if (r < 0)
+		return r;
+	r = cachectl_walk_add_path(w, path);
+	if (r >= 0)
+		r = cachectl_walk_set_timeout(w, 5000);
+	if (r >= 0 && keep)
+		r = cachectl_walk_set_filter_fn(w, still_pinned, keep);
+	if (r >= 0)
+		r = cachectl_walk_run(w, kc->unpin ? CACHECTL_WALK_OP_UNPIN :
+				      CACHECTL_WALK_OP_PIN, 0, kpin_entry, kc);
+	cachectl_walk_unref(w);
+	return r < 0 ? r : 0;
+}
+
 /*
  * Kernel backend: pin the fscache object of every file the pins cover.
  * Returns the number of paths with a file that could not be pinned.
@@ -153,7 +226,7 @@ static int kernel_pin(struct cachectl_ctx *ctx, char **paths, int n,
 		if (!paths[i])
 			continue;
 		r = kpin_path(ctx, paths[i], pflags & CACHECTL_PIN_RECURSIVE,
-			      false, NULL, NULL, kc);
+			      NULL, kc);
 		if (r < 0)
 			warnx_path(paths[i], "cannot pin in fscache: %s",
 				   strerror(-r));
@@ -376,12 +449,6 @@ static void unpin_usage(const struct common_opts *co)
 	exit(EXIT_SUCCESS);
 }
 
-/* is @file covered by a pin of @data, a pin store? */
-static bool still_pinned(const char *file, void *data)
-{
-	return cachectl_pinstore_covers(data, file) > 0;
-}
-
 /* Kernel backend: unpin the fscache objects of a pin that went away. */
 static int kernel_unpin(struct cachectl_ctx *ctx, struct cachectl_pinstore *st,
 			const struct cachectl_pin *pin, bool recursive,
@@ -395,7 +462,7 @@ static int kernel_unpin(struct cachectl_ctx *ctx, struct cachectl_pinstore *st,
 	r = kpin_path(ctx, cachectl_pin_get_path(pin),
 		      recursive ||
 		      (cachectl_pin_get_flags(pin) & CACHECTL_PIN_RECURSIVE),
-		      true, still_pinned, st, kc);
+		      st, kc);
 	if (r < 0)
 		warnx_path(cachectl_pin_get_path(pin),
 			   "cannot unpin in fscache: %s", strerror(-r));
@@ -412,7 +479,7 @@ int verb_unpin(int argc, char **argv)
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL, *kst = NULL;
-	struct kpin_count kc = { 0 };
+	struct kpin_count kc = { .unpin = true };
 	int c, i, r, failed = 0, ok = 0, backend = 0;
 	struct common_opts co = { .verb = "unpin" };
 	bool sys = false, recursive = false;

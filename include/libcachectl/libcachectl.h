@@ -352,6 +352,8 @@ enum {
 	CACHECTL_WALK_OP_QUERY = 1,
 	CACHECTL_WALK_OP_PREFETCH = 2,
 	CACHECTL_WALK_OP_EVICT = 3,
+	CACHECTL_WALK_OP_PIN = 4,	/* pin each file's cache object (0.5) */
+	CACHECTL_WALK_OP_UNPIN = 5,	/* unpin it (0.5) */
 };
 
 /* cachectl_walk_run() flags, valid with CACHECTL_WALK_OP_PREFETCH */
@@ -385,6 +387,13 @@ struct cachectl_totals {
  */
 typedef int (*cachectl_dir_fn)(struct cachectl_walk *walk, const char *path,
 			       void *data);
+
+/*
+ * Called for each regular file before the walk opens it (0.5). Return
+ * nonzero to skip the file (counted in skipped), 0 to visit it.
+ */
+typedef int (*cachectl_filter_fn)(struct cachectl_walk *walk, const char *path,
+				  void *data);
 
 typedef void (*cachectl_progress_fn)(struct cachectl_walk *walk,
 				     const struct cachectl_totals *totals,
@@ -478,6 +487,22 @@ int cachectl_walk_set_dir_fn(struct cachectl_walk *walk, cachectl_dir_fn fn,
 			     void *data);
 
 /**
+ * cachectl_walk_set_filter_fn - decide, file by file, what the walk visits
+ * @walk: the walk
+ * @fn: the filter, or NULL for none
+ * @data: passed to @fn
+ *
+ * The filter sees each regular file the globs let through (and each file
+ * named as a root), on the caller's thread, before it is opened: e.g.
+ * files that another pin still covers, for an unpin walk.
+ *
+ * Returns: 0, -EINVAL for a NULL @walk.
+ * Since: 0.5
+ */
+int cachectl_walk_set_filter_fn(struct cachectl_walk *walk,
+				cachectl_filter_fn fn, void *data);
+
+/**
  * cachectl_walk_set_progress_fn - get called back as the walk goes
  * @walk: the walk
  * @fn: the callback, or NULL
@@ -551,8 +576,9 @@ int cachectl_walk_set_timeout(struct cachectl_walk *walk,
 /**
  * cachectl_walk_run - visit every file and apply an operation
  * @walk: the walk, with at least one path added
- * @op: CACHECTL_WALK_OP_QUERY, CACHECTL_WALK_OP_PREFETCH or
- *	CACHECTL_WALK_OP_EVICT
+ * @op: CACHECTL_WALK_OP_QUERY, CACHECTL_WALK_OP_PREFETCH,
+ *	CACHECTL_WALK_OP_EVICT, or (since 0.5) CACHECTL_WALK_OP_PIN or
+ *	CACHECTL_WALK_OP_UNPIN
  * @flags: CACHECTL_RUN_* bits (prefetch only), else 0
  * @fn: called per file and per failed path; may be NULL
  * @data: passed to @fn
@@ -560,7 +586,10 @@ int cachectl_walk_set_timeout(struct cachectl_walk *walk,
  * FIFOs, sockets and devices are never opened and are counted as
  * skipped, as are files that vanish between readdir and open. Errors on
  * single paths (missing roots, unreadable files, symlink loops) are
- * handed to @fn and counted; the walk goes on.
+ * handed to @fn and counted; the walk goes on. PIN and UNPIN do for each
+ * file what cachectl_file_pin() and cachectl_file_unpin() do, and fail
+ * it the same way (-EOPNOTSUPP where no fscache serves it, -ENOBUFS where
+ * no cache holds it); the entry's residency is the state afterwards.
  *
  * Returns: 0 if every path succeeded, 1 if some paths failed (each was
  * handed to @fn), or a negative errno if the walk could not run at all

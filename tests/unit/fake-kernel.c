@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "fake-kernel.h"
 #include "uapi-cachectl.h"
@@ -211,6 +212,25 @@ static int f_fstat(int fd, struct stat *st)
 	return 0;
 }
 
+static int f_openat(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static long f_getdents64(int fd, void *buf, size_t len)
+{
+	long n = syscall(SYS_getdents64, fd, buf, len);
+
+	return n < 0 ? -errno : n;
+}
+
+static int f_fstatat(int dirfd, const char *name, struct stat *st, int flags)
+{
+	return fstatat(dirfd, name, st, flags) < 0 ? -errno : 0;
+}
+
 static int f_statfs(const char *path, struct statfs *sf)
 {
 	return statfs(path, sf) < 0 ? -errno : 0;
@@ -255,6 +275,9 @@ const struct cachectl_sysops fake_sysops = {
 	.populate = f_populate,
 	.fstat = f_fstat,
 	.statfs = f_statfs,
+	.openat = f_openat,
+	.getdents64 = f_getdents64,
+	.fstatat = f_fstatat,
 	.seek = f_seek,
 	.access_write = f_access_write,
 	.has_cap = f_has_cap,

@@ -354,7 +354,7 @@ static bool uses_fscache(struct libmnt_fs *fs)
 }
 
 /* the mount points of fscache-backed filesystems, NULL-terminated */
-char **cachectl_fscache_mounts(void)
+char **cachectl__fscache_mounts(void)
 {
 	struct libmnt_table *tb;
 	struct libmnt_iter *it;
@@ -438,7 +438,7 @@ CACHECTL_EXPORT int cachectl_cache_list_find_files(struct cachectl_cache_list *l
 	if (!l || (npaths && !paths))
 		return -EINVAL;
 	if (!npaths) {
-		mounts = cachectl_fscache_mounts();
+		mounts = cachectl__fscache_mounts();
 		paths = (const char *const *)mounts;
 		for (npaths = 0; mounts && mounts[npaths]; npaths++)
 			;

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -55,7 +54,7 @@ struct cachectl_sysops {
 	void (*nap)(unsigned int ms);
 };
 
-extern const struct cachectl_sysops cachectl_default_sysops;
+extern const struct cachectl_sysops cachectl__default_sysops;
 
 struct cachectl_ctx {
 	int refcount;
@@ -74,10 +73,10 @@ struct cachectl_ctx {
 };
 
 /* For tests: swap the kernel seam. */
-void cachectl_ctx_set_sysops(struct cachectl_ctx *ctx,
+void cachectl__ctx_set_sysops(struct cachectl_ctx *ctx,
 			     const struct cachectl_sysops *ops);
 
-void cachectl_log(struct cachectl_ctx *ctx, int priority, const char *file,
+void cachectl__log(struct cachectl_ctx *ctx, int priority, const char *file,
 		  int line, const char *fn, const char *format, ...)
 	__attribute__((format(printf, 6, 7)));
 
@@ -87,7 +86,7 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 #define cachectl_log_cond(ctx, prio, ...)                                     \
 	do {                                                                  \
 		if ((ctx)->log_priority >= (prio))                            \
-			cachectl_log(ctx, prio, __FILE__, __LINE__, __func__, \
+			cachectl__log(ctx, prio, __FILE__, __LINE__, __func__, \
 				     __VA_ARGS__);                            \
 	} while (0)
 
@@ -106,16 +105,17 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 #endif
 
 /* cache-list.c: the table is $CACHECTL_MOUNTINFO or ours; NULL: none */
-char **cachectl_fscache_mounts(void);
+char **cachectl__fscache_mounts(void);
 
 /* log.c */
-void cachectl_log_stderr(void *data, int priority, const char *file, int line,
-			 const char *fn, const char *format, va_list args)
+void cachectl__log_stderr(void *data, int priority, const char *file,
+			  int line, const char *fn, const char *format,
+			  va_list args)
 	__attribute__((format(printf, 6, 0)));
-int cachectl_log_priority_parse(const char *s);
+int cachectl__log_priority_parse(const char *s);
 
 /* file.c */
-int cachectl_residency_copy(const struct cachectl_residency *res,
+int cachectl__residency_copy(const struct cachectl_residency *res,
 			    struct cachectl_residency *ret, size_t size);
 
 /* probe.c: CACHECTL_BACKEND's value, <0 for a name it does not know */
@@ -134,14 +134,6 @@ static inline bool cachectl_res_complete(const struct cachectl_residency *r)
 	return !((r->flags & CACHECTL_RES_FSCACHE) &&
 		 (r->cache_state & CACHECTL_CACHE_OBJECT) &&
 		 r->fscache < r->range);
-}
-
-static inline uint64_t cachectl__now_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Clamp [offset, offset+length) to the file; length 0 = to EOF. */

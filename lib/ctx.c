@@ -19,16 +19,16 @@ CACHECTL_EXPORT int cachectl_new(struct cachectl_ctx **ret_ctx)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->refcount = 1;
-	ctx->log_fn = cachectl_log_stderr;
+	ctx->log_fn = cachectl__log_stderr;
 	ctx->log_priority = LOG_ERR;
-	ctx->ops = &cachectl_default_sysops;
+	ctx->ops = &cachectl__default_sysops;
 	ctx->fowner = -1;
 	ps = sysconf(_SC_PAGESIZE);
 	ctx->page_size = ps > 0 ? (int)ps : 4096;
 
 	env = secure_getenv("CACHECTL_LOG");
 	if (env) {
-		int prio = cachectl_log_priority_parse(env);
+		int prio = cachectl__log_priority_parse(env);
 
 		if (prio >= 0)
 			ctx->log_priority = prio;
@@ -57,10 +57,10 @@ CACHECTL_EXPORT struct cachectl_ctx *cachectl_unref(struct cachectl_ctx *ctx)
 	return NULL;
 }
 
-void cachectl_ctx_set_sysops(struct cachectl_ctx *ctx,
+void cachectl__ctx_set_sysops(struct cachectl_ctx *ctx,
 			     const struct cachectl_sysops *ops)
 {
-	ctx->ops = ops ? ops : &cachectl_default_sysops;
+	ctx->ops = ops ? ops : &cachectl__default_sysops;
 	ctx->be = NULL;
 	ctx->be_err = 0;
 	ctx->features = 0;

@@ -12,10 +12,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "engine.h"
 #include "fstype.h"
 
@@ -27,7 +27,7 @@ void cachectl__engine_progress(struct cachectl_walk *w)
 
 	if (!w->progress_fn)
 		return;
-	t = cachectl__now_ns(CLOCK_MONOTONIC_COARSE);
+	t = cc_now_ns();
 	if (t - w->progress_last < w->progress_ns)
 		return;
 	w->progress_last = t;

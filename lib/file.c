@@ -41,7 +41,7 @@ CACHECTL_EXPORT int cachectl_file_query(struct cachectl_ctx *ctx, int fd,
 	r = be->query(ctx, fd, &st, offset, length, &res);
 	if (r < 0)
 		return r;
-	return cachectl_residency_copy(&res, ret, size);
+	return cachectl__residency_copy(&res, ret, size);
 }
 
 #define PREFETCH_FLAGS \
@@ -129,7 +129,7 @@ CACHECTL_EXPORT int cachectl_cache_set_culling(struct cachectl_ctx *ctx,
 }
 
 /* Copy out a residency struct of a size the caller chose. */
-int cachectl_residency_copy(const struct cachectl_residency *res,
+int cachectl__residency_copy(const struct cachectl_residency *res,
 			    struct cachectl_residency *ret, size_t size)
 {
 	return cachectl_copy_out(ret, size, res, sizeof(*res),

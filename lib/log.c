@@ -8,14 +8,14 @@
 
 #include "cachectl-private.h"
 
-void cachectl_log_stderr(void *data, int priority, const char *file, int line,
+void cachectl__log_stderr(void *data, int priority, const char *file, int line,
 			 const char *fn, const char *format, va_list args)
 {
 	fprintf(stderr, "libcachectl: %s: ", fn);
 	vfprintf(stderr, format, args);
 }
 
-int cachectl_log_priority_parse(const char *s)
+int cachectl__log_priority_parse(const char *s)
 {
 	static const char *const names[] = {
 		"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -34,7 +34,7 @@ int cachectl_log_priority_parse(const char *s)
 	return -EINVAL;
 }
 
-void cachectl_log(struct cachectl_ctx *ctx, int priority, const char *file,
+void cachectl__log(struct cachectl_ctx *ctx, int priority, const char *file,
 		  int line, const char *fn, const char *format, ...)
 {
 	va_list args;

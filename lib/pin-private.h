@@ -16,7 +16,7 @@ struct cachectl_pin {
 };
 
 /* A pin for a path already canonical (from a store or the wire). */
-int pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
+int cachectl__pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
 	      unsigned int flags, struct cachectl_pin **ret);
 
 #endif

@@ -11,7 +11,7 @@
 #define PIN_FLAGS (CACHECTL_PIN_RECURSIVE | CACHECTL_PIN_INHERIT | \
 		   CACHECTL_PIN_HARD)
 
-int pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
+int cachectl__pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
 	      unsigned int flags, struct cachectl_pin **ret)
 {
 	struct cachectl_pin *p;
@@ -46,7 +46,7 @@ CACHECTL_EXPORT int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
 	canonical = realpath(path, NULL);
 	if (!canonical)
 		return -errno;
-	r = pin_alloc(ctx, canonical, flags, ret_pin);
+	r = cachectl__pin_alloc(ctx, canonical, flags, ret_pin);
 	free(canonical);
 	return r;
 }

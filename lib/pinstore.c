@@ -134,7 +134,7 @@ static int parse_line(struct cachectl_pinstore *st, char *line,
 		flags |= CACHECTL_PIN_INHERIT;
 	if (*path != '/' || cc_hex_unescape(path) < 0)
 		return -EBADMSG;
-	r = pin_alloc(st->ctx, path, flags, ret);
+	r = cachectl__pin_alloc(st->ctx, path, flags, ret);
 	if (r < 0)
 		return r == -EINVAL ? -EBADMSG : r;
 	if (cachectl_pin_set_priority(*ret, prio) < 0) {

@@ -231,7 +231,7 @@ static void sys_nap(unsigned int ms)
 		;
 }
 
-const struct cachectl_sysops cachectl_default_sysops = {
+const struct cachectl_sysops cachectl__default_sysops = {
 	.cachestat = sys_cachestat,
 	.fcachectl = sys_fcachectl,
 	.mincore = sys_mincore,

@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 #include <liburing.h>
 
 #include "cachectl-private.h"
+#include "clock.h"
 #include "engine.h"
 #include "fstype.h"
 
@@ -110,11 +110,6 @@ static unsigned int fd_budget(unsigned int want)
 	return want;
 }
 
-static uint64_t now_ms(void)
-{
-	return cachectl__now_ns(CLOCK_MONOTONIC) / 1000000;
-}
-
 int cachectl__uring_batch_new(struct cachectl_walk *w, unsigned int depth,
 			      bool read, bool remote, struct uring_batch **ret)
 {
@@ -166,7 +161,7 @@ int cachectl__uring_batch_new(struct cachectl_walk *w, unsigned int depth,
 	 */
 	workers[0] = workers[1] = b->depth;
 	(void)io_uring_register_iowq_max_workers(&b->ring, workers);
-	b->last_done = now_ms();
+	b->last_done = cc_now_ms();
 	*ret = b;
 	return 0;
 fail:
@@ -450,11 +445,11 @@ static int reap(struct uring_batch *b, struct cachectl_walk *w, bool wait)
 	}
 	io_uring_cq_advance(&b->ring, seen);
 	if (seen) {
-		b->last_done = now_ms();
+		b->last_done = cc_now_ms();
 		/* a heartbeat for watchers: only when something came back */
 		cachectl__engine_progress(w);
 	} else if (wait && b->inflight && b->timeout_ms &&
-		   now_ms() - b->last_done >= b->timeout_ms) {
+		   cc_now_ms() - b->last_done >= b->timeout_ms) {
 		/* nothing came back for too long: the server is gone */
 		return -ETIMEDOUT;
 	}

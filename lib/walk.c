@@ -9,9 +9,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "engine.h"
 #include "extensible.h"
 #include "pool.h"
@@ -232,7 +232,7 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	w->failed = false;
 	w->noatime = true;
 	w->depth = 0;
-	w->progress_last = cachectl__now_ns(CLOCK_MONOTONIC_COARSE);
+	w->progress_last = cc_now_ns();
 
 	w->engine_dev = 0;
 	for (i = 0; i < w->roots.n && r >= 0; i++)
@@ -285,7 +285,7 @@ CACHECTL_EXPORT int cachectl_entry_get_residency(const struct cachectl_entry *e,
 		return -EINVAL;
 	if (!e->has_res)
 		return -ENODATA;
-	return cachectl_residency_copy(&e->res, ret, size);
+	return cachectl__residency_copy(&e->res, ret, size);
 }
 
 CACHECTL_EXPORT uint64_t cachectl_entry_get_bytes(const struct cachectl_entry *e)

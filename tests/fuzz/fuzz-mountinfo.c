@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check(write(fd, data, size) == (ssize_t)size);
 	close(fd);
 
-	v = cachectl_fscache_mounts();
+	v = cachectl__fscache_mounts();
 	for (i = 0; v && v[i]; i++) {
 		fuzz_check(*v[i]);
 		free(v[i]);

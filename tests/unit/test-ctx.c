@@ -57,7 +57,7 @@ static void log_priority(void **state)
 	assert_int_equal(cachectl_get_log_priority(ctx), 3);	/* default */
 	cachectl_set_log_fn(ctx, log_fn, NULL);
 	cachectl_set_log_priority(ctx, 6);
-	cachectl_ctx_set_sysops(ctx, &fake_sysops);
+	cachectl__ctx_set_sysops(ctx, &fake_sysops);
 	logged = 0;
 	assert_true(cachectl_backend_probe(ctx, NULL) > 0);
 	assert_true(logged > 0);	/* the probe says what it found at info */
@@ -76,14 +76,14 @@ static void backend_env(void **state)
 	fk.syscall = false;	/* this test is about the shim's probe */
 	unsetenv("CACHECTL_BACKEND");
 	assert_int_equal(cachectl_new(&ctx), 0);
-	cachectl_ctx_set_sysops(ctx, &fake_sysops);
+	cachectl__ctx_set_sysops(ctx, &fake_sysops);
 	assert_int_equal(cachectl_backend_probe(ctx, &f), CACHECTL_BACKEND_SHIM);
 	assert_true(f & CACHECTL_FEATURE_CACHESTAT);
 	cachectl_unref(ctx);
 
 	fk.cachestat_err = -ENOSYS;
 	assert_int_equal(cachectl_new(&ctx), 0);
-	cachectl_ctx_set_sysops(ctx, &fake_sysops);
+	cachectl__ctx_set_sysops(ctx, &fake_sysops);
 	assert_int_equal(cachectl_backend_probe(ctx, &f), CACHECTL_BACKEND_SHIM);
 	assert_false(f & CACHECTL_FEATURE_CACHESTAT);
 	assert_true(f & CACHECTL_FEATURE_MINCORE);

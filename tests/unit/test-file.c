@@ -25,7 +25,7 @@ static int setup(void **state)
 	char path[] = "/tmp/cachectl-unit-XXXXXX";
 
 	assert_int_equal(cachectl_new(&f.ctx), 0);
-	cachectl_ctx_set_sysops(f.ctx, &fake_sysops);
+	cachectl__ctx_set_sysops(f.ctx, &fake_sysops);
 	f.fd = mkstemp(path);
 	assert_true(f.fd >= 0);
 	unlink(path);
@@ -130,7 +130,7 @@ static void query_mincore_lie_is_unknown(void **state)
 	/* CAP_FOWNER makes the kernel answer truthfully again */
 	fk.caps = 1ull << CAP_FOWNER;
 	fk.resident[0] = true;
-	cachectl_ctx_set_sysops(f->ctx, &fake_sysops);	/* asked once per ctx */
+	cachectl__ctx_set_sysops(f->ctx, &fake_sysops);	/* asked once per ctx */
 	assert_int_equal(cachectl_file_query(f->ctx, f->fd, 0, 0, 0, &r,
 					     sizeof(r)), 0);
 	assert_false(r.flags & CACHECTL_RES_UNKNOWN);

@@ -41,7 +41,7 @@ static struct cachectl_ctx *new_ctx(const char *backend)
 	else
 		unsetenv("CACHECTL_BACKEND");
 	free(saved);
-	cachectl_ctx_set_sysops(ctx, &fake_sysops);
+	cachectl__ctx_set_sysops(ctx, &fake_sysops);
 	return ctx;
 }
 

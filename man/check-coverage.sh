@@ -8,6 +8,7 @@
 #    and its title takes the version from the build (@VERSION@);
 #  - with --cachectl, every option "cachectl --help" prints is in
 #    cachectl.1.scd (see check-cli-options.sh).
+# TAP, one line per check.
 #
 # usage: check-coverage.sh --sym FILE --man DIR [--header FILE] [--cachectl EXE]
 
@@ -33,7 +34,23 @@ if [ ! -r "$sym" ]; then
 	exit 1
 fi
 
-fail=0
+fail=0 n=0 bad=0
+
+# TAP: each check below is one line; what it found are comments.
+miss() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+	bad=1
+}
+result() {
+	n=$((n + 1))
+	if [ $bad = 0 ]; then
+		echo "ok $n - $*"
+	else
+		echo "not ok $n - $*"
+		fail=1
+	fi
+	bad=0
+}
 
 # Symbols in the version script: every name outside a "local:" part.
 # Braces, semicolons and colons become blanks or line ends, so "local:"
@@ -55,10 +72,10 @@ fi
 
 for s in $syms; do
 	if [ ! -f "$mandir/$s.3.scd" ]; then
-		echo "missing man page: $mandir/$s.3.scd (exported in $sym)" >&2
-		fail=1
+		miss "missing man page: $mandir/$s.3.scd (exported in $sym)"
 	fi
 done
+result "every exported symbol has a page"
 
 if [ -n "$header" ]; then
 	# Function declarations start a line: "type name(" or "type *name(".
@@ -66,15 +83,14 @@ if [ -n "$header" ]; then
 		sort -u)
 	for f in $funcs; do
 		if [ ! -f "$mandir/$f.3.scd" ]; then
-			echo "missing man page: $mandir/$f.3.scd (declared in $header)" >&2
-			fail=1
+			miss "missing man page: $mandir/$f.3.scd (declared in $header)"
 		fi
 		case " $(echo $syms) " in
 		*" $f "*) ;;
-		*) echo "$f is declared in $header but not exported by $sym" >&2
-		   fail=1 ;;
+		*) miss "$f is declared in $header but not exported by $sym" ;;
 		esac
 	done
+	result "every function of the header has a page and is exported"
 fi
 
 # Every page source must be built.
@@ -84,18 +100,20 @@ for p in "$mandir"/*.scd; do
 	name=${b%.*}
 	sec=${b##*.}
 	if ! grep -q "\['$sec', *'$name'\]" "$mandir/meson.build"; then
-		echo "$p is not built by $mandir/meson.build" >&2
-		fail=1
+		miss "$p is not built by $mandir/meson.build"
 	fi
 	# the build puts the project's version into every title
 	if ! head -1 "$p" | grep -q '"libcachectl @VERSION@"'; then
-		echo "$p: title must say \"libcachectl @VERSION@\", not a version" >&2
-		fail=1
+		miss "$p: title must say \"libcachectl @VERSION@\", not a version"
 	fi
 done
+result "every page is built and its title takes the build's version"
 
 if [ -n "$exe" ]; then
-	"$(dirname "$0")/check-cli-options.sh" "$exe" "$mandir/cachectl.1.scd" || fail=1
+	out=$("$(dirname "$0")/check-cli-options.sh" "$exe" "$mandir/cachectl.1.scd" 2>&1) ||
+		miss "$out"
+	result "every option of cachectl --help is in cachectl.1.scd"
 fi
 
+echo "1..$n"
 exit $fail

@@ -95,6 +95,7 @@ const char *path_list_error(int error);
 void path_list_free(struct path_list *l);
 
 /* guard.c: signals and a stuck network filesystem, from a thread */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -122,6 +123,8 @@ struct guard {
 	const char *mounts[GUARD_MAX_MOUNTS];	/* network ones walked */
 	const char *fstypes[GUARD_MAX_MOUNTS];
 	size_t nmounts;
+	pthread_t thread;
+	bool running;		/* the thread, in this process */
 };
 
 /* 1 if @path is on a network or FUSE mount (remembered), else 0 */

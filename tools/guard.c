@@ -187,8 +187,12 @@ static void *guard_main(void *arg)
 	uint64_t done_at = 0;
 	int sig;
 
+	/* guard_free ends us only while we wait, never inside stdio */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		sig = sigtimedwait(&g->sigs, NULL, &ts);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (sig > 0) {
 			if (g->child > 0) {
 				/* the child dies of it; give it a moment to */
@@ -232,7 +236,6 @@ static void *guard_main(void *arg)
 
 int guard_start(struct guard *g)
 {
-	pthread_t t;
 	int r;
 
 	g->sh = mmap(NULL, sizeof(*g->sh), PROT_READ | PROT_WRITE,
@@ -248,12 +251,12 @@ int guard_start(struct guard *g)
 	if (r)
 		return -r;
 	guard_tick(g);
-	r = pthread_create(&t, NULL, guard_main, g);
+	r = pthread_create(&g->thread, NULL, guard_main, g);
 	if (r) {
 		pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
 		return -r;
 	}
-	pthread_detach(t);
+	g->running = true;
 	return 0;
 }
 
@@ -275,6 +278,7 @@ int guard_supervise(struct guard *g)
 		return 0;
 	if (pid == 0) {
 		/* the guard thread stayed in the parent: default actions */
+		g->running = false;
 		pthread_sigmask(SIG_UNBLOCK, &g->sigs, NULL);
 		return 0;
 	}
@@ -300,7 +304,13 @@ void guard_free(struct guard *g)
 {
 	size_t i;
 
-	g->nmounts = 0;		/* the guard thread reads these */
+	/* it reads @g, which goes when our caller returns */
+	if (g->running) {
+		pthread_cancel(g->thread);
+		pthread_join(g->thread, NULL);
+		g->running = false;
+	}
+	g->nmounts = 0;
 	for (i = 0; i < g->ntable; i++) {
 		free(g->table[i].target);
 		free(g->table[i].fstype);

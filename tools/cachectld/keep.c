@@ -174,7 +174,8 @@ static int walk_tree(struct daemon *d, struct dpin *p, const char *root,
 	if (!r)
 		r = cachectl_walk_run(w, CACHECTL_WALK_OP_QUERY, 0, on_entry, ws);
 	cachectl_walk_unref(w);
-	qsort(ws->v, ws->n, sizeof(*ws->v), walk_order);
+	if (ws->n)	/* qsort's base must not be NULL, even for none */
+		qsort(ws->v, ws->n, sizeof(*ws->v), walk_order);
 	return r < 0 ? r : 0;
 }
 

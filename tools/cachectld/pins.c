@@ -137,7 +137,8 @@ static int pin_cmp(const void *a, const void *b)
 
 void cd_pins_sort(struct daemon *d)
 {
-	qsort(d->pins, d->npins, sizeof(*d->pins), pin_cmp);
+	if (d->npins)
+		qsort(d->pins, d->npins, sizeof(*d->pins), pin_cmp);
 	d->cur_pin = 0;
 	d->cur_file = 0;
 }

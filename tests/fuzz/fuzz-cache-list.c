@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The caches: the kernel's list (/proc/fs/fscache/caches) and
+ * cachefilesd.conf, as cachectl_cache_list_new() and
+ * cachectl_cache_list_read_config() read them. The input is the list,
+ * a NUL, then the configuration. Whatever they hold, the thresholds
+ * read are percentages and every cache has a known state.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libcachectl/libcachectl.h>
+
+#include "fuzz.h"
+
+static struct cachectl_ctx *ctx;
+static char dir[64], caches[96], conf[96];
+
+static void quiet(void *data, int priority, const char *file, int line,
+		  const char *fn, const char *format, va_list args)
+{
+}
+
+static void cleanup(void)
+{
+	unlink(caches);
+	unlink(conf);
+	rmdir(dir);
+	cachectl_unref(ctx);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	snprintf(dir, sizeof(dir), "%s/fuzz-cache-list.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	fuzz_check(mkdtemp(dir));
+	snprintf(caches, sizeof(caches), "%s/caches", dir);
+	snprintf(conf, sizeof(conf), "%s/cachefilesd.conf", dir);
+	setenv("CACHECTL_PROC_FSCACHE", dir, 1);
+	fuzz_check(cachectl_new(&ctx) == 0);
+	cachectl_set_log_fn(ctx, quiet, NULL);
+	atexit(cleanup);
+	return 0;
+}
+
+static void put(const char *path, const uint8_t *data, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	fuzz_check(fd >= 0);
+	fuzz_check(write(fd, data, size) == (ssize_t)size);
+	close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *nul = memchr(data, '\0', size);
+	size_t n = nul ? (size_t)(nul - data) : size;
+	struct cachectl_cache_list *l;
+	struct cachectl_cache *c = NULL;
+	int r, i;
+
+	if (!ctx)
+		LLVMFuzzerInitialize(NULL, NULL);
+	put(caches, data, n);
+	put(conf, nul ? nul + 1 : data + size, nul ? size - n - 1 : 0);
+
+	fuzz_check(cachectl_cache_list_new(ctx, &l) == 0);
+	r = cachectl_cache_list_read_config(l, conf);
+	fuzz_check(r == 0 || r == -EINVAL || r == -ENOMEM);
+	while (cachectl_cache_list_next(l, &c) > 0) {
+		r = cachectl_cache_get_state(c);
+		fuzz_check(r >= 0);
+		for (i = 0; i < CACHECTL_CACHE_TH_COUNT; i++) {
+			r = cachectl_cache_get_threshold(c, i);
+			fuzz_check(r == -ENODATA || (r >= 0 && r < 100));
+		}
+		cachectl_cache_get_dir(c);
+		cachectl_cache_get_volumes(c);
+		cachectl_cache_get_objects(c);
+		fuzz_check(cachectl_cache_get_name(c));
+	}
+	cachectl_cache_list_unref(l);
+	return 0;
+}

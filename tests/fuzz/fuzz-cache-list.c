@@ -7,9 +7,7 @@
  * read are percentages and every cache has a known state.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <libcachectl/libcachectl.h>
 
@@ -17,11 +15,6 @@
 
 static struct cachectl_ctx *ctx;
 static char dir[64], caches[96], conf[96];
-
-static void quiet(void *data, int priority, const char *file, int line,
-		  const char *fn, const char *format, va_list args)
-{
-}
 
 static void cleanup(void)
 {
@@ -33,25 +26,14 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	snprintf(dir, sizeof(dir), "%s/fuzz-cache-list.XXXXXX",
-		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
-	fuzz_check(mkdtemp(dir));
+	fuzz_mkdtemp(dir, sizeof(dir), "cache-list");
 	snprintf(caches, sizeof(caches), "%s/caches", dir);
 	snprintf(conf, sizeof(conf), "%s/cachefilesd.conf", dir);
 	setenv("CACHECTL_PROC_FSCACHE", dir, 1);
 	fuzz_check(cachectl_new(&ctx) == 0);
-	cachectl_set_log_fn(ctx, quiet, NULL);
+	cachectl_set_log_fn(ctx, fuzz_quiet_log, NULL);
 	atexit(cleanup);
 	return 0;
-}
-
-static void put(const char *path, const uint8_t *data, size_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	fuzz_check(fd >= 0);
-	fuzz_check(write(fd, data, size) == (ssize_t)size);
-	close(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ctx)
 		LLVMFuzzerInitialize(NULL, NULL);
-	put(caches, data, n);
-	put(conf, nul ? nul + 1 : data + size, nul ? size - n - 1 : 0);
+	fuzz_write_file(caches, data, n);
+	fuzz_write_file(conf, nul ? nul + 1 : data + size, nul ? size - n - 1 : 0);
 
 	fuzz_check(cachectl_cache_list_new(ctx, &l) == 0);
 	r = cachectl_cache_list_read_config(l, conf);

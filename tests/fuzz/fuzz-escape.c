@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The \xHH and JSON escapers every name leaves the project through. The
- * checks are written again here, independently: \xHH output unescapes
+ * The \xHH and JSON escapers every name leaves the project through,
+ * checked against the tests' own UTF-8 decoder: \xHH output unescapes
  * to the name; JSON output is strict UTF-8 with no raw control byte and
  * decodes (surrogateescape) to the name. The unescaper also takes the
  * raw input, as it does from a store or a socket.
@@ -10,32 +10,7 @@
 
 #include "common/escape.h"
 #include "fuzz.h"
-
-/* RFC 3629, spelled out: the length of a valid sequence at @p, or 0 */
-static size_t utf8_valid(const unsigned char *p)
-{
-	unsigned int cp, min;
-	size_t n, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0)
-		n = 2, cp = p[0] & 0x1f, min = 0x80;
-	else if ((p[0] & 0xf0) == 0xe0)
-		n = 3, cp = p[0] & 0x0f, min = 0x800;
-	else if ((p[0] & 0xf8) == 0xf0)
-		n = 4, cp = p[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
+#include "tests/unit/ref-utf8.h"
 
 static int hexval(char c)
 {
@@ -54,7 +29,7 @@ static void json_check(const char *s, const char *json)
 
 		fuzz_check(*p >= 0x20 && *p != 0x7f && *p != '"');
 		if (*p != '\\') {
-			n = utf8_valid(p);
+			n = ref_utf8_len(p);
 			fuzz_check(n);
 			fuzz_check(!memcmp(want, p, n));
 			want += n;
@@ -107,8 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_check(c != ' ' || !(flags & CC_ESC_SPACE));
 		}
 		if (flags & CC_ESC_UTF8)
-			for (end = buf; *end; end += utf8_valid((unsigned char *)end))
-				fuzz_check(utf8_valid((unsigned char *)end));
+			for (end = buf; *end; end += ref_utf8_len((unsigned char *)end))
+				fuzz_check(ref_utf8_len((unsigned char *)end));
 		fuzz_check(cc_hex_unescape(buf) == 0);
 		fuzz_check(!strcmp(buf, s));
 		free(buf);

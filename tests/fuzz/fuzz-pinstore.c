@@ -6,23 +6,15 @@
  * parser's unescaping agree on every path.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <libcachectl/libcachectl.h>
 
 #include "fuzz.h"
 
 static struct cachectl_ctx *ctx;
-/* a store per run: in memory where there is a tmpfs, for speed */
 static char dir[64];
 static char path[sizeof(dir) + 16];
-
-static void quiet(void *data, int priority, const char *file, int line,
-		  const char *fn, const char *format, va_list args)
-{
-}
 
 static void cleanup(void)
 {
@@ -40,24 +32,13 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	snprintf(dir, sizeof(dir), "%s/fuzz-pinstore.XXXXXX",
-		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
-	fuzz_check(mkdtemp(dir));
+	fuzz_mkdtemp(dir, sizeof(dir), "pinstore");
 	snprintf(path, sizeof(path), "%s/pins", dir);
 	setenv("CACHECTL_STATE_DIR", dir, 1);
 	fuzz_check(cachectl_new(&ctx) == 0);
-	cachectl_set_log_fn(ctx, quiet, NULL);
+	cachectl_set_log_fn(ctx, fuzz_quiet_log, NULL);
 	atexit(cleanup);
 	return 0;
-}
-
-static void write_store(const uint8_t *data, size_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	fuzz_check(fd >= 0);
-	fuzz_check(write(fd, data, size) == (ssize_t)size);
-	close(fd);
 }
 
 static void same_pins(struct cachectl_pinstore *a, struct cachectl_pinstore *b)
@@ -85,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ctx)
 		LLVMFuzzerInitialize(NULL, NULL);
-	write_store(data, size);
+	fuzz_write_file(path, data, size);
 	r = cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER, &st);
 	if (r < 0) {
 		/* damaged, not ours, or too big: refused, never half-read */

@@ -8,10 +8,13 @@
 #ifndef CACHECTL_FUZZ_H
 #define CACHECTL_FUZZ_H
 
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +40,32 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
 		s[i] = (char)data[i];
 	s[i] = '\0';
 	return s;
+}
+
+/* a directory for the files a harness hands a parser: tmpfs if any */
+static inline void fuzz_mkdtemp(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/fuzz-%s.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm", name);
+	fuzz_check(mkdtemp(buf));
+}
+
+/* @path holds @data and nothing else */
+static inline void fuzz_write_file(const char *path, const uint8_t *data,
+				   size_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	fuzz_check(fd >= 0);
+	fuzz_check(write(fd, data, size) == (ssize_t)size);
+	close(fd);
+}
+
+/* a cachectl_log_fn: what the library says of bad input is no news */
+static inline void fuzz_quiet_log(void *data, int priority, const char *file,
+				  int line, const char *fn, const char *format,
+				  va_list args)
+{
 }
 
 #endif

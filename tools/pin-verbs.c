@@ -115,19 +115,24 @@ static int pin_warn(struct cachectl_walk *w, const struct cachectl_entry *e,
 	return 0;
 }
 
-/* Bring the pinned paths in now, with progress: the pin's first fill. */
-static int prefetch(struct cachectl_ctx *ctx, char **paths, int n,
-		    unsigned int pflags, bool progress)
+/*
+ * Bring the files the pins cover in now, with progress: their first fill.
+ * One walk for all: the pins of one command line have the same flags.
+ */
+static int prefetch(struct cachectl_pin **pins, int n, bool progress)
 {
 	struct pin_progress p = { 0 };
-	struct cachectl_walk *w;
-	int i, r;
+	struct cachectl_walk *w = NULL;
+	int i, r = 0;
 
-	r = cachectl_walk_new(ctx, pflags & CACHECTL_PIN_RECURSIVE ?
-				   CACHECTL_WALK_RECURSIVE : 0, &w);
-	for (i = 0; r >= 0 && i < n; i++)
-		if (paths[i])
-			r = cachectl_walk_add_path(w, paths[i]);
+	for (i = 0; r >= 0 && i < n; i++) {
+		if (!pins[i])
+			continue;
+		r = w ? cachectl_walk_add_path(w, cachectl_pin_get_path(pins[i])) :
+			cachectl_pin_walk_new(pins[i], 0, &w);
+	}
+	if (!w)
+		return r;
 	if (r >= 0 && progress)
 		r = cachectl_walk_set_progress_fn(w, pin_progress_fn, &p, 200);
 	if (r >= 0)
@@ -267,6 +272,7 @@ int verb_pin(int argc, char **argv)
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL;
 	struct cachectl_pinstore *st = NULL;
+	struct cachectl_pin **pins;
 	char **done;
 
 	while ((c = common_getopt(argc, argv, "r", longopts, &co)) != -1) {
@@ -329,7 +335,8 @@ int verb_pin(int argc, char **argv)
 
 	ctx = new_ctx(co.verbose, &backend);
 	done = calloc(argc, sizeof(*done));
-	if (!done) {
+	pins = calloc(argc, sizeof(*pins));
+	if (!done || !pins) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
@@ -348,6 +355,7 @@ int verb_pin(int argc, char **argv)
 			store_error(dir ? dir : "pin store", r, sys);
 			free(dir);
 			free(done);
+			free(pins);
 			cachectl_unref(ctx);
 			return EXIT_FAILURE;
 		}
@@ -389,11 +397,12 @@ int verb_pin(int argc, char **argv)
 			if (r < 0)
 				store_error(cachectl_pinstore_get_path(st), r, sys);
 		}
-		cachectl_pin_unref(pin);
 		if (r < 0) {
+			cachectl_pin_unref(pin);
 			failed++;
 			continue;
 		}
+		pins[i] = pin;
 		done[i] = argv[i];
 		ok++;
 	}
@@ -401,7 +410,7 @@ int verb_pin(int argc, char **argv)
 	if (ok && do_prefetch) {
 		bool show = progress < 0 ? isatty(STDERR_FILENO) : progress;
 
-		r = prefetch(ctx, done + optind, argc - optind, flags, show);
+		r = prefetch(pins + optind, argc - optind, show);
 		if (r != 0)
 			failed++;
 	}
@@ -424,6 +433,9 @@ int verb_pin(int argc, char **argv)
 			program_name, ok, cachectl_pinstore_get_path(st),
 			sys ? " --system" : "", sys ? "" : "--user ");
 
+	for (i = optind; i < argc; i++)
+		cachectl_pin_unref(pins[i]);
+	free(pins);
 	cachectl_pinstore_unref(st);
 	cachectl_daemon_unref(d);
 	cachectl_unref(ctx);

@@ -147,8 +147,9 @@ static inline const char *bench_engine(void)
 }
 
 /*
- * Path lists: NUL-separated file (as written by `find -print0`) loaded whole.
- * Returns an array of pointers into one buffer; *n set to the count.
+ * Path lists, loaded whole: NUL-separated (as `find -print0` writes them)
+ * or, when the file holds no NUL at all, one path per line.  Returns an
+ * array of pointers into one buffer; *n set to the count.
  */
 static inline char **bench_load_list(const char *path, size_t *n)
 {
@@ -175,6 +176,10 @@ static inline char **bench_load_list(const char *path, size_t *n)
 			break;
 	}
 	fclose(f);
+	if (!memchr(buf, '\0', len))
+		for (i = 0; i < len; i++)
+			if (buf[i] == '\n')
+				buf[i] = '\0';
 	if (len && buf[len - 1] != '\0')
 		buf[len++] = '\0';
 	for (i = 0; i < len; i++)

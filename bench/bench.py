@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import bench_floor as F
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MARKER = ".bench-params.json"
@@ -110,19 +112,52 @@ def ensure_tool(name, required=True):
     return False
 
 
-def build_helpers(bindir):
+# helper -> what it links beyond libc (when compiled here, not by meson)
+HELPERS = {"evict": [], "measure": [], "willneed": [], "floor-loop": ["-pthread"],
+           "floor-uring": ["-luring"]}
+
+
+def build_helpers(bindir, build):
+    """The helpers as meson built them in BUILD/bench, copied into the
+    scratch dir so that a rebuild during the run changes nothing; compiled
+    here with cc where that build has none, or an older one."""
     os.makedirs(bindir, exist_ok=True)
     out = {}
-    for name in ("evict", "measure", "willneed"):
+    for name, libs in HELPERS.items():
         src = os.path.join(HERE, name + ".c")
         exe = os.path.join(bindir, name)
-        deps = [src, os.path.join(HERE, "residency.h")]
-        if not os.path.exists(exe) or any(os.path.getmtime(d) > os.path.getmtime(exe) for d in deps):
-            r = sh(["cc", "-O2", "-Wall", "-o", exe, src])
+        built = os.path.join(build, "bench", name)
+        newest = max(os.path.getmtime(os.path.join(HERE, d))
+                     for d in (name + ".c", "residency.h", "floor.h"))
+        if os.path.isfile(built) and os.path.getmtime(built) >= newest:
+            shutil.copy2(built, exe)
+        else:
+            warn(f"{built} is missing or older than its source: compiling {name} here "
+                 f"(meson compile -C {build} builds it)")
+            r = sh(["cc", "-O2", "-Wall", "-D_GNU_SOURCE", "-o", exe, src] + libs)
             if r.returncode != 0:
                 die(f"cannot compile {src}:\n{r.stderr}")
         out[name] = exe
     return out
+
+
+def lock_scratch(scratch):
+    """Two runs in one scratch dir regenerate, evict and mount each other's
+    trees: the second one stops here. Returns the descriptor that holds the
+    lock until the process exits."""
+    import fcntl
+    path = os.path.join(scratch, ".bench.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        die(f"{scratch} is in use by another bench run (pid {holder}, holding {path}): "
+            "two runs in one scratch dir corrupt each other's trees; wait for it to end, "
+            "or give this run its own --scratch DIR")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 # --------------------------------------------------------------------------
@@ -262,8 +297,8 @@ def damon_info():
     return "; ".join(out) if out else "none seen"
 
 
-def tool_version(cmd, pick=None):
-    r = sh(cmd)
+def tool_version(cmd, pick=None, env=None):
+    r = sh(cmd, env=env)
     text = (r.stdout or "") + "\n" + (r.stderr or "")
     if pick:
         for line in text.splitlines():
@@ -272,16 +307,14 @@ def tool_version(cmd, pick=None):
     return first_line(text) or "?"
 
 
-CACHECTL_ORIGIN = None
-
-
-def snapshot_cachectl(cachectl, scratch):
+def snapshot_cachectl(cachectl, scratch, name="cachectl-snapshot"):
     """Copy the binary and its non-system shared libraries (libcachectl.so
-    from the build tree) into SCRATCH/cachectl-snapshot, so a rebuild during
-    the run cannot mix two versions.  Returns the path of the copy."""
-    global CACHECTL_ORIGIN
+    from the build tree) into SCRATCH/NAME, so a rebuild during the run
+    cannot mix two versions.  Returns the path of the copy, the environment
+    it runs with (its own copied libraries first: two builds' libraries have
+    the same soname) and a line saying where it came from."""
     import hashlib
-    snap = os.path.join(scratch, "cachectl-snapshot")
+    snap = os.path.join(scratch, name)
     if os.path.exists(snap):
         shutil.rmtree(snap)
     os.makedirs(os.path.join(snap, "tools"))
@@ -301,16 +334,28 @@ def snapshot_cachectl(cachectl, scratch):
         shutil.copy2(src, dst)
         with open(src, "rb") as f:
             h.update(f.read())
-    os.environ["LD_LIBRARY_PATH"] = os.path.join(snap, "lib") + (
-        ":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.path.join(snap, "lib") + (
+        ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     mtime = datetime.datetime.fromtimestamp(os.stat(cachectl).st_mtime, datetime.timezone.utc)
-    head = first_line(sh(["git", "-C", REPO, "describe", "--always", "--dirty"]).stdout) or "?"
-    CACHECTL_ORIGIN = (f"{cachectl} (+{len(libs)} lib) sha256:{h.hexdigest()[:16]} built "
-                       f"{mtime:%Y-%m-%dT%H:%M:%SZ}, repo at {head}; run from a copy")
-    return copy
+    head = first_line(sh(["git", "-C", source_dir(cachectl), "describe", "--always",
+                          "--dirty"]).stdout) or "?"
+    origin = (f"{cachectl} (+{len(libs)} lib) sha256:{h.hexdigest()[:16]} built "
+              f"{mtime:%Y-%m-%dT%H:%M:%SZ}, source at {head}; run from a copy")
+    return copy, env, origin
 
 
-def environment(scratch, cachectl):
+def source_dir(cachectl):
+    """The source tree a meson build tree's binary was built from, else the repo."""
+    info = os.path.join(os.path.dirname(os.path.dirname(cachectl)), "meson-info", "meson-info.json")
+    try:
+        with open(info) as f:
+            return json.load(f)["directories"]["source"]
+    except (OSError, ValueError, KeyError):
+        return REPO
+
+
+def environment(scratch, cachectl, b):
     env = {}
     env["date_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     u = os.uname()
@@ -344,9 +389,13 @@ def environment(scratch, cachectl):
     tools["vmtouch"] = tool_version(["vmtouch", "-h"], "vmtouch v") if shutil.which("vmtouch") else "missing"
     tools["fincore"] = tool_version(["fincore", "--version"]) if shutil.which("fincore") else "missing"
     tools["fio"] = tool_version(["fio", "--version"]) if shutil.which("fio") else "missing"
-    tools["cachectl"] = tool_version([cachectl, "--version"]) if cachectl else "not built"
+    tools["cachectl"] = (tool_version([cachectl, "--version"], env=b.cmd_env[cachectl])
+                         if cachectl else "not built")
     if cachectl:
-        env["cachectl_binary"] = CACHECTL_ORIGIN
+        env["cachectl_binary"] = b.origin[cachectl]
+    if b.baseline:
+        tools["baseline"] = tool_version([b.baseline, "--version"], env=b.cmd_env[b.baseline])
+        env["baseline_binary"] = b.origin[b.baseline]
     tools["cc"] = tool_version(["cc", "--version"])
     tools["python3"] = sys.version.split()[0]
     env["tools"] = tools
@@ -359,12 +408,21 @@ def environment(scratch, cachectl):
 # measurement
 
 class Bench:
-    def __init__(self, args, helpers, cachectl, scratch):
+    def __init__(self, args, scratch):
         self.args = args
-        self.h = helpers
-        self.cachectl = cachectl
+        self.h = None
+        self.cachectl = None
+        self.baseline = None
+        self.cmd_env = {}       # binary -> the environment it runs with
+        self.origin = {}        # binary -> where its copy came from
         self.scratch = scratch
         self.errlog = os.path.join(scratch, "last-stderr.txt")
+
+    def contender(self, binary, name):
+        """Snapshot a cachectl binary to run; returns the copy."""
+        copy, env, origin = snapshot_cachectl(binary, self.scratch, name)
+        self.cmd_env[copy], self.origin[copy] = env, origin
+        return copy
 
     def cold(self, listf):
         """Verified data-cold state. Returns (ok, info)."""
@@ -393,13 +451,16 @@ class Bench:
         m.append("--")
         m += cmd
         load = loadavg().split()[0]
-        r = sh(m)
+        r = sh(m, env=self.cmd_env.get(cmd[0]))
         kv = {}
-        for tok in (r.stdout.strip().splitlines() or [""])[-1].split():
+        lines = r.stdout.strip().splitlines() or [""]
+        if not quiet:
+            kv["out"] = "\n".join(lines[:-1])
+        for tok in lines[-1].split():
             if "=" in tok:
                 k, v = tok.split("=", 1)
                 try:
-                    kv[k] = float(v) if k not in ("engine",) else v
+                    kv[k] = float(v) if k != "engine" else v
                 except ValueError:
                     kv[k] = v
         if "wall" not in kv:
@@ -509,8 +570,8 @@ def sc_prefetch(b, tree, listf, nfiles, nbytes, reps):
     tools = [("cachectl", "cachectl prefetch -r",
               [b.cachectl, "prefetch", "-r", tree] if b.cachectl else None),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", tree] if b.have["vmtouch"] else None),
-             ("cat", "find | xargs -0 cat", cat),
-             ("ref", "ref: fadvise loop (willneed.c)", [b.h["willneed"], "-l", listf])]
+             ("cat", "find | xargs -0 cat", cat)]
+    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", tree]) + F.prefetch(b, listf)
     res = run_tools(b, tools, reps, listf, cold=True)
     out = {"files": nfiles, "bytes": nbytes, "cold": b.args.cold, "tools": {}}
     rows = []
@@ -539,13 +600,15 @@ def sc_prefetch(b, tree, listf, nfiles, nbytes, reps):
     rv = out["tools"].get("vmtouch", {}).get("ratio_vs_cachectl")
     rc = out["tools"].get("cat", {}).get("ratio_vs_cachectl")
     full = all(v["samples_reaching_100pct"].split("/")[0] == v["samples_reaching_100pct"].split("/")[1]
-               for k, v in out["tools"].items() if k != "ref")
-    acc = None if rv is None else (rv >= 8.0 and full)
-    out["ratios"] = {"vmtouch/cachectl": rv, "cat/cachectl": rc,
-                     "ref/cachectl": out["tools"].get("ref", {}).get("ratio_vs_cachectl")}
-    out["acceptance"] = {"vmtouch/cachectl >= 8": verdict(acc)}
-    log(f"  ratio vmtouch/cachectl = {fmt_ratio(rv)} (acceptance >= 8x: {verdict(acc)}); "
-        f"cat/cachectl = {fmt_ratio(rc)}; all tools reached 100% resident: {'yes' if full else 'NO'}")
+               for k, v in out["tools"].items())
+    out["ratios"] = {"vmtouch/cachectl": rv, "cat/cachectl": rc}
+    log(f"  ratio vmtouch/cachectl = {fmt_ratio(rv)}; cat/cachectl = {fmt_ratio(rc)}; "
+        f"all tools reached 100% resident: {'yes' if full else 'NO'}")
+    F.figures(out, "ttr", cold=True)
+    pf = out["ratios"].get("cachectl % of floor")
+    name = "cachectl within 5% of the best floor"
+    out["acceptance"][name] = verdict(None if pf is None else pf >= 100 / 1.05 and full)
+    log(f"  acceptance: {name}: {out['acceptance'][name]}")
     return out
 
 
@@ -557,6 +620,8 @@ def sc_query(b, tree, listf, nfiles, reps):
     tools = [("cachectl", "cachectl status -r", [b.cachectl, "status", "-r", tree] if b.cachectl else None),
              ("vmtouch", "vmtouch (query)", ["vmtouch", tree] if b.have["vmtouch"] else None),
              ("fincore", "find | xargs -0 fincore", fin if b.have["fincore"] else None)]
+    tools += F.baseline(b, "cachectl status -r", ["status", "-r", tree])
+    tools += F.check_query(b, F.query(b, listf), listf)
     res = run_tools(b, tools, reps, None, cold=False, warmup=1)
     after = b.measure(["true"], listf)
     out = {"files": nfiles, "pct_resident_before": w.get("pct_final"),
@@ -592,6 +657,13 @@ def sc_query(b, tree, listf, nfiles, reps):
     log(f"  ratio vmtouch/cachectl = {fmt_ratio(rv)} (acceptance >= 3x: "
         f"{out['acceptance']['vmtouch/cachectl >= 3']}); fincore/cachectl = {fmt_ratio(rf)} "
         f"(acceptance > 1x: {out['acceptance']['fincore/cachectl > 1']})")
+    F.figures(out, "wall", cold=False)
+    r2 = F.floor_ratio(out, "wall", "floor_cachestat_t2")
+    name = "cachectl within 10% of the 2-thread floor"
+    out["ratios"]["cachectl/2-thread floor"] = r2
+    out["acceptance"][name] = verdict(None if r2 is None else r2 <= 1.10)
+    log(f"  cachectl / 2-thread floor = {fmt_ratio(r2)} (acceptance <= 1.10x: "
+        f"{out['acceptance'][name]})")
     return out
 
 
@@ -612,6 +684,7 @@ def sc_large(b, path, listf, mib, reps):
               fio_big if b.have["fio"] and msk != "1024" else None),
              ("cachectl", "cachectl prefetch", [cc, "prefetch", path] if cc else None),
              ("cachectl_wait", "cachectl prefetch --wait", [cc, "prefetch", "--wait", path] if cc else None),
+             *F.baseline(b, "cachectl prefetch", ["prefetch", path]),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", path] if b.have["vmtouch"] else None),
              ("cat", "cat FILE > /dev/null", ["sh", "-c", 'cat "$1" > /dev/null', "sh", path]),
              ("ref", "ref: fadvise 8 MiB chunks", [b.h["willneed"], path])]
@@ -681,6 +754,7 @@ def sc_large(b, path, listf, mib, reps):
     out["ceiling_mbps"] = ceiling
     out["ratios"] = {"cachectl % of fio": p, "cachectl --wait % of fio": pw}
     out["acceptance"] = {"cachectl >= 80% of fio": verdict(None if p is None else p >= 80.0)}
+    F.figures(out, "ttr", cold=True)
     log(f"  MB = 10^6 bytes; cachectl rate = {mib} MiB / time-to-100%-resident")
     log(f"  cachectl prefetch = {'n/a' if p is None else f'{p:.0f}%'} of fio "
         f"(acceptance >= 80%: {out['acceptance']['cachectl >= 80% of fio']}); "
@@ -694,6 +768,11 @@ def sc_rss(b, tree, listf, nfiles, reps):
     tools = [("cachectl_prefetch", "cachectl prefetch -r (cold)", [cc, "prefetch", "-r", tree] if cc else None, True),
              ("cachectl_status", "cachectl status -r (warm)", [cc, "status", "-r", tree] if cc else None, False),
              ("vmtouch", "vmtouch (query, warm)", ["vmtouch", tree] if b.have["vmtouch"] else None, False)]
+    if b.baseline:
+        tools += [("baseline_prefetch", "baseline: cachectl prefetch -r (cold)",
+                   [b.baseline, "prefetch", "-r", tree], True),
+                  ("baseline_status", "baseline: cachectl status -r (warm)",
+                   [b.baseline, "status", "-r", tree], False)]
     res = {t[0]: [] for t in tools if t[2]}
     for rep in range(reps):
         warm = False
@@ -738,6 +817,11 @@ def sc_rss(b, tree, listf, nfiles, reps):
              if k.startswith("cachectl") and v["maxrss_mib"]]
     acc = None if not worst else max(worst) < 32.0
     out["acceptance"] = {"cachectl peak RSS < 32 MiB": verdict(acc)}
+    if b.baseline:
+        t = out["tools"]
+        out["ratios"] = {f"new/old {v}": ratio(t.get(f"cachectl_{v}", {}).get("maxrss_mib"),
+                                               t.get(f"baseline_{v}", {}).get("maxrss_mib"))
+                         for v in ("prefetch", "status")}
     log(f"  worst cachectl peak RSS = {'n/a' if not worst else f'{max(worst):.1f} MiB'} "
         f"(acceptance < 32 MiB: {verdict(acc)})")
     return out
@@ -767,6 +851,14 @@ def main():
                          "All verified with cachestat.")
     ap.add_argument("--skip-cachectl", action="store_true",
                     help="run without cachectl (its columns say 'not built')")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="meson build directory of another checkout (or its cachectl binary): "
+                         "its cachectl runs as one more contender, and every scenario prints new/old")
+    ap.add_argument("--files", type=int, metavar="N",
+                    help="N files in the prefetch/query, rss and net trees instead of the "
+                         "default (smoke tests; figures are not comparable)")
+    ap.add_argument("--large-mib", type=int, metavar="M",
+                    help="size of the large (and net-large) file in MiB instead of the default")
     ap.add_argument("--allow-tmpfs", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -778,6 +870,8 @@ def main():
         die("-n must be >= 1")
     if args.n < 5:
         warn(f"-n {args.n} is below the protocol's 5 repetitions")
+    if (args.files is not None and args.files < 1) or (args.large_mib is not None and args.large_mib < 1):
+        die("--files and --large-mib must be >= 1")
     if args.cold != "fadvise" and os.geteuid() != 0:
         die("--cold drop1/drop3 needs root (writes /proc/sys/vm/drop_caches)")
 
@@ -794,18 +888,36 @@ def main():
                 + ".\n  Build it (meson setup build && ninja -C build), or set CACHECTL=/path/to/cachectl,"
                   "\n  or pass --skip-cachectl to run only vmtouch, fincore, cat and fio.")
         cachectl = os.path.abspath(cachectl)
+    baseline = None
+    if args.baseline:
+        baseline = args.baseline
+        if os.path.isdir(baseline):
+            baseline = os.path.join(baseline, "tools", "cachectl")
+        if not (os.path.isfile(baseline) and os.access(baseline, os.X_OK)):
+            die(f"--baseline: no cachectl binary at {baseline} (give a meson build directory, "
+                "e.g. one of a checkout of the commit before the change, built with "
+                "meson setup DIR && meson compile -C DIR)")
+        baseline = os.path.abspath(baseline)
 
     ensure_tool("cc")
     ensure_tool("findmnt")
     have = {"vmtouch": ensure_tool("vmtouch", False), "fio": ensure_tool("fio", False),
             "fincore": ensure_tool("fincore", False)}
 
-    p = QUICK if args.quick else FULL
+    p = dict(QUICK if args.quick else FULL)
+    if args.files:
+        p["small_files"] = p["rss_files"] = args.files
+    if args.large_mib:
+        p["large_mib"] = args.large_mib
     scratch = os.path.abspath(args.scratch)
     os.makedirs(scratch, exist_ok=True)
+    lock = lock_scratch(scratch)  # noqa: F841 (held until exit)
+    b = Bench(args, scratch)
     if cachectl:
-        cachectl = snapshot_cachectl(cachectl, scratch)
-    env = environment(scratch, cachectl)
+        cachectl = b.cachectl = b.contender(cachectl, "cachectl-snapshot")
+    if baseline:
+        b.baseline = b.contender(baseline, "baseline-snapshot")
+    env = environment(scratch, cachectl, b)
     if env["fstype"] in ("tmpfs", "ramfs", "devtmpfs", "overlay") and not args.allow_tmpfs:
         die(f"{scratch} is on {env['fstype']}: the bench needs a disk filesystem (use --scratch)")
 
@@ -820,7 +932,9 @@ def main():
     if free < need * 1.3:
         die(f"{scratch}: {free >> 20} MiB free, the trees need about {int(need * 1.3) >> 20} MiB")
 
-    log("libcachectl benchmark " + ("(--quick) " if args.quick else "") + env["date_utc"])
+    log("libcachectl benchmark " + ("(--quick) " if args.quick else "")
+        + (f"(--files {args.files}) " if args.files else "")
+        + (f"(--large-mib {args.large_mib}) " if args.large_mib else "") + env["date_utc"])
     log(f"  kernel       {env['kernel']}")
     log(f"  cpu          {env['cpu']} x {env['nproc']} (governor {env['governor']}), mem {env['mem_total']}")
     log(f"  scratch      {scratch}: {env['fstype']} on {env['fs_source']} ({env['mount_options']})")
@@ -833,19 +947,22 @@ def main():
     for k, v in env["tools"].items():
         log(f"  {k:<12} {v}")
     log(f"  cachectl bin {env.get('cachectl_binary') or 'not built (--skip-cachectl)'}")
+    if baseline:
+        log(f"  baseline bin {env['baseline_binary']}")
     log(f"  load         {env['uptime']}")
     log(f"  protocol     n={args.n} per tool, round-robin; cold = {args.cold} + cachestat-verified "
         f"0 pages before every cold sample; medians [min-max]")
 
-    helpers = build_helpers(os.path.join(scratch, "bin"))
-    b = Bench(args, helpers, cachectl, scratch)
+    b.h = build_helpers(os.path.join(scratch, "bin"),
+                        os.environ.get("BENCH_BUILD", os.path.join(REPO, "build")))
     b.have = have
     b.env = env
 
     log("\ntrees:")
-    tag = "quick" if args.quick else "full"
+    tag = "quick" if args.quick else "full" if not (args.files or args.large_mib) else "small"
     results = {"env": env, "params": dict(p, seed=SEED, reps=args.n, cold=args.cold,
-                                          quick=args.quick, only=only), "scenarios": {}}
+                                          quick=args.quick, only=only,
+                                          baseline=baseline), "scenarios": {}}
     t_start = time.monotonic()
     if "prefetch" in only or "query" in only:
         root = os.path.join(scratch, f"small-{p['small_files']}-{p['small_min']}-{p['small_max']}-s{SEED}")
@@ -865,7 +982,7 @@ def main():
                   else lroot + ".list" if "large" in only
                   else rroot + ".list" if "rss" in only else None)
     if probe_list:
-        probe = sh([helpers["measure"], "-l", probe_list, "--", "true"])
+        probe = sh([b.h["measure"], "-l", probe_list, "--", "true"])
         env["residency_engine"] = dict(t.split("=", 1) for t in probe.stdout.split()
                                        if "=" in t).get("engine", "?")
         log(f"  residency ground truth: {env['residency_engine']} (mincore: data in memory; "
@@ -897,7 +1014,9 @@ def main():
         rs = ", ".join(f"{k} = {('n/a' if v is None else (f'{v:.0f}%' if '%' in k else f'{v:.2f}x'))}"
                        for k, v in s.get("ratios", {}).items())
         acc = ", ".join(f"{k}: {v}" for k, v in s.get("acceptance", {}).items())
-        log(f"  {name:<9} {rs}{'; ' if rs else ''}{acc}")
+        log(f"  {name:<12} {rs}{'; ' if rs else ''}{acc}")
+        if s.get("floor"):
+            log(f"  {'':<12} best floor: {s['floor']['best']}")
     load1 = float(env["load_start"].split()[0])
     if load1 > env["nproc"] * 0.5 or float(env["load_end"].split()[0]) > env["nproc"] * 0.5:
         log(f"  NOTE: the machine was loaded (loadavg {env['load_start'].split()[0]} -> "

@@ -13,6 +13,7 @@ import os
 import sys
 
 import bench as B
+import bench_floor as F
 
 NET = {"files": 5000, "size": 16384, "per_dir": 100, "latency_ms": 1.0,
        "large_mib": 1024, "bw": 200_000_000}
@@ -66,6 +67,7 @@ def sc_net_prefetch(b, mnt, listf, n, reps):
               [b.cachectl, "prefetch", "-r", mnt] if b.cachectl else None),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", mnt] if b.have["vmtouch"] else None),
              ("cat", "find | xargs -0 cat", cat)]
+    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", mnt]) + F.net_prefetch(b, listf)
     res = B.run_tools(b, tools, reps, listf, cold=True)
     rows, out = verdict_rows(b, tools, res, "ttr", "ttr")
     B.log("")
@@ -77,8 +79,9 @@ def sc_net_prefetch(b, mnt, listf, n, reps):
     acc = None if rv is None or rc is None else (rv >= 20 and rc >= 20 and full)
     B.log(f"  ratio vmtouch/cachectl = {B.fmt_ratio(rv)}, cat/cachectl = {B.fmt_ratio(rc)} "
           f"(acceptance >= 20x both, 100% resident: {B.verdict(acc)})")
-    return {"files": n, "tools": out, "ratios": {"vmtouch/cachectl": rv, "cat/cachectl": rc},
-            "acceptance": {"vmtouch/cachectl and cat/cachectl >= 20": B.verdict(acc)}}
+    return F.figures({"files": n, "tools": out, "ratios": {"vmtouch/cachectl": rv, "cat/cachectl": rc},
+                      "acceptance": {"vmtouch/cachectl and cat/cachectl >= 20": B.verdict(acc)}},
+                     "ttr", cold=True)
 
 
 def sc_net_query(b, mnt, listf, n, reps):
@@ -87,6 +90,8 @@ def sc_net_query(b, mnt, listf, n, reps):
     tools = [("cachectl", "cachectl status -r",
               [b.cachectl, "status", "-r", mnt] if b.cachectl else None),
              ("vmtouch", "vmtouch (query)", ["vmtouch", mnt] if b.have["vmtouch"] else None)]
+    tools += F.baseline(b, "cachectl status -r", ["status", "-r", mnt])
+    tools += F.check_query(b, F.net_query(b, listf), listf)
     res = B.run_tools(b, tools, reps, None, cold=False, warmup=1)
     rows, out = verdict_rows(b, tools, res, "wall", "wall")
     B.log("")
@@ -94,8 +99,8 @@ def sc_net_query(b, mnt, listf, n, reps):
     rv = out.get("vmtouch", {}).get("ratio_vs_cachectl")
     acc = None if rv is None else rv >= 10
     B.log(f"  ratio vmtouch/cachectl = {B.fmt_ratio(rv)} (acceptance >= 10x: {B.verdict(acc)})")
-    return {"files": n, "tools": out, "ratios": {"vmtouch/cachectl": rv},
-            "acceptance": {"vmtouch/cachectl >= 10": B.verdict(acc)}}
+    return F.figures({"files": n, "tools": out, "ratios": {"vmtouch/cachectl": rv},
+                      "acceptance": {"vmtouch/cachectl >= 10": B.verdict(acc)}}, "wall", cold=False)
 
 
 def sc_net_large(b, mnt, listf, mib, bw, reps):
@@ -103,6 +108,7 @@ def sc_net_large(b, mnt, listf, mib, bw, reps):
           f"n={reps} == load {B.loadavg()}")
     tools = [("cachectl", "cachectl prefetch",
               [b.cachectl, "prefetch", os.path.join(mnt, "large.bin")] if b.cachectl else None)]
+    tools += F.baseline(b, "cachectl prefetch", ["prefetch", os.path.join(mnt, "large.bin")])
     res = B.run_tools(b, tools, reps, listf, cold=True)
     s = res.get("cachectl", [])
     ttr = B.summarize(s, "ttr")
@@ -111,9 +117,11 @@ def sc_net_large(b, mnt, listf, mib, bw, reps):
     acc = None if pct is None else (pct >= 90 and B.complete(s).split("/")[0] == B.complete(s).split("/")[1])
     B.log(f"  cachectl: time-to-100% {B.fmt_s(ttr)}, {rate / 1e6 if rate else 0:.0f} MB/s = "
           f"{pct or 0:.0f}% of the cap (acceptance >= 90%: {B.verdict(acc)})")
-    return {"mib": mib, "cap_bytes_per_s": bw, "ttr": ttr, "rate": rate,
-            "ratios": {"% of cap": pct}, "acceptance": {">= 90% of the cap": B.verdict(acc)},
-            "samples": s}
+    out = {"mib": mib, "cap_bytes_per_s": bw, "ttr": ttr, "rate": rate,
+           "ratios": {"% of cap": pct}, "acceptance": {">= 90% of the cap": B.verdict(acc)},
+           "samples": s, "tools": {k: {"label": l, "ttr": B.summarize(res[k], "ttr"), "samples": res[k]}
+                                   for k, l, c in tools if c}}
+    return F.figures(out, "ttr", cold=True)
 
 
 class FastCold:
@@ -139,7 +147,11 @@ class FastCold:
 
 def run(b, only, quick, reps):
     """Runs the net-* scenarios in `only`; returns {name: result}."""
-    p = NET_QUICK if quick else NET
+    p = dict(NET_QUICK if quick else NET)
+    if b.args.files:
+        p["files"] = b.args.files
+    if b.args.large_mib:
+        p["large_mib"] = b.args.large_mib
     slowfs = slowfs_module()
     exe = slowfs_exe()
     out = {}

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """libcachectl benchmark harness (python3 stdlib only). Started by bench/run.
 
-Runs cachectl side by side with vmtouch 1.3.1, fincore and `find | xargs cat`
-(and fio as the device ceiling) in one run, on trees it generates on a real
-disk filesystem, with verified data-cold state before every cold sample.
+Runs cachectl side by side with the floor (bench_floor.py), vmtouch 1.3.1,
+fincore and `find | xargs cat` (and fio as the device ceiling) in one run, on
+trees it generates on a real disk filesystem, with verified data-cold state
+before every cold sample.
 See bench/README.md for the protocol.
 """
 

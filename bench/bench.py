@@ -572,7 +572,7 @@ def sc_prefetch(b, tree, listf, nfiles, nbytes, reps):
               [b.cachectl, "prefetch", "-r", tree] if b.cachectl else None),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", tree] if b.have["vmtouch"] else None),
              ("cat", "find | xargs -0 cat", cat)]
-    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", tree]) + F.prefetch(b, listf)
+    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", tree]) + F.variants(b, F.PREFETCH, listf)
     res = run_tools(b, tools, reps, listf, cold=True)
     out = {"files": nfiles, "bytes": nbytes, "cold": b.args.cold, "tools": {}}
     rows = []
@@ -622,7 +622,7 @@ def sc_query(b, tree, listf, nfiles, reps):
              ("vmtouch", "vmtouch (query)", ["vmtouch", tree] if b.have["vmtouch"] else None),
              ("fincore", "find | xargs -0 fincore", fin if b.have["fincore"] else None)]
     tools += F.baseline(b, "cachectl status -r", ["status", "-r", tree])
-    tools += F.check_query(b, F.query(b, listf), listf)
+    tools += F.check_query(b, F.variants(b, F.QUERY, listf), listf)
     res = run_tools(b, tools, reps, None, cold=False, warmup=1)
     after = b.measure(["true"], listf)
     out = {"files": nfiles, "pct_resident_before": w.get("pct_final"),

@@ -22,41 +22,27 @@ import bench as B
 REGRESSION = 1.05
 
 
-def _loop(b, mode, threads, listf):
-    return [b.h["floor-loop"], "-m", mode, "-t", str(threads), listf]
+# key, label, program, mode, threads or files in flight
+PREFETCH = [("floor_willneed_t1", "floor: WILLNEED loop, 1 thread", "floor-loop", "willneed", 1),
+            ("floor_willneed_t2", "floor: WILLNEED loop, 2 threads", "floor-loop", "willneed", 2),
+            ("floor_readahead", "floor: readahead(2) loop", "floor-loop", "readahead", 1),
+            ("floor_uring64", "floor: uring WILLNEED, 64 files", "floor-uring", "willneed", 64),
+            ("floor_uring128", "floor: uring WILLNEED, 128 files", "floor-uring", "willneed", 128)]
+QUERY = [("floor_cachestat_t1", "floor: cachestat loop, 1 thread", "floor-loop", "cachestat", 1),
+         ("floor_cachestat_t2", "floor: cachestat loop, 2 threads", "floor-loop", "cachestat", 2)]
+# over a network mount every open, advice and close is a round trip: only a
+# ring that keeps many files in flight is a floor there
+NET_PREFETCH = [v for v in PREFETCH if v[2] == "floor-uring"] + [
+    ("floor_uring_read64", "floor: uring read, 64 files", "floor-uring", "read", 64),
+    ("floor_uring_read128", "floor: uring read, 128 files", "floor-uring", "read", 128)]
+NET_QUERY = [("floor_uring_cs64", "floor: uring cachestat, 64 files", "floor-uring", "cachestat", 64),
+             ("floor_uring_cs128", "floor: uring cachestat, 128 files", "floor-uring", "cachestat", 128)]
 
 
-def _uring(b, mode, depth, listf):
-    return [b.h["floor-uring"], "-m", mode, "-d", str(depth), listf]
-
-
-def prefetch(b, listf):
-    """Floor variants for a cold prefetch of a local tree."""
-    return [("floor_willneed_t1", "floor: WILLNEED loop, 1 thread", _loop(b, "willneed", 1, listf)),
-            ("floor_willneed_t2", "floor: WILLNEED loop, 2 threads", _loop(b, "willneed", 2, listf)),
-            ("floor_readahead", "floor: readahead(2) loop", _loop(b, "readahead", 1, listf)),
-            ("floor_uring64", "floor: uring WILLNEED, 64 files", _uring(b, "willneed", 64, listf)),
-            ("floor_uring128", "floor: uring WILLNEED, 128 files", _uring(b, "willneed", 128, listf))]
-
-
-def query(b, listf):
-    """Floor variants for a warm query of a local tree."""
-    return [("floor_cachestat_t1", "floor: cachestat loop, 1 thread", _loop(b, "cachestat", 1, listf)),
-            ("floor_cachestat_t2", "floor: cachestat loop, 2 threads", _loop(b, "cachestat", 2, listf))]
-
-
-def net_prefetch(b, listf):
-    """Over a network mount every open, advice and close is a round trip:
-    only a ring that keeps many files in flight is a floor there."""
-    return [("floor_uring64", "floor: uring WILLNEED, 64 files", _uring(b, "willneed", 64, listf)),
-            ("floor_uring128", "floor: uring WILLNEED, 128 files", _uring(b, "willneed", 128, listf)),
-            ("floor_uring_read64", "floor: uring read, 64 files", _uring(b, "read", 64, listf)),
-            ("floor_uring_read128", "floor: uring read, 128 files", _uring(b, "read", 128, listf))]
-
-
-def net_query(b, listf):
-    return [("floor_uring_cs64", "floor: uring cachestat, 64 files", _uring(b, "cachestat", 64, listf)),
-            ("floor_uring_cs128", "floor: uring cachestat, 128 files", _uring(b, "cachestat", 128, listf))]
+def variants(b, specs, listf):
+    """The tools (key, label, command) of a scenario's floor variants."""
+    return [(k, label, [b.h[prog], "-m", mode, "-t" if prog == "floor-loop" else "-d", str(n), listf])
+            for k, label, prog, mode, n in specs]
 
 
 def baseline(b, label, args):

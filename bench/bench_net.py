@@ -67,7 +67,7 @@ def sc_net_prefetch(b, mnt, listf, n, reps):
               [b.cachectl, "prefetch", "-r", mnt] if b.cachectl else None),
              ("vmtouch", "vmtouch -qt", ["vmtouch", "-qt", mnt] if b.have["vmtouch"] else None),
              ("cat", "find | xargs -0 cat", cat)]
-    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", mnt]) + F.net_prefetch(b, listf)
+    tools += F.baseline(b, "cachectl prefetch -r", ["prefetch", "-r", mnt]) + F.variants(b, F.NET_PREFETCH, listf)
     res = B.run_tools(b, tools, reps, listf, cold=True)
     rows, out = verdict_rows(b, tools, res, "ttr", "ttr")
     B.log("")
@@ -91,7 +91,7 @@ def sc_net_query(b, mnt, listf, n, reps):
               [b.cachectl, "status", "-r", mnt] if b.cachectl else None),
              ("vmtouch", "vmtouch (query)", ["vmtouch", mnt] if b.have["vmtouch"] else None)]
     tools += F.baseline(b, "cachectl status -r", ["status", "-r", mnt])
-    tools += F.check_query(b, F.net_query(b, listf), listf)
+    tools += F.check_query(b, F.variants(b, F.NET_QUERY, listf), listf)
     res = B.run_tools(b, tools, reps, None, cold=False, warmup=1)
     rows, out = verdict_rows(b, tools, res, "wall", "wall")
     B.log("")

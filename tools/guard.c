@@ -37,14 +37,7 @@
 #include <libmount/libmount.h>
 
 #include "cachectl-tool.h"
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "common/clock.h"
 
 /* The mount table, read once: --from may bring a million paths. */
 static void load_mounts(struct guard *g)
@@ -143,7 +136,7 @@ int guard_add_root(struct guard *g, const char *path)
 
 void guard_tick(struct guard *g)
 {
-	__atomic_store_n(&g->sh->last_tick, mono_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&g->sh->last_tick, cc_now_ms(), __ATOMIC_RELAXED);
 }
 
 void guard_progress_shown(struct guard *g, bool shown)
@@ -207,8 +200,8 @@ static void *guard_main(void *arg)
 		if (g->child > 0 && __atomic_load_n(&g->sh->done, __ATOMIC_ACQUIRE)) {
 			/* finished, but its exit may hang closing FUSE files */
 			if (!done_at)
-				done_at = mono_ms();
-			if (mono_ms() - done_at > 500) {
+				done_at = cc_now_ms();
+			if (cc_now_ms() - done_at > 500) {
 				kill(g->child, SIGKILL);
 				_exit(g->sh->code);
 			}
@@ -216,7 +209,7 @@ static void *guard_main(void *arg)
 		}
 		if (!g->timeout_ms || !g->nmounts)
 			continue;
-		if (mono_ms() - __atomic_load_n(&g->sh->last_tick,
+		if (cc_now_ms() - __atomic_load_n(&g->sh->last_tick,
 						__ATOMIC_RELAXED) <
 		    g->timeout_ms + 1000)
 			continue;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/statvfs.h>
 #include <libmount/libmount.h>
 
 #include "cachectl-private.h"
@@ -529,22 +528,25 @@ CACHECTL_EXPORT int cachectl_cache_get_space(const struct cachectl_cache *c,
 					     uint64_t *ret_avail)
 {
 	const char *dir = cachectl_cache_get_dir(c);
-	struct statvfs sv;
+	struct statfs sf;
 	uint64_t fr;
+	int r;
 
 	if (!c)
 		return -EINVAL;
 	if (!dir)
 		return -ENODATA;
-	if (statvfs(dir, &sv) < 0)
-		return -errno;
-	fr = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	/* through the seam, so the fake kernel can answer too */
+	r = c->list->ctx->ops->statfs(dir, &sf);
+	if (r < 0)
+		return r;
+	fr = sf.f_frsize ? (uint64_t)sf.f_frsize : (uint64_t)sf.f_bsize;
 	if (ret_size)
-		*ret_size = (uint64_t)sv.f_blocks * fr;
+		*ret_size = (uint64_t)sf.f_blocks * fr;
 	if (ret_used)
-		*ret_used = (uint64_t)(sv.f_blocks - sv.f_bfree) * fr;
+		*ret_used = (uint64_t)(sf.f_blocks - sf.f_bfree) * fr;
 	if (ret_avail)
-		*ret_avail = (uint64_t)sv.f_bavail * fr;
+		*ret_avail = (uint64_t)sf.f_bavail * fr;
 	return 0;
 }
 

@@ -865,7 +865,7 @@ const char *cachectl_cache_get_dir(const struct cachectl_cache *cache);
  * @ret_avail: receives the bytes available, or NULL
  *
  * Returns: 0; -ENODATA without a directory (cachectl_cache_get_dir());
- * errors of statvfs(3); -EINVAL.
+ * errors of statfs(2); -EINVAL.
  * Since: 0.5
  */
 int cachectl_cache_get_space(const struct cachectl_cache *cache,

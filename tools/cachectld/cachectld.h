@@ -283,6 +283,7 @@ int cd_watch_add(struct daemon *d, struct dpin *p, const char *dir);
 void cd_watch_remove_pin(struct daemon *d, struct dpin *p);
 void cd_watch_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
 void cd_watch_forget(struct daemon *d, int wd);
+void cd_watch_free(struct daemon *d);
 int cd_watch_get(struct daemon *d, int wd, struct cd_watch_hit *hits, int max);
 
 /* keep.c */

@@ -228,6 +228,7 @@ int main(int argc, char **argv)
 		.verbose = LOG_NOTICE,
 		.loop.epfd = -1,
 		.listen.fd = -1,
+		.inotify.fd = -1,
 	};
 	struct daemon *d = &dm;
 	const char *sock = NULL;
@@ -318,6 +319,7 @@ out:
 	cd_workers_stop(d);
 	cd_clients_free(d);
 	cd_pins_free(d);
+	cd_watch_free(d);
 	cd_server_close(d);
 	cd_loop_close(&d->loop);
 	cachectl_pinstore_unref(d->store);

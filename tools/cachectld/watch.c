@@ -113,6 +113,23 @@ void cd_watch_remove_prefix(struct daemon *d, struct dpin *p, const char *dir)
 	unwatch(d, p, dir);
 }
 
+/* At exit: every watch, the table and the inotify descriptor. */
+void cd_watch_free(struct daemon *d)
+{
+	int wd;
+
+	for (wd = 0; wd < d->nwatches; wd++)
+		cd_watch_forget(d, wd);
+	free(d->watches);
+	d->watches = NULL;
+	d->nwatches = 0;
+	if (d->inotify.fd >= 0) {
+		cd_loop_del(&d->loop, &d->inotify);
+		close(d->inotify.fd);
+		d->inotify.fd = -1;
+	}
+}
+
 /* The kernel dropped @wd (IN_IGNORED): forget it. */
 void cd_watch_forget(struct daemon *d, int wd)
 {

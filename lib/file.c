@@ -89,8 +89,9 @@ CACHECTL_EXPORT int cachectl_file_evict(struct cachectl_ctx *ctx, int fd,
 	return r;
 }
 
-CACHECTL_EXPORT int cachectl_file_pin(struct cachectl_ctx *ctx, int fd,
-				      unsigned int flags)
+/* The file's cache object: pin (1) or unpin (0) it. */
+static int object_pin(struct cachectl_ctx *ctx, int fd, unsigned int flags,
+		      bool pin)
 {
 	const struct cachectl_backend_ops *be;
 	struct stat st;
@@ -99,20 +100,21 @@ CACHECTL_EXPORT int cachectl_file_pin(struct cachectl_ctx *ctx, int fd,
 	if (flags)
 		return -EINVAL;
 	r = check_fd(ctx, fd, &st, &be);
-	return r < 0 ? r : be->pin(ctx, fd);
+	if (r < 0)
+		return r;
+	return pin ? be->pin(ctx, fd) : be->unpin(ctx, fd);
+}
+
+CACHECTL_EXPORT int cachectl_file_pin(struct cachectl_ctx *ctx, int fd,
+				      unsigned int flags)
+{
+	return object_pin(ctx, fd, flags, true);
 }
 
 CACHECTL_EXPORT int cachectl_file_unpin(struct cachectl_ctx *ctx, int fd,
 					unsigned int flags)
 {
-	const struct cachectl_backend_ops *be;
-	struct stat st;
-	int r;
-
-	if (flags)
-		return -EINVAL;
-	r = check_fd(ctx, fd, &st, &be);
-	return r < 0 ? r : be->unpin(ctx, fd);
+	return object_pin(ctx, fd, flags, false);
 }
 
 CACHECTL_EXPORT int cachectl_cache_set_culling(struct cachectl_ctx *ctx,

@@ -5,14 +5,16 @@
  * this keeps up to queue-depth requests in flight across files.
  *
  * Two ways in:
- *  - cachectl__uring_batch_add() takes a file the walk already opened (local disks
- *    with --read or -d). The batch fills, its requests go out in inode
- *    order (the disk's order on ext4 and xfs), and it is flushed whole.
- *  - cachectl__uring_batch_add_name() takes a name in a directory (network and
- *    FUSE filesystems, where the open, the reads and the close are each a
- *    round trip). Each file runs through open -> operation -> data -> close
- *    with every round trip an io_uring request, and results stream out in
- *    walk order as the oldest files finish.
+ *  - cachectl__uring_batch_add() takes a file the walk already opened
+ *    (local disks with --read or -d). The batch fills, its requests go
+ *    out in inode order (the disk's order on ext4 and xfs), and it is
+ *    flushed whole.
+ *  - cachectl__uring_batch_add_name() takes a name in a directory
+ *    (network and FUSE filesystems, where the open, the reads and the
+ *    close are each a round trip). Each file runs through open ->
+ *    operation (the engine's) -> data -> close with every round trip an
+ *    io_uring request, and results stream out in walk order as the
+ *    oldest files finish.
  *
  * Reads land in one shared scratch buffer: the data is wanted in the page
  * cache, not here, so concurrent reads may overwrite each other freely.

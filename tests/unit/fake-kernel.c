@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "uapi-cachectl.h"
 
 struct fake_kernel fk;
+struct fake_tree ft;
 
 #define PS 4096ull
 
@@ -27,6 +29,28 @@ bool fake_kernel_backend(void)
 	const char *b = getenv("CACHECTL_BACKEND");
 
 	return b && !strcmp(b, "kernel");
+}
+
+struct cachectl_ctx *fake_ctx_new(const char *backend)
+{
+	const char *env = getenv("CACHECTL_BACKEND");
+	char *saved = env ? strdup(env) : NULL;
+	struct cachectl_ctx *ctx = NULL;
+
+	if (backend)
+		setenv("CACHECTL_BACKEND", backend, 1);
+	else
+		unsetenv("CACHECTL_BACKEND");
+	if (cachectl_new(&ctx) < 0)
+		ctx = NULL;
+	if (saved)
+		setenv("CACHECTL_BACKEND", saved, 1);
+	else
+		unsetenv("CACHECTL_BACKEND");
+	free(saved);
+	if (ctx)
+		cachectl__ctx_set_sysops(ctx, &fake_sysops);
+	return ctx;
 }
 
 static void range_pages(uint64_t off, uint64_t len, uint64_t *a, uint64_t *b)
@@ -199,8 +223,199 @@ static int f_populate(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* ---- the tree ---------------------------------------------------------- */
+
+int fake_tree_reset(const char *root)
+{
+	memset(&ft, 0, sizeof(ft));
+	ft.count = 1;
+	ft.n[0] = (struct fake_node){ .name = root, .type = S_IFDIR,
+				      .parent = -1, .target = -1 };
+	return 0;
+}
+
+int fake_tree_add(int parent, const char *name, mode_t type)
+{
+	int i = ft.count++;
+
+	ft.n[i] = (struct fake_node){ .name = name, .type = type,
+				      .parent = parent, .target = -1 };
+	return i;
+}
+
+int fake_tree_link(int parent, const char *name, int target)
+{
+	int i = fake_tree_add(parent, name, S_IFLNK);
+
+	ft.n[i].target = target;
+	return i;
+}
+
+static int node_of_fd(int fd)
+{
+	return fd >= 0 && fd < 1024 ? ft.fdnode[fd] - 1 : -1;
+}
+
+/* @name in directory @dirfd: a node, -ENOENT, or -EBADF if not ours */
+static int lookup(int dirfd, const char *name)
+{
+	int dir, i;
+
+	if (!ft.count)
+		return -EBADF;
+	if (dirfd == AT_FDCWD)
+		return strcmp(name, ft.n[0].name) ? -EBADF : 0;
+	dir = node_of_fd(dirfd);
+	if (dir < 0)
+		return -EBADF;
+	for (i = 1; i < ft.count; i++)
+		if (ft.n[i].parent == dir && !strcmp(ft.n[i].name, name))
+			return ft.n[i].vanished ? -ENOENT : i;
+	return -ENOENT;
+}
+
+static int follow(int i)
+{
+	int hops;
+
+	for (hops = 0; i >= 0 && ft.n[i].type == S_IFLNK; hops++) {
+		if (hops == 8)
+			return -ELOOP;
+		i = ft.n[i].target < 0 ? -ENOENT : ft.n[i].target;
+	}
+	return i;
+}
+
+static void node_stat(int i, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = 0xfa4e;
+	st->st_ino = ft.n[i].ino ? ft.n[i].ino : (ino_t)i + 100;
+	st->st_mode = ft.n[i].type | 0644;
+	st->st_nlink = 1;
+	st->st_uid = geteuid();
+	st->st_blksize = 4096;
+	if (ft.n[i].type == S_IFREG) {
+		int j;
+
+		for (j = 1; j < ft.count; j++)
+			if (j != i && ft.n[j].type == S_IFREG &&
+			    ft.n[j].ino && ft.n[j].ino == ft.n[i].ino)
+				st->st_nlink++;
+		st->st_size = (off_t)fk.size;
+		st->st_blocks = (blkcnt_t)fk.blocks;
+	}
+}
+
+static int f_openat(int dirfd, const char *name, int flags)
+{
+	int i = lookup(dirfd, name), fd;
+
+	if (i == -EBADF) {
+		fd = openat(dirfd, name, flags);
+		return fd < 0 ? -errno : fd;
+	}
+	if (i < 0)
+		return i;
+	if (ft.n[i].type == S_IFLNK) {
+		if (flags & O_NOFOLLOW)
+			return -ELOOP;
+		i = follow(i);
+		if (i < 0)
+			return i;
+	}
+	if ((flags & O_DIRECTORY) && ft.n[i].type != S_IFDIR)
+		return -ENOTDIR;
+	__atomic_add_fetch(&ft.n[i].opens, 1, __ATOMIC_RELAXED);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fd >= 1024)
+		return fd < 0 ? -errno : -EMFILE;
+	ft.fdnode[fd] = i + 1;
+	ft.fdpos[fd] = 0;
+	return fd;
+}
+
+struct fake_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static unsigned char dtype(const struct fake_node *n)
+{
+	if (n->unknown_type)
+		return DT_UNKNOWN;
+	switch (n->type) {
+	case S_IFDIR:
+		return DT_DIR;
+	case S_IFREG:
+		return DT_REG;
+	case S_IFLNK:
+		return DT_LNK;
+	}
+	return DT_FIFO;
+}
+
+static long f_getdents64(int fd, void *buf, size_t len)
+{
+	int dir = node_of_fd(fd), i;
+	size_t used = 0;
+
+	if (dir < 0) {
+		long n = syscall(SYS_getdents64, fd, buf, len);
+
+		return n < 0 ? -errno : n;
+	}
+	if (ft.getdents_err)
+		return ft.getdents_err;
+	for (i = ft.fdpos[fd] + 1; i < ft.count; i++) {
+		struct fake_dirent64 *d = (void *)((char *)buf + used);
+		size_t nlen = strlen(ft.n[i].name) + 1;
+		size_t rec = (sizeof(*d) + nlen + 7) & ~(size_t)7;
+		struct stat st;
+
+		if (ft.n[i].parent != dir)
+			continue;
+		if (used + rec > len)
+			break;
+		node_stat(i, &st);
+		d->d_ino = st.st_ino;
+		d->d_off = i;
+		d->d_reclen = (unsigned short)rec;
+		d->d_type = dtype(&ft.n[i]);
+		memcpy(d->d_name, ft.n[i].name, nlen);
+		used += rec;
+		ft.fdpos[fd] = i;
+	}
+	return (long)used;
+}
+
+static int f_fstatat(int dirfd, const char *name, struct stat *st, int flags)
+{
+	int i = lookup(dirfd, name);
+
+	if (i == -EBADF)
+		return fstatat(dirfd, name, st, flags) < 0 ? -errno : 0;
+	if (i < 0)
+		return i;
+	if (!(flags & AT_SYMLINK_NOFOLLOW))
+		i = follow(i);
+	if (i < 0)
+		return i;
+	node_stat(i, st);
+	return 0;
+}
+
 static int f_fstat(int fd, struct stat *st)
 {
+	int i = node_of_fd(fd);
+
+	if (i >= 0) {
+		node_stat(i, st);
+		return 0;
+	}
 	if (fstat(fd, st) < 0)
 		return -errno;
 	if (S_ISREG(st->st_mode)) {
@@ -212,27 +427,13 @@ static int f_fstat(int fd, struct stat *st)
 	return 0;
 }
 
-static int f_openat(int dirfd, const char *name, int flags)
-{
-	int fd = openat(dirfd, name, flags);
-
-	return fd < 0 ? -errno : fd;
-}
-
-static long f_getdents64(int fd, void *buf, size_t len)
-{
-	long n = syscall(SYS_getdents64, fd, buf, len);
-
-	return n < 0 ? -errno : n;
-}
-
-static int f_fstatat(int dirfd, const char *name, struct stat *st, int flags)
-{
-	return fstatat(dirfd, name, st, flags) < 0 ? -errno : 0;
-}
-
 static int f_statfs(const char *path, struct statfs *sf)
 {
+	if (ft.count && !strcmp(path, ft.n[0].name)) {
+		memset(sf, 0, sizeof(*sf));
+		sf->f_type = 0xef53;	/* ext4: local */
+		return 0;
+	}
 	return statfs(path, sf) < 0 ? -errno : 0;
 }
 

@@ -57,12 +57,52 @@ struct fake_kernel {
 	uint64_t kflags;		/* flags of the last call */
 };
 
+/*
+ * A pretend directory tree for the walk (openat, getdents64, fstatat and
+ * fstat on its fds). Node 0 is the root, reached by its name from
+ * AT_FDCWD; the rest by name in their parent's fds. Files opened here are
+ * /dev/null underneath and share fk's one pretend file's page state.
+ */
+#define FAKE_NODES 64
+
+struct fake_node {
+	const char *name;
+	mode_t type;			/* S_IFDIR, S_IFREG, S_IFIFO, S_IFLNK */
+	int parent;
+	int target;			/* symlinks: the node, -1 dangling */
+	uint64_t ino;			/* 0: its index + 100 */
+	bool vanished;			/* listed, but gone when opened */
+	bool unknown_type;		/* getdents says DT_UNKNOWN */
+	int opens;			/* times opened */
+};
+
+struct fake_tree {
+	struct fake_node n[FAKE_NODES];
+	int count;
+	int fdnode[1024];		/* fd -> node + 1 (0: not ours) */
+	int fdpos[1024];		/* getdents cursor */
+	int getdents_err;		/* forced error from getdents64 */
+};
+
 extern struct fake_kernel fk;
+extern struct fake_tree ft;
+
+/* starts a tree whose root is @root; returns the root's index (0) */
+int fake_tree_reset(const char *root);
+/* adds a child of @parent; returns its index */
+int fake_tree_add(int parent, const char *name, mode_t type);
+int fake_tree_link(int parent, const char *name, int target);
 extern const struct cachectl_sysops fake_sysops;
 
 void fake_reset(uint64_t size);
 uint64_t fake_resident_bytes(uint64_t off, uint64_t len);
 uint64_t fake_fscache_bytes(uint64_t off, uint64_t len);
 bool fake_kernel_backend(void);
+/*
+ * A context on the fake kernel that chooses its backend for itself
+ * (@backend NULL), whatever the suite's environment, or is forced to
+ * @backend. NULL if it cannot be had.
+ */
+struct cachectl_ctx *fake_ctx_new(const char *backend);
 
 #endif

@@ -24,24 +24,11 @@ struct fixture {
 	int fd;
 };
 
-/* A context that chooses for itself, whatever the suite's environment. */
 static struct cachectl_ctx *new_ctx(const char *backend)
 {
-	const char *env = getenv("CACHECTL_BACKEND");
-	char *saved = env ? strdup(env) : NULL;
-	struct cachectl_ctx *ctx;
+	struct cachectl_ctx *ctx = fake_ctx_new(backend);
 
-	if (backend)
-		setenv("CACHECTL_BACKEND", backend, 1);
-	else
-		unsetenv("CACHECTL_BACKEND");
-	assert_int_equal(cachectl_new(&ctx), 0);
-	if (saved)
-		setenv("CACHECTL_BACKEND", saved, 1);
-	else
-		unsetenv("CACHECTL_BACKEND");
-	free(saved);
-	cachectl__ctx_set_sysops(ctx, &fake_sysops);
+	assert_non_null(ctx);
 	return ctx;
 }
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = os.sysconf('SC_PAGESIZE')
@@ -236,6 +237,29 @@ def default_bases():
     return [os.environ.get('CACHECTL_TEST_TMPDIR'), '/var/tmp',
             os.environ.get('CACHECTL_TEST_BUILD_ROOT'),
             os.environ.get('MESON_BUILD_ROOT')]
+
+
+def main_in_scratch(argv, groups, prefix):
+    """The main() of a suite whose groups are fn(tap, scratch_dir): runs
+    the group named on the command line in a new scratch directory (on a
+    disk filesystem, see scratch_dir()), removed afterwards."""
+    group = group_arg(argv, groups)
+    if group is None:
+        return 1
+    t = Tap()
+    try:
+        work = scratch_dir(prefix, default_bases())
+    except Skip as e:
+        return skip_all(str(e))
+    try:
+        groups[group](t, work)
+    except Skip as e:
+        return skip_all(str(e))
+    except Exception:  # noqa: BLE001
+        t.ok(False, 'group %s ran to the end' % group, traceback.format_exc())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return t.done()
 
 
 # ---- the kernel's view --------------------------------------------------------

@@ -15,15 +15,12 @@ filesystem; default /var/tmp). Output is TAP.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import Tap, group_arg, skip_all  # noqa: E402
+from cachectl_test import main_in_scratch  # noqa: E402
 
 CACHECTL = os.environ.get('CACHECTL')
 
@@ -247,21 +244,7 @@ GROUPS = {
 
 
 def main():
-    group = group_arg(sys.argv, GROUPS)
-    if group is None:
-        return 1
-    base = os.environ.get('CACHECTL_TEST_TMPDIR') or '/var/tmp'
-    if not os.path.isdir(base):
-        return skip_all('no scratch directory %s' % base)
-    work = tempfile.mkdtemp(prefix='cachectl-escape-', dir=base)
-    t = Tap()
-    try:
-        GROUPS[group](t, work)
-    except Exception:  # noqa: BLE001
-        t.ok(False, 'group ran to the end', traceback.format_exc())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return t.done()
+    return main_in_scratch(sys.argv, GROUPS, 'cachectl-escape-')
 
 
 if __name__ == '__main__':

@@ -17,14 +17,11 @@ Output is TAP.
 
 import json
 import os
-import shutil
 import sys
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import (Tap, group_arg, run, scratch_dir,  # noqa: E402
-                           default_bases, Skip, skip_all)
+from cachectl_test import main_in_scratch, run, Skip  # noqa: E402
 
 CACHECTL = os.environ.get('CACHECTL')
 TIME = '/usr/bin/time'
@@ -202,24 +199,7 @@ GROUPS = {
 
 
 def main():
-    group = group_arg(sys.argv, GROUPS)
-    if group is None:
-        return 1
-    t = Tap()
-    try:
-        work = scratch_dir('cachectl-output-', default_bases())
-    except Skip as e:
-        return skip_all(str(e))
-    try:
-        GROUPS[group](t, work)
-    except Skip as e:
-        shutil.rmtree(work, ignore_errors=True)
-        return skip_all(str(e))
-    except Exception:  # noqa: BLE001
-        t.ok(False, 'group ran to the end', traceback.format_exc())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return t.done()
+    return main_in_scratch(sys.argv, GROUPS, 'cachectl-output-')
 
 
 if __name__ == '__main__':

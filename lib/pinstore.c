@@ -151,7 +151,7 @@ static int parse(struct cachectl_pinstore *st, char *buf, size_t len,
 		 unsigned int *ret_line)
 {
 	struct cachectl_pin **pins = NULL;
-	size_t n = 0, count;
+	size_t n = 0, cap = 0, count;
 	unsigned long long hash;
 	unsigned int version, lineno = 1;
 	char *line = buf, *next, *end_line;
@@ -194,13 +194,17 @@ static int parse(struct cachectl_pinstore *st, char *buf, size_t len,
 		r = parse_line(st, line, &p);
 		if (r < 0)
 			goto fail;
-		np = realloc(pins, (n + 1) * sizeof(*np));
-		if (!np) {
-			cachectl_pin_unref(p);
-			r = -ENOMEM;
-			goto fail;
+		if (n == cap) {
+			/* doubling: a realloc that copies must not copy n times */
+			cap = cap ? 2 * cap : 16;
+			np = realloc(pins, cap * sizeof(*np));
+			if (!np) {
+				cachectl_pin_unref(p);
+				r = -ENOMEM;
+				goto fail;
+			}
+			pins = np;
 		}
-		pins = np;
 		pins[n++] = p;
 	}
 	if (n != count) {

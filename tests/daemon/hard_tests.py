@@ -401,4 +401,4 @@ GROUPS = {
 
 
 if __name__ == '__main__':
-    sys.exit(main(GROUPS))
+    sys.exit(main(GROUPS, needs_mlock=GROUPS))

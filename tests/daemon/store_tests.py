@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
 from cachectl_test import (KiB, kill_group, make_store, parse_store,  # noqa: E402
                            StoreError, wait_for)
-from daemontest import (CACHECTL, Daemon, evict, main, pinned_paths, Resid,  # noqa: E402
-                        write_file)
+from daemontest import (CACHECTL, Daemon, evict, main, MLOCK_WORKS,  # noqa: E402
+                        pinned_paths, Resid, write_file)
 
 
 # ===========================================================================
@@ -290,7 +290,11 @@ def t_crash_safety(t, E):
     except Exception as e:  # noqa: BLE001
         jp = 'unparsable: %s' % e
     t.eq(jp, paths, 'cachectl pins -J lists every pin of the store', r.show()[:2000])
-    soft = [os.fsdecode(p[4]) for p in pins]
+    # a hard pin refills by mlock(2), which locks nothing under ASan
+    soft = [os.fsdecode(p[4]) for p in pins if MLOCK_WORKS or p[0] != 'hard']
+    if len(soft) < len(pins):
+        t.diag('ASan build: mlock() locks nothing, so only the %d soft pins '
+               'are checked' % len(soft))
     R = Resid(soft)
     full, el = wait_for(R.full, 20, 0.2)
     t.ok(full, 'kernel: every pinned file is resident again after the restart '

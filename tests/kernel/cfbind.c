@@ -25,6 +25,9 @@
  *   cd DIR          chdir (cull/inuse names are relative to the daemon's cwd)
  *   cull PATH/NAME  with a '/' in it: chdir to PATH, then "cull NAME"
  *   inuse PATH/NAME likewise
+ *   unpin PATH/NAME likewise
+ *   pins            write "pins", then read the listing up to its empty
+ *                   read: "ok LINE;LINE;..." (newlines become ';')
  *   state           read /dev/cachefiles: "ok cull=0 frun=... bstop=..."
  *   ping            "ok PID"
  *   exit            "ok", then close the fd (unbind) and exit
@@ -121,6 +124,32 @@ plain:
 	return dev_cmd(fd, cmd);
 }
 
+/* "pins": the listing comes from the reads that follow, up to one of 0. */
+static int pins_cmd(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int r;
+
+	r = dev_cmd(fd, "pins");
+	if (r < 0)
+		return r;
+	while ((n = read(fd, buf + len, size - 1 - len)) > 0) {
+		len += n;
+		if (len >= size - 1)
+			break;
+	}
+	if (n < 0)
+		return -errno;
+	while (len > 0 && buf[len - 1] == '\n')
+		len--;
+	buf[len] = 0;
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ';';
+	return 0;
+}
+
 static int handle(int fd, char *line, char *out, size_t *len)
 {
 	char extra[512];
@@ -148,6 +177,13 @@ static int handle(int fd, char *line, char *out, size_t *len)
 		answer(out, len, path_cmd(fd, "cull", line + 5), NULL);
 	} else if (!strncmp(line, "inuse ", 6) && strchr(line + 6, '/')) {
 		answer(out, len, path_cmd(fd, "inuse", line + 6), NULL);
+	} else if (!strncmp(line, "unpin ", 6) && strchr(line + 6, '/')) {
+		answer(out, len, path_cmd(fd, "unpin", line + 6), NULL);
+	} else if (!strcmp(line, "pins")) {
+		static char list[BUF_MAX / 2];
+		int r = pins_cmd(fd, list, sizeof(list));
+
+		answer(out, len, r, r ? NULL : list);
 	} else {
 		answer(out, len, dev_cmd(fd, line), NULL);
 	}

@@ -90,6 +90,7 @@ int main(void)
 	EXPECT_ERR(fcachectl(fd, CACHECTL_OP_PREFETCH, &a, sizeof(a)), EINVAL,
 		   "PREFETCH with an unknown flag");
 	a.flags = 0;
+#ifdef CACHECTL_OP_CACHE_POLICY
 	EXPECT_ERR(fcachectl(fd, CACHECTL_OP_CACHE_POLICY, &a, sizeof(a)),
 		   EINVAL, "CACHE_POLICY without a flag");
 	a.flags = CACHECTL_POLICY_NOCULL | CACHECTL_POLICY_CULL;
@@ -98,6 +99,11 @@ int main(void)
 	a.flags = CACHECTL_POLICY_CULL | (1ULL << 40);
 	EXPECT_ERR(fcachectl(fd, CACHECTL_OP_CACHE_POLICY, &a, sizeof(a)),
 		   EINVAL, "CACHE_POLICY with an unknown flag");
+#else
+	/* Culling policy is the cache daemon's: no such op any more. */
+	EXPECT_ERR(fcachectl(fd, 5, &a, sizeof(a)), EINVAL,
+		   "op 5 (the old CACHE_POLICY) is unknown");
+#endif
 	a.flags = 0;
 
 	/* file descriptor */
@@ -116,7 +122,12 @@ int main(void)
 	r = fcachectl(fd, CACHECTL_OP_QUERY, &a, sizeof(a));
 	t_ok(r == 0 && a.file_size == sizeof(big) &&
 	     a.pagecache_bytes == (unsigned long long)mincore_bytes(fd) &&
-	     a.fscache_bytes == 0 && !(a.state & CACHECTL_STATE_HAS_CACHE),
+	     a.fscache_bytes == 0 && !(a.state & CACHECTL_STATE_HAS_CACHE)
+#ifdef CACHECTL_RES_SIZE
+	     && (a.mask & CACHECTL_RES_SIZE) && (a.mask & CACHECTL_RES_PAGECACHE) &&
+	     !(a.mask & CACHECTL_RES_FSCACHE)
+#endif
+	     ,
 	     "QUERY on tmpfs: size %llu pagecache %llu (mincore %lld) fscache %llu state %llx",
 	     (unsigned long long)a.file_size,
 	     (unsigned long long)a.pagecache_bytes, mincore_bytes(fd),
@@ -139,13 +150,41 @@ int main(void)
 		     "PIN by a non-owner without CAP_FOWNER is EPERM");
 		t_ok(run_as_nobody(nfd, CACHECTL_OP_UNPIN) == EPERM,
 		     "UNPIN by a non-owner without CAP_FOWNER is EPERM");
+#ifdef CACHECTL_OP_CACHE_POLICY
 		t_ok(run_as_nobody(nfd, CACHECTL_OP_QUERY) == 0,
 		     "QUERY by a non-owner is allowed");
+#else
+		/* What is cached is only told to whoever cachestat() tells. */
+		fchmod(nfd, 0644);
+		t_ok(run_as_nobody(nfd, CACHECTL_OP_QUERY) == EPERM,
+		     "QUERY by other (not owner, cannot write) on 9p is EPERM");
+		t_ok(run_as_nobody(nfd, CACHECTL_OP_PREFETCH) == EPERM,
+		     "PREFETCH by other on 9p is EPERM");
+		fchmod(nfd, 0666);
+		t_ok(run_as_nobody(nfd, CACHECTL_OP_QUERY) == 0,
+		     "QUERY by a user who may write the file is allowed");
+		fchmod(nfd, 0644);
+		if (fchown(nfd, 65534, 65534) == 0) {
+			t_ok(run_as_nobody(nfd, CACHECTL_OP_QUERY) == 0,
+			     "QUERY by the owner is allowed");
+			if (fchown(nfd, 0, 0))
+				t_diag("chown back: %s", strerror(errno));
+		} else {
+			t_diag("chown on 9p: %s; owner case left to the selftest",
+			       strerror(errno));
+		}
+		memset(&a, 0, sizeof(a));
+		t_ok(fcachectl(nfd, CACHECTL_OP_QUERY, &a, sizeof(a)) == 0 &&
+		     (a.mask & CACHECTL_RES_FSCACHE),
+		     "QUERY by root fills the fscache fields (mask %#llx)",
+		     (unsigned long long)a.mask);
+#endif
 		close(nfd);
 		unlink(ninep);
 	} else {
 		t_diag("cannot create %s; 9p permission tests not run", ninep);
 	}
+#ifdef CACHECTL_OP_CACHE_POLICY
 	memset(&a, 0, sizeof(a));
 	a.flags = CACHECTL_POLICY_CULL;
 	{
@@ -164,6 +203,7 @@ int main(void)
 		t_ok(WIFEXITED(status) && WEXITSTATUS(status) == EPERM,
 		     "CACHE_POLICY without CAP_SYS_RESOURCE is EPERM");
 	}
+#endif
 
 	close(fd);
 	close(wfd);

@@ -127,8 +127,15 @@ T_HELPER void t_require_9p_fscache(void)
 		if (sscanf(line, "%255s %255s %63s %511s", dev, dir, type,
 			   opts) != 4)
 			continue;
-		if (!strcmp(dir, NINEP_DIR) && !strcmp(type, "9p") &&
-		    strstr(opts, "fscache"))
+		if (strcmp(dir, NINEP_DIR) || strcmp(type, "9p"))
+			continue;
+		/* 6.1 shows cache=fscache, later kernels the flags in hex
+		 * (CACHE_FSCACHE is 0x80).
+		 */
+		if (strstr(opts, "fscache"))
+			found = 1;
+		else if (strstr(opts, "cache=0x") &&
+			 (strtoul(strstr(opts, "cache=0x") + 8, NULL, 16) & 0x80))
 			found = 1;
 	}
 	fclose(f);

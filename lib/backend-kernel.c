@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The kernel backend: fcachectl(2) from kernel-patches/. It knows both
+ * The kernel backend: fcachectl(2) from kernel-patches/ (either series,
+ * see uapi-cachectl.h). It knows both
  * layers of a network file's cache (page cache and the fscache object
  * on local disk) and keeps pins in the cache itself. Files on
  * filesystems without fscache still get the page-cache part of QUERY;
@@ -209,10 +210,17 @@ static int kernel_unpin(struct cachectl_ctx *ctx, int fd)
 	return file_op(ctx, fd, KCACHECTL_OP_UNPIN, 0);
 }
 
+/*
+ * Only the 6.1 series has CACHE_POLICY; from 6.12 on culling is the cache
+ * daemon's ("nocull" on /dev/cachefiles), and the op is unknown: EINVAL.
+ */
 static int kernel_set_culling(struct cachectl_ctx *ctx, int fd, bool enable)
 {
-	return file_op(ctx, fd, KCACHECTL_OP_CACHE_POLICY,
-		       enable ? KCACHECTL_POLICY_CULL : KCACHECTL_POLICY_NOCULL);
+	int r = file_op(ctx, fd, KCACHECTL_OP_CACHE_POLICY,
+			enable ? KCACHECTL_POLICY_CULL :
+				 KCACHECTL_POLICY_NOCULL);
+
+	return r == -EINVAL ? -EOPNOTSUPP : r;
 }
 
 const struct cachectl_backend_ops cachectl__kernel_ops = {

@@ -28,13 +28,17 @@ static int sys_cachestat(int fd, uint64_t off, uint64_t len,
 
 /*
  * PREFETCH with WAIT can sleep for a long time on a slow server; EINTR
- * only comes from a fatal signal, which ends us anyway.
+ * only comes from a fatal signal, which ends us anyway. The 6.12 series'
+ * number first, then the 6.1 series' one: ENOSYS from the first costs
+ * next to nothing, and only PROBE's magic answer makes either one used.
  */
 static long sys_fcachectl(int fd, unsigned int op, struct kcachectl_args *args)
 {
-	long r = syscall(__NR_fcachectl, fd, op, args,
-			 args ? sizeof(*args) : (size_t)0);
+	size_t size = args ? sizeof(*args) : 0;
+	long r = syscall(KCACHECTL_NR, fd, op, args, size);
 
+	if (r < 0 && errno == ENOSYS)
+		r = syscall(KCACHECTL_NR_V1, fd, op, args, size);
 	return r < 0 ? -errno : r;
 }
 

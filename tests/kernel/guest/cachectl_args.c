@@ -123,9 +123,9 @@ int main(void)
 	t_ok(r == 0 && a.file_size == sizeof(big) &&
 	     a.pagecache_bytes == (unsigned long long)mincore_bytes(fd) &&
 	     a.fscache_bytes == 0 && !(a.state & CACHECTL_STATE_HAS_CACHE)
-#ifdef CACHECTL_RES_SIZE
-	     && (a.mask & CACHECTL_RES_SIZE) && (a.mask & CACHECTL_RES_PAGECACHE) &&
-	     !(a.mask & CACHECTL_RES_FSCACHE)
+#ifdef CACHECTL_MASK_SIZE
+	     && (a.mask & CACHECTL_MASK_SIZE) && (a.mask & CACHECTL_MASK_PAGECACHE) &&
+	     !(a.mask & CACHECTL_MASK_FSCACHE)
 #endif
 	     ,
 	     "QUERY on tmpfs: size %llu pagecache %llu (mincore %lld) fscache %llu state %llx",
@@ -175,7 +175,7 @@ int main(void)
 		}
 		memset(&a, 0, sizeof(a));
 		t_ok(fcachectl(nfd, CACHECTL_OP_QUERY, &a, sizeof(a)) == 0 &&
-		     (a.mask & CACHECTL_RES_FSCACHE),
+		     (a.mask & CACHECTL_MASK_FSCACHE),
 		     "QUERY by root fills the fscache fields (mask %#llx)",
 		     (unsigned long long)a.mask);
 #endif

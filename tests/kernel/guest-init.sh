@@ -96,6 +96,37 @@ cache_mounted() { grep -q " /mnt/cache ext4 " /proc/mounts; }
 ninep_mounted() { grep -q " /mnt/9p 9p " /proc/mounts; }
 binder_alive() { cfctl ping >/dev/null 2>&1; }
 
+# NFS over loopback (RIG_NFS=1): the in-kernel server exports an ext4 disk
+# of the guest's own (/dev/vdb on /srv/nfs), with the export tables filled
+# in by hand, as mountd would, and the client mounts it with fsc.
+export_nfs() {
+	ifconfig lo 127.0.0.1 up &&
+	mkdir -p /srv/nfs /mnt/nfs &&
+	mount -t ext4 /dev/vdb /srv/nfs && chmod 1777 /srv/nfs &&
+	mount -t nfsd nfsd /proc/fs/nfsd || return 1
+	for v in -2 -3 +4 +4.1 +4.2; do
+		echo "$v" >/proc/fs/nfsd/versions 2>/dev/null
+	done
+	echo 10 >/proc/fs/nfsd/nfsv4leasetime 2>/dev/null
+	echo 10 >/proc/fs/nfsd/nfsv4gracetime 2>/dev/null
+	echo "tcp 2049" >/proc/fs/nfsd/portlist &&
+	echo 2 >/proc/fs/nfsd/threads || return 1
+	# Never expiring entries: there is no mountd to ask.
+	printf 'nfsd 127.0.0.1 2147483647 cachectl\n' \
+		>/proc/net/rpc/auth.unix.ip/channel &&
+	printf 'cachectl 1 \\x00000000 2147483647 /srv/nfs\n' \
+		>/proc/net/rpc/nfsd.fh/channel &&
+	# flags: fsid=0 (NFSEXP_FSID), no_subtree_check, insecure; rw,
+	# no_root_squash; anon 65534
+	printf 'cachectl /srv/nfs 2147483647 9218 65534 65534 0\n' \
+		>/proc/net/rpc/nfsd.export/channel
+}
+mount_nfs() {
+	nfsmount 127.0.0.1:/ /mnt/nfs \
+		vers=4.2,addr=127.0.0.1,clientaddr=127.0.0.1,fsc,sec=sys,timeo=100
+}
+nfs_mounted() { grep -q " /mnt/nfs nfs4 " /proc/mounts; }
+
 start_binder() {
 	cfbind start -d /mnt/cache -t cachectl >/tmp/cfbind.log 2>&1
 }
@@ -213,6 +244,16 @@ else
 	notok "fixture: 9p share mounted on /mnt/9p with cache=fscache"
 	comment /tmp/mount9p.log
 fi
+if [ "${RIG_NFS:-0}" = 1 ]; then
+	if export_nfs >/tmp/nfs.log 2>&1 && mount_nfs >>/tmp/nfs.log 2>&1; then
+		ok "fixture: NFS export of /dev/vdb mounted over loopback on /mnt/nfs with fsc"
+		export CACHECTL_NFS=/mnt/nfs CACHECTL_NFS_EXPORT=/srv/nfs
+	else
+		notok "fixture: NFS export of /dev/vdb mounted over loopback on /mnt/nfs with fsc"
+		comment /tmp/nfs.log
+		comment /proc/mounts
+	fi
+fi
 if [ "$RIG_SERIES_EMPTY" = 0 ]; then
 	if sysprobe wired >/tmp/out 2>&1; then
 		ok "fixture: fcachectl syscall is wired"
@@ -265,6 +306,11 @@ fi
 # ---------------------------------------------------------------- teardown
 td=
 ninep_mounted && { umount /mnt/9p || td="$td umount-9p"; }
+if nfs_mounted; then
+	umount /mnt/nfs || td="$td umount-nfs"
+	echo 0 >/proc/fs/nfsd/threads
+	umount /srv/nfs || td="$td umount-export"
+fi
 binder_alive && { cfbind stop || td="$td unbind"; }
 sync
 cache_mounted && { umount /mnt/cache || td="$td umount-cache"; }

@@ -14,6 +14,14 @@
 #include "backend.h"
 #include "uapi-cachectl.h"
 
+/* At the number PROBE answered at (cachectl__backend_probe) */
+static long kcall(struct cachectl_ctx *ctx, int fd, unsigned int op,
+		  struct kcachectl_args *a)
+{
+	return ctx->fcachectl_v1 ? ctx->ops->fcachectl_v1(fd, op, a) :
+				   ctx->ops->fcachectl(fd, op, a);
+}
+
 static uint64_t cache_state(uint64_t k)
 {
 	uint64_t s = 0;
@@ -48,7 +56,7 @@ static int fcachectl_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
 	struct kcachectl_args a = { .offset = offset, .length = length };
 	long r;
 
-	r = ctx->ops->fcachectl(fd, KCACHECTL_OP_QUERY, &a);
+	r = kcall(ctx, fd, KCACHECTL_OP_QUERY, &a);
 	if (r < 0)
 		return (int)r;
 	res_fill(res, &a);
@@ -134,7 +142,7 @@ static int fcachectl_prefetch(struct cachectl_ctx *ctx, int fd, uint64_t off,
 	};
 	long r;
 
-	r = ctx->ops->fcachectl(fd, KCACHECTL_OP_PREFETCH, &a);
+	r = kcall(ctx, fd, KCACHECTL_OP_PREFETCH, &a);
 	if (r == -EOPNOTSUPP || r == -ENOBUFS)
 		return 0;
 	if (r < 0)
@@ -196,7 +204,7 @@ static int file_op(struct cachectl_ctx *ctx, int fd, unsigned int op,
 	struct kcachectl_args a = { .flags = flags };
 	long r;
 
-	r = ctx->ops->fcachectl(fd, op, &a);
+	r = kcall(ctx, fd, op, &a);
 	return r < 0 ? (int)r : 0;
 }
 

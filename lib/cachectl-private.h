@@ -32,8 +32,11 @@ struct cachectl_backend_ops;
 struct cachectl_sysops {
 	int (*cachestat)(int fd, uint64_t off, uint64_t len,
 			 struct cachestat *cs);
-	/* fcachectl(2): op's answer (>= 0) or -errno */
+	/* fcachectl(2): op's answer (>= 0) or -errno; _v1 at the 6.1
+	 * series' number (uapi-cachectl.h), NULL where there is none */
 	long (*fcachectl)(int fd, unsigned int op, struct kcachectl_args *args);
+	long (*fcachectl_v1)(int fd, unsigned int op,
+			     struct kcachectl_args *args);
 	/* mincore over [off, off+len): resident page count */
 	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
 	int (*fadvise)(int fd, uint64_t off, uint64_t len, int advice);
@@ -70,6 +73,7 @@ struct cachectl_ctx {
 	int page_size;
 	int fowner;			/* CAP_FOWNER: -1 not yet asked */
 	int cachestat;			/* 0 untried, 1 works, 2 ENOSYS */
+	bool fcachectl_v1;		/* PROBE answered at the 6.1 number */
 };
 
 /* For tests: swap the kernel seam. */

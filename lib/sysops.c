@@ -28,18 +28,25 @@ static int sys_cachestat(int fd, uint64_t off, uint64_t len,
 
 /*
  * PREFETCH with WAIT can sleep for a long time on a slow server; EINTR
- * only comes from a fatal signal, which ends us anyway. The 6.12 series'
- * number first, then the 6.1 series' one: ENOSYS from the first costs
- * next to nothing, and only PROBE's magic answer makes either one used.
+ * only comes from a fatal signal, which ends us anyway.
  */
+static long fcachectl_at(long nr, int fd, unsigned int op,
+			 struct kcachectl_args *args)
+{
+	long r = syscall(nr, fd, op, args, args ? sizeof(*args) : (size_t)0);
+
+	return r < 0 ? -errno : r;
+}
+
 static long sys_fcachectl(int fd, unsigned int op, struct kcachectl_args *args)
 {
-	size_t size = args ? sizeof(*args) : 0;
-	long r = syscall(KCACHECTL_NR, fd, op, args, size);
+	return fcachectl_at(KCACHECTL_NR, fd, op, args);
+}
 
-	if (r < 0 && errno == ENOSYS)
-		r = syscall(KCACHECTL_NR_V1, fd, op, args, size);
-	return r < 0 ? -errno : r;
+static long sys_fcachectl_v1(int fd, unsigned int op,
+			     struct kcachectl_args *args)
+{
+	return fcachectl_at(KCACHECTL_NR_V1, fd, op, args);
 }
 
 /* mincore needs a mapping; map in windows so the vector stays small. */
@@ -238,6 +245,7 @@ static void sys_nap(unsigned int ms)
 const struct cachectl_sysops cachectl__default_sysops = {
 	.cachestat = sys_cachestat,
 	.fcachectl = sys_fcachectl,
+	.fcachectl_v1 = sys_fcachectl_v1,
 	.mincore = sys_mincore,
 	.fadvise = sys_fadvise,
 	.pread = sys_pread,

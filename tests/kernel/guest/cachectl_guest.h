@@ -388,17 +388,15 @@ T_HELPER long long backing_bytes(const char *ninep_path)
 /*
  * Send one command to the rig's cache daemon (cfctl) and return 0 for "ok",
  * the positive errno for "error ERRNO ...", or -1 if cfctl did not answer.
+ * cfctl_out() also keeps the answer's data (after "ok ") in @data.
  */
-T_HELPER int cfctl(const char *fmt, ...)
+T_HELPER int cfctl_vout(char *data, size_t len, const char *fmt, va_list ap)
 {
-	char cmd[PATH_MAX * 5], sh[PATH_MAX * 5 + 64], out[512] = "";
-	va_list ap;
+	char cmd[PATH_MAX * 5], sh[PATH_MAX * 5 + 64], out[16384] = "";
 	FILE *p;
 	int err;
 
-	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
 	snprintf(sh, sizeof(sh), "cfctl '%s' 2>&1", cmd);
 	p = popen(sh, "r");
 	if (!p)
@@ -406,12 +404,80 @@ T_HELPER int cfctl(const char *fmt, ...)
 	if (!fgets(out, sizeof(out), p))
 		out[0] = 0;
 	pclose(p);
-	if (!strncmp(out, "ok", 2))
+	out[strcspn(out, "\n")] = 0;
+	if (!strncmp(out, "ok", 2)) {
+		if (data)
+			snprintf(data, len, "%s", out[2] ? out + 3 : "");
 		return 0;
+	}
 	if (sscanf(out, "error %d", &err) == 1)
 		return err < 0 ? -err : err;
 	t_diag("cfctl %s: %s", cmd, out);
 	return -1;
+}
+
+T_HELPER int __attribute__((format(printf, 3, 4)))
+cfctl_out(char *data, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = cfctl_vout(data, len, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+T_HELPER int __attribute__((format(printf, 1, 2))) cfctl(const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = cfctl_vout(NULL, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * Call @fn for every backing file in the volumes whose directory name
+ * starts with @vol ("I" for all): CACHE_DIR/cache/<vol...>/@xx/<name>.
+ */
+T_HELPER void cache_objects(const char *vol,
+			    void (*fn)(const char *path, void *data), void *data)
+{
+	char top[PATH_MAX], vdir[PATH_MAX * 2], fan[PATH_MAX * 3];
+	char obj[PATH_MAX * 4];
+	struct dirent *v, *f, *o;
+	DIR *dv, *df, *dof;
+
+	snprintf(top, sizeof(top), "%s/cache", CACHE_DIR);
+	dv = opendir(top);
+	if (!dv)
+		return;
+	while ((v = readdir(dv))) {
+		if (strncmp(v->d_name, vol, strlen(vol)))
+			continue;
+		snprintf(vdir, sizeof(vdir), "%s/%s", top, v->d_name);
+		df = opendir(vdir);
+		while (df && (f = readdir(df))) {
+			if (f->d_name[0] != '@')
+				continue;
+			snprintf(fan, sizeof(fan), "%s/%s", vdir, f->d_name);
+			dof = opendir(fan);
+			while (dof && (o = readdir(dof))) {
+				if (o->d_name[0] == '.')
+					continue;
+				snprintf(obj, sizeof(obj), "%s/%s", fan, o->d_name);
+				fn(obj, data);
+			}
+			if (dof)
+				closedir(dof);
+		}
+		if (df)
+			closedir(df);
+	}
+	closedir(dv);
 }
 
 /* A counter from /proc/fs/fscache/stats, e.g. ("IO", "rd"). */

@@ -24,43 +24,19 @@ struct objset {
 	char path[MAXOBJ][PATH_MAX * 4];
 };
 
+static void add_object(const char *path, void *data)
+{
+	struct objset *s = data;
+
+	if (s->n < MAXOBJ)
+		snprintf(s->path[s->n++], sizeof(s->path[0]), "%s", path);
+}
+
 /* Every backing file in the cache's NFS volumes. */
 static void nfs_objects(struct objset *s)
 {
-	char top[PATH_MAX], vol[PATH_MAX * 2], fan[PATH_MAX * 3];
-	struct dirent *v, *f, *o;
-	DIR *dv, *df, *dof;
-
 	s->n = 0;
-	snprintf(top, sizeof(top), "%s/cache", CACHE_DIR);
-	dv = opendir(top);
-	if (!dv)
-		return;
-	while ((v = readdir(dv))) {
-		if (strncmp(v->d_name, "Infs", 4))
-			continue;
-		snprintf(vol, sizeof(vol), "%s/%s", top, v->d_name);
-		df = opendir(vol);
-		if (!df)
-			continue;
-		while ((f = readdir(df))) {
-			if (f->d_name[0] != '@')
-				continue;
-			snprintf(fan, sizeof(fan), "%s/%s", vol, f->d_name);
-			dof = opendir(fan);
-			if (!dof)
-				continue;
-			while ((o = readdir(dof)) && s->n < MAXOBJ) {
-				if (o->d_name[0] == '.')
-					continue;
-				snprintf(s->path[s->n++], sizeof(s->path[0]), "%s/%s",
-					 fan, o->d_name);
-			}
-			closedir(dof);
-		}
-		closedir(df);
-	}
-	closedir(dv);
+	cache_objects("Infs", add_object, s);
 }
 
 /* The one backing file in @after that is not in @before, or NULL. */

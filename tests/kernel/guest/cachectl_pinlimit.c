@@ -14,30 +14,6 @@
 
 static char paths[NFILES][PATH_MAX];
 
-/* Like cfctl(), but keeps the answer's data (after "ok "). */
-static int cfctl_out(char *data, size_t len, const char *cmd)
-{
-	char sh[PATH_MAX], out[16384] = "";
-	FILE *p;
-	int err;
-
-	snprintf(sh, sizeof(sh), "cfctl '%s' 2>&1", cmd);
-	p = popen(sh, "r");
-	if (!p)
-		return -1;
-	if (!fgets(out, sizeof(out), p))
-		out[0] = 0;
-	pclose(p);
-	out[strcspn(out, "\n")] = 0;
-	if (!strncmp(out, "ok", 2)) {
-		snprintf(data, len, "%s", out[2] ? out + 3 : "");
-		return 0;
-	}
-	if (sscanf(out, "error %d", &err) == 1)
-		return err;
-	return -1;
-}
-
 /* The value of KEY= in the summary of the pin listing, -1 if absent. */
 static long long pins_field(const char *list, const char *key)
 {
@@ -147,7 +123,7 @@ int main(void)
 		read_range(fd[i], 0, FSIZE);
 	}
 
-	r = cfctl_out(list, sizeof(list), "pins");
+	r = cfctl_out(list, sizeof(list), "%s", "pins");
 	pinned0 = pins_field(list, "pinned");
 	npins0 = pins_field(list, "pins");
 	t_ok(r == 0 && pinned0 >= 0 && npins0 >= 0,
@@ -187,7 +163,7 @@ int main(void)
 		close(fd[i]);
 	drop_caches();
 
-	r = cfctl_out(list, sizeof(list), "pins");
+	r = cfctl_out(list, sizeof(list), "%s", "pins");
 	t_ok(r == 0 && pins_field(list, "pins") == npins0 + 4 &&
 	     pins_field(list, "pinned") == pinned0 + 4LL * FSIZE,
 	     "the listing counts the four pins: %.200s", list);
@@ -212,7 +188,7 @@ int main(void)
 	t_ok(cfctl("unpin %s", path) == 0, "daemon \"unpin\" of nobody's file");
 	t_ok(getxattr(path, "user.CacheFiles.pin", NULL, 0) < 0 &&
 	     errno == ENODATA, "the xattr is gone");
-	cfctl_out(list, sizeof(list), "pins");
+	cfctl_out(list, sizeof(list), "%s", "pins");
 	t_ok(!pins_entry(list, paths[2], entry, sizeof(entry)) &&
 	     pins_field(list, "pins") == npins0 + 3,
 	     "no longer listed: %.200s", list);
@@ -230,7 +206,7 @@ int main(void)
 		pin(f, CACHECTL_OP_UNPIN, &a);
 		close(f);
 	}
-	r = cfctl_out(list, sizeof(list), "pins");
+	r = cfctl_out(list, sizeof(list), "%s", "pins");
 	t_ok(r == 0 && pins_field(list, "pins") == npins0 &&
 	     pins_field(list, "pinned") == pinned0,
 	     "after UNPIN the counts are back: %.200s", list);

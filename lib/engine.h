@@ -56,6 +56,8 @@ int cachectl__engine_fail(struct cachectl_walk *w, int error);
 bool cachectl__engine_link_seen(struct cachectl_walk *w,
 				const struct stat *st);
 void cachectl__engine_progress(struct cachectl_walk *w);
+/* the progress interval counts from here */
+void cachectl__engine_progress_start(struct cachectl_walk *w);
 
 /* ---- uring.c: the io_uring pipeline ------------------------------------ */
 

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "clock.h"
 #include "engine.h"
 #include "extensible.h"
 #include "pool.h"
@@ -232,7 +231,7 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	w->failed = false;
 	w->noatime = true;
 	w->depth = 0;
-	w->progress_last = cc_now_ns();
+	cachectl__engine_progress_start(w);
 
 	w->engine_dev = 0;
 	for (i = 0; i < w->roots.n && r >= 0; i++)

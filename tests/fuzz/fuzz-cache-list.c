@@ -14,25 +14,15 @@
 #include "fuzz.h"
 
 static struct cachectl_ctx *ctx;
-static char dir[64], caches[96], conf[96];
-
-static void cleanup(void)
-{
-	unlink(caches);
-	unlink(conf);
-	rmdir(dir);
-	cachectl_unref(ctx);
-}
+static char caches[96], conf[96];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_mkdtemp(dir, sizeof(dir), "cache-list");
-	snprintf(caches, sizeof(caches), "%s/caches", dir);
-	snprintf(conf, sizeof(conf), "%s/cachefilesd.conf", dir);
-	setenv("CACHECTL_PROC_FSCACHE", dir, 1);
+	fuzz_mkdtemp("cache-list", "caches", caches, sizeof(caches));
+	snprintf(conf, sizeof(conf), "%s/cachefilesd.conf", fuzz_dir);
+	setenv("CACHECTL_PROC_FSCACHE", fuzz_dir, 1);
 	fuzz_check(cachectl_new(&ctx) == 0);
 	cachectl_set_log_fn(ctx, fuzz_quiet_log, NULL);
-	atexit(cleanup);
 	return 0;
 }
 

@@ -7,20 +7,12 @@
 #include "cachectl-private.h"
 #include "fuzz.h"
 
-static char dir[64], path[80];
-
-static void cleanup(void)
-{
-	unlink(path);
-	rmdir(dir);
-}
+static char path[96];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_mkdtemp(dir, sizeof(dir), "mountinfo");
-	snprintf(path, sizeof(path), "%s/mountinfo", dir);
+	fuzz_mkdtemp("mountinfo", "mountinfo", path, sizeof(path));
 	setenv("CACHECTL_MOUNTINFO", path, 1);
-	atexit(cleanup);
 	return 0;
 }
 

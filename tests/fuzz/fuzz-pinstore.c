@@ -13,31 +13,14 @@
 #include "fuzz.h"
 
 static struct cachectl_ctx *ctx;
-static char dir[64];
-static char path[sizeof(dir) + 16];
-
-static void cleanup(void)
-{
-	static const char *const names[] = { "pins", "pins.lock" };
-	char p[sizeof(dir) + 16];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-		unlink(p);
-	}
-	rmdir(dir);
-	cachectl_unref(ctx);
-}
+static char path[96];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_mkdtemp(dir, sizeof(dir), "pinstore");
-	snprintf(path, sizeof(path), "%s/pins", dir);
-	setenv("CACHECTL_STATE_DIR", dir, 1);
+	fuzz_mkdtemp("pinstore", "pins", path, sizeof(path));
+	setenv("CACHECTL_STATE_DIR", fuzz_dir, 1);
 	fuzz_check(cachectl_new(&ctx) == 0);
 	cachectl_set_log_fn(ctx, fuzz_quiet_log, NULL);
-	atexit(cleanup);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef CACHECTL_FUZZ_H
 #define CACHECTL_FUZZ_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,12 +43,32 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
 	return s;
 }
 
-/* a directory for the files a harness hands a parser: tmpfs if any */
-static inline void fuzz_mkdtemp(char *buf, size_t size, const char *name)
+static char fuzz_dir[64];
+
+static inline void fuzz_rmdir(void)
 {
-	snprintf(buf, size, "%s/fuzz-%s.XXXXXX",
-		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm", name);
-	fuzz_check(mkdtemp(buf));
+	DIR *d = opendir(fuzz_dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(fuzz_dir);
+}
+
+/*
+ * A directory, gone at exit, for the files a harness hands a parser
+ * (tmpfs where there is one); returns @name in it.
+ */
+static inline void fuzz_mkdtemp(const char *harness, const char *name,
+				char *path, size_t size)
+{
+	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/fuzz-%s.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm", harness);
+	fuzz_check(mkdtemp(fuzz_dir));
+	atexit(fuzz_rmdir);
+	snprintf(path, size, "%s/%s", fuzz_dir, name);
 }
 
 /* @path holds @data and nothing else */

@@ -56,7 +56,7 @@ static int send_all(int sock, const char *buf, size_t len, int fd)
 	return 0;
 }
 
-int proto_frame(const char *verb, const char *const *kv, size_t n,
+int cc_proto_frame(const char *verb, const char *const *kv, size_t n,
 		char **ret, size_t *ret_len)
 {
 	size_t len = strlen(verb), i;
@@ -89,14 +89,14 @@ int proto_frame(const char *verb, const char *const *kv, size_t n,
 	return 0;
 }
 
-int proto_send(int sock, const char *verb, int fd, const char *const *kv,
+int cc_proto_send(int sock, const char *verb, int fd, const char *const *kv,
 	       size_t n)
 {
 	size_t len;
 	char *buf;
 	int r;
 
-	r = proto_frame(verb, kv, n, &buf, &len);
+	r = cc_proto_frame(verb, kv, n, &buf, &len);
 	if (r < 0)
 		return r;
 	r = send_all(sock, buf, len, fd);
@@ -104,13 +104,13 @@ int proto_send(int sock, const char *verb, int fd, const char *const *kv,
 	return r;
 }
 
-int proto_send_err(int sock, int error, const char *message)
+int cc_proto_send_err(int sock, int error, const char *message)
 {
 	char num[16];
 	const char *kv[] = { "errno", num, "message", message };
 
 	snprintf(num, sizeof(num), "%d", error < 0 ? -error : error);
-	return proto_send(sock, "ERR", -1, kv, 2);
+	return cc_proto_send(sock, "ERR", -1, kv, 2);
 }
 
 static uint32_t frame_len(const char *p)
@@ -121,12 +121,12 @@ static uint32_t frame_len(const char *p)
 	       (uint32_t)u[3] << 24;
 }
 
-static bool whole(const struct proto_buf *b)
+static bool whole(const struct cc_proto_buf *b)
 {
 	return b->len >= 4 && b->len - 4 >= frame_len(b->data);
 }
 
-int proto_fill(int sock, struct proto_buf *b)
+int cc_proto_fill(int sock, struct cc_proto_buf *b)
 {
 	for (;;) {
 		union {
@@ -188,7 +188,7 @@ int proto_fill(int sock, struct proto_buf *b)
 	}
 }
 
-int proto_take(struct proto_buf *b, struct proto_msg *m)
+int cc_proto_take(struct cc_proto_buf *b, struct cc_proto_msg *m)
 {
 	uint32_t len;
 	char *line, *next;
@@ -243,11 +243,11 @@ int proto_take(struct proto_buf *b, struct proto_msg *m)
 	}
 out:
 	if (r < 0)
-		proto_msg_free(m);
+		cc_proto_msg_free(m);
 	return r;
 }
 
-void proto_buf_free(struct proto_buf *b)
+void cc_proto_buf_free(struct cc_proto_buf *b)
 {
 	free(b->data);
 	if (b->fd >= 0)
@@ -257,7 +257,7 @@ void proto_buf_free(struct proto_buf *b)
 	b->fd = -1;
 }
 
-int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
+int cc_proto_recv(int sock, struct cc_proto_buf *b, struct cc_proto_msg *m,
 	       int timeout_ms)
 {
 	uint64_t start = cc_now_ms();
@@ -267,7 +267,7 @@ int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int left = -1;
 
-		r = proto_fill(sock, b);
+		r = cc_proto_fill(sock, b);
 		if (r != 0)
 			break;
 		if (timeout_ms >= 0) {
@@ -285,11 +285,11 @@ int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
 		}
 	}
 	if (r == 1)
-		r = proto_take(b, m);
+		r = cc_proto_take(b, m);
 	return r;
 }
 
-const char *proto_get(const struct proto_msg *m, const char *key)
+const char *cc_proto_get(const struct cc_proto_msg *m, const char *key)
 {
 	int i;
 
@@ -299,9 +299,9 @@ const char *proto_get(const struct proto_msg *m, const char *key)
 	return NULL;
 }
 
-int proto_get_u64(const struct proto_msg *m, const char *key, uint64_t *ret)
+int proto_get_u64(const struct cc_proto_msg *m, const char *key, uint64_t *ret)
 {
-	const char *v = proto_get(m, key);
+	const char *v = cc_proto_get(m, key);
 	unsigned long long x;
 	char *end;
 
@@ -317,9 +317,9 @@ int proto_get_u64(const struct proto_msg *m, const char *key, uint64_t *ret)
 	return 0;
 }
 
-int proto_get_int(const struct proto_msg *m, const char *key, int *ret)
+int cc_proto_get_int(const struct cc_proto_msg *m, const char *key, int *ret)
 {
-	const char *v = proto_get(m, key);
+	const char *v = cc_proto_get(m, key);
 	long x;
 	char *end;
 
@@ -333,7 +333,7 @@ int proto_get_int(const struct proto_msg *m, const char *key, int *ret)
 	return 0;
 }
 
-void proto_msg_free(struct proto_msg *m)
+void cc_proto_msg_free(struct cc_proto_msg *m)
 {
 	if (m->fd >= 0)
 		close(m->fd);

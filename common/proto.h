@@ -27,7 +27,7 @@
 #define PROTO_MAX (64u << 10)
 #define PROTO_FIELDS 16
 
-struct proto_msg {
+struct cc_proto_msg {
 	char *verb;
 	struct {
 		char *key;
@@ -39,7 +39,7 @@ struct proto_msg {
 };
 
 /* Incoming bytes of one connection; start with { .fd = -1 }. */
-struct proto_buf {
+struct cc_proto_buf {
 	char *data;
 	size_t len, cap;
 	int fd;			/* a descriptor that arrived, not yet taken */
@@ -51,47 +51,47 @@ struct proto_buf {
  * For writers that queue instead of sending. Returns 0, -EMSGSIZE,
  * -ENOMEM.
  */
-int proto_frame(const char *verb, const char *const *kv, size_t n,
+int cc_proto_frame(const char *verb, const char *const *kv, size_t n,
 		char **ret, size_t *ret_len);
 
 /*
  * Send one message: @kv holds @n key, value pairs (2n strings). @fd >= 0
  * is passed along. Blocking; MSG_NOSIGNAL. Returns 0, -EPIPE, -EMSGSIZE.
  */
-int proto_send(int sock, const char *verb, int fd, const char *const *kv,
+int cc_proto_send(int sock, const char *verb, int fd, const char *const *kv,
 	       size_t n);
 
 /* Send "ERR errno=N message=TEXT". */
-int proto_send_err(int sock, int error, const char *message);
+int cc_proto_send_err(int sock, int error, const char *message);
 
 /*
  * Read what is available on a non-blocking socket into @b. Returns 1 if
  * a whole message is buffered, 0 if not yet, -EPIPE on EOF, -EMSGSIZE
  * for an oversized length, or another negative errno.
  */
-int proto_fill(int sock, struct proto_buf *b);
+int cc_proto_fill(int sock, struct cc_proto_buf *b);
 
 /* Take the first whole message out of @b. Returns 0 or -EPROTO. */
-int proto_take(struct proto_buf *b, struct proto_msg *m);
+int cc_proto_take(struct cc_proto_buf *b, struct cc_proto_msg *m);
 
-void proto_buf_free(struct proto_buf *b);
+void cc_proto_buf_free(struct cc_proto_buf *b);
 
 /*
  * Blocking receive with a timeout (-1 for none), for clients; @b keeps
  * bytes of messages that arrived together for the next call. Returns 0,
  * -ETIMEDOUT, -EPIPE, -EPROTO or -EMSGSIZE.
  */
-int proto_recv(int sock, struct proto_buf *b, struct proto_msg *m,
+int cc_proto_recv(int sock, struct cc_proto_buf *b, struct cc_proto_msg *m,
 	       int timeout_ms);
 
 /* The value of @key, or NULL. */
-const char *proto_get(const struct proto_msg *m, const char *key);
+const char *cc_proto_get(const struct cc_proto_msg *m, const char *key);
 
 /* Parse @key as an unsigned/signed decimal. Returns 0, -ENOENT, -EINVAL. */
-int proto_get_u64(const struct proto_msg *m, const char *key, uint64_t *ret);
-int proto_get_int(const struct proto_msg *m, const char *key, int *ret);
+int proto_get_u64(const struct cc_proto_msg *m, const char *key, uint64_t *ret);
+int cc_proto_get_int(const struct cc_proto_msg *m, const char *key, int *ret);
 
 /* Frees strings and closes a descriptor nobody took. */
-void proto_msg_free(struct proto_msg *m);
+void cc_proto_msg_free(struct cc_proto_msg *m);
 
 #endif

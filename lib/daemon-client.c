@@ -20,7 +20,7 @@ struct cachectl_daemon {
 	int refcount;
 	struct cachectl_ctx *ctx;
 	int fd;
-	struct proto_buf in;
+	struct cc_proto_buf in;
 	char *error;
 };
 
@@ -58,11 +58,11 @@ static void set_error(struct cachectl_daemon *d, const char *msg)
 }
 
 /* Wait for the answer to a request; ERR turns into its errno. */
-static int reply(struct cachectl_daemon *d, struct proto_msg *m)
+static int reply(struct cachectl_daemon *d, struct cc_proto_msg *m)
 {
 	int r, e;
 
-	r = proto_recv(d->fd, &d->in, m, REPLY_TIMEOUT_MS);
+	r = cc_proto_recv(d->fd, &d->in, m, REPLY_TIMEOUT_MS);
 	if (r < 0) {
 		set_error(d, r == -EPIPE ? "cachectld closed the connection"
 					 : "no valid answer from cachectld");
@@ -72,13 +72,13 @@ static int reply(struct cachectl_daemon *d, struct proto_msg *m)
 		set_error(d, NULL);
 		return 0;
 	}
-	if (!strcmp(m->verb, "ERR") && proto_get_int(m, "errno", &e) == 0 &&
+	if (!strcmp(m->verb, "ERR") && cc_proto_get_int(m, "errno", &e) == 0 &&
 	    e > 0 && e < 4096) {
-		set_error(d, proto_get(m, "message"));
-		proto_msg_free(m);
+		set_error(d, cc_proto_get(m, "message"));
+		cc_proto_msg_free(m);
 		return -e;
 	}
-	proto_msg_free(m);
+	cc_proto_msg_free(m);
 	set_error(d, "unexpected answer from cachectld");
 	return -EPROTO;
 }
@@ -88,7 +88,7 @@ CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct cachectl_daemon *d;
-	struct proto_msg m;
+	struct cc_proto_msg m;
 	uint64_t version;
 	char *path;
 	int r;
@@ -120,18 +120,18 @@ CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
 		r = -errno;
 		goto fail;
 	}
-	r = proto_recv(d->fd, &d->in, &m, REPLY_TIMEOUT_MS);
+	r = cc_proto_recv(d->fd, &d->in, &m, REPLY_TIMEOUT_MS);
 	if (r < 0) {
 		r = r == -ETIMEDOUT || r == -EPIPE ? r : -EPROTO;
 		goto fail;
 	}
 	if (strcmp(m.verb, "HELLO") || proto_get_u64(&m, "version", &version) < 0 ||
 	    version != PROTO_VERSION) {
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 		r = -EPROTO;
 		goto fail;
 	}
-	proto_msg_free(&m);
+	cc_proto_msg_free(&m);
 	*ret = d;
 	return 0;
 fail:
@@ -154,7 +154,7 @@ CACHECTL_EXPORT struct cachectl_daemon *cachectl_daemon_unref(struct cachectl_da
 		return d;
 	if (d->fd >= 0)
 		close(d->fd);
-	proto_buf_free(&d->in);
+	cc_proto_buf_free(&d->in);
 	cachectl_unref(d->ctx);
 	free(d->error);
 	free(d);
@@ -164,17 +164,17 @@ CACHECTL_EXPORT struct cachectl_daemon *cachectl_daemon_unref(struct cachectl_da
 static int simple(struct cachectl_daemon *d, const char *verb, int fd,
 		  const char *const *kv, size_t n)
 {
-	struct proto_msg m;
+	struct cc_proto_msg m;
 	int r;
 
-	r = proto_send(d->fd, verb, fd, kv, n);
+	r = cc_proto_send(d->fd, verb, fd, kv, n);
 	if (r < 0) {
 		set_error(d, "cannot reach cachectld");
 		return r;
 	}
 	r = reply(d, &m);
 	if (r == 0)
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 	return r;
 }
 
@@ -233,12 +233,12 @@ CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
 {
 	struct cachectl_pin_status st = { 0 };
 	const char *kv[] = { "path", path };
-	struct proto_msg m;
+	struct cc_proto_msg m;
 	int r;
 
 	if (!d || !path || !ret || size < CACHECTL_PIN_STATUS_SIZE_VER0)
 		return -EINVAL;
-	r = proto_send(d->fd, "STATUS", -1, kv, 1);
+	r = cc_proto_send(d->fd, "STATUS", -1, kv, 1);
 	if (r < 0)
 		return r;
 	r = reply(d, &m);
@@ -251,7 +251,7 @@ CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
 	    proto_get_u64(&m, "shortfall", &st.shortfall) < 0 ||
 	    proto_get_u64(&m, "flags", &st.flags) < 0)
 		r = -EPROTO;
-	proto_msg_free(&m);
+	cc_proto_msg_free(&m);
 	if (r < 0)
 		return r;
 	return cachectl_copy_out(ret, size, &st, sizeof(st),
@@ -278,33 +278,33 @@ CACHECTL_EXPORT int cachectl_daemon_next_event(struct cachectl_daemon *d,
 					       struct cachectl_event **ret)
 {
 	struct cachectl_event *e;
-	struct proto_msg m;
+	struct cc_proto_msg m;
 	const char *path;
 	int r;
 
 	if (!d || !ret)
 		return -EINVAL;
-	r = proto_recv(d->fd, &d->in, &m, timeout_ms);
+	r = cc_proto_recv(d->fd, &d->in, &m, timeout_ms);
 	if (r < 0)
 		return r;
 	e = calloc(1, sizeof(*e));
 	if (!e) {
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 		return -ENOMEM;
 	}
-	path = proto_get(&m, "path");
-	if (strcmp(m.verb, "EVENT") || proto_get_int(&m, "type", &e->type) < 0 ||
+	path = cc_proto_get(&m, "path");
+	if (strcmp(m.verb, "EVENT") || cc_proto_get_int(&m, "type", &e->type) < 0 ||
 	    (path && !(e->path = strdup(path)))) {
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 		cachectl_event_unref(e);
 		return -EPROTO;
 	}
 	if (proto_get_u64(&m, "bytes", &e->bytes) == -EINVAL) {
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 		cachectl_event_unref(e);
 		return -EPROTO;
 	}
-	proto_msg_free(&m);
+	cc_proto_msg_free(&m);
 	*ret = e;
 	return 0;
 }

@@ -11,7 +11,7 @@
 #include "common/proto.h"
 #include "fuzz.h"
 
-static void frame_into(struct proto_buf *b, const void *text, uint32_t len)
+static void frame_into(struct cc_proto_buf *b, const void *text, uint32_t len)
 {
 	uint8_t *p = (uint8_t *)b->data + b->len;
 
@@ -23,11 +23,11 @@ static void frame_into(struct proto_buf *b, const void *text, uint32_t len)
 	b->len += 4 + len;
 }
 
-static void round_trip(const struct proto_msg *m)
+static void round_trip(const struct cc_proto_msg *m)
 {
 	const char *kv[2 * PROTO_FIELDS];
-	struct proto_buf b = { .fd = -1 };
-	struct proto_msg again;
+	struct cc_proto_buf b = { .fd = -1 };
+	struct cc_proto_msg again;
 	uint64_t u;
 	int i, v;
 
@@ -36,29 +36,29 @@ static void round_trip(const struct proto_msg *m)
 		kv[2 * i + 1] = m->f[i].val;
 		/* whatever a value holds, reading it as a number is safe */
 		proto_get_u64(m, m->f[i].key, &u);
-		proto_get_int(m, m->f[i].key, &v);
+		cc_proto_get_int(m, m->f[i].key, &v);
 	}
 	/* raw control bytes come back escaped: four times as long */
-	if (proto_frame(m->verb, kv, (size_t)m->nf, &b.data, &b.len) < 0)
+	if (cc_proto_frame(m->verb, kv, (size_t)m->nf, &b.data, &b.len) < 0)
 		return;
 	b.cap = b.len;
-	fuzz_check(proto_take(&b, &again) == 0);
+	fuzz_check(cc_proto_take(&b, &again) == 0);
 	fuzz_check(b.len == 0);
 	fuzz_check(!strcmp(again.verb, m->verb));
 	fuzz_check(again.nf == m->nf);
 	for (i = 0; i < m->nf; i++) {
 		fuzz_check(!strcmp(again.f[i].key, m->f[i].key));
 		fuzz_check(!strcmp(again.f[i].val, m->f[i].val));
-		fuzz_check(proto_get(&again, m->f[i].key));
+		fuzz_check(cc_proto_get(&again, m->f[i].key));
 	}
-	proto_msg_free(&again);
-	proto_buf_free(&b);
+	cc_proto_msg_free(&again);
+	cc_proto_buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct proto_buf b = { .fd = -1 };
-	struct proto_msg m;
+	struct cc_proto_buf b = { .fd = -1 };
+	struct cc_proto_msg m;
 	int r;
 
 	if (size > PROTO_MAX)
@@ -70,18 +70,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	frame_into(&b, data, (uint32_t)size);
 	frame_into(&b, "PING", 4);
 
-	r = proto_take(&b, &m);
+	r = cc_proto_take(&b, &m);
 	fuzz_check(r == 0 || r == -EPROTO);
 	if (r == 0) {
 		fuzz_check(m.verb && *m.verb && m.nf <= PROTO_FIELDS);
 		round_trip(&m);
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 	}
 	/* a bad message costs itself only: the next one is intact */
-	fuzz_check(proto_take(&b, &m) == 0);
+	fuzz_check(cc_proto_take(&b, &m) == 0);
 	fuzz_check(!strcmp(m.verb, "PING") && m.nf == 0);
-	proto_msg_free(&m);
-	fuzz_check(proto_take(&b, &m) == -EAGAIN);
-	proto_buf_free(&b);
+	cc_proto_msg_free(&m);
+	fuzz_check(cc_proto_take(&b, &m) == -EAGAIN);
+	cc_proto_buf_free(&b);
 	return 0;
 }

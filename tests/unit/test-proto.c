@@ -18,20 +18,20 @@
 static void round_trip_with_fd(void **state)
 {
 	const char *kv[] = { "path", "/a\nb\\c\x01", "flags", "3" };
-	struct proto_buf b = { .fd = -1 };
-	struct proto_msg m;
+	struct cc_proto_buf b = { .fd = -1 };
+	struct cc_proto_msg m;
 	struct stat s1, s2;
 	uint64_t v;
 	int sv[2], fd;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fd = open("/dev/null", O_RDONLY);
-	assert_int_equal(proto_send(sv[0], "PIN", fd, kv, 2), 0);
-	assert_int_equal(proto_send(sv[0], "PING", -1, NULL, 0), 0);
+	assert_int_equal(cc_proto_send(sv[0], "PIN", fd, kv, 2), 0);
+	assert_int_equal(cc_proto_send(sv[0], "PING", -1, NULL, 0), 0);
 	/* both messages may arrive in one read: neither is lost */
-	assert_int_equal(proto_recv(sv[1], &b, &m, 1000), 0);
+	assert_int_equal(cc_proto_recv(sv[1], &b, &m, 1000), 0);
 	assert_string_equal(m.verb, "PIN");
-	assert_string_equal(proto_get(&m, "path"), "/a\nb\\c\x01");
+	assert_string_equal(cc_proto_get(&m, "path"), "/a\nb\\c\x01");
 	assert_int_equal(proto_get_u64(&m, "flags", &v), 0);
 	assert_int_equal(v, 3);
 	assert_int_equal(proto_get_u64(&m, "nope", &v), -ENOENT);
@@ -39,30 +39,30 @@ static void round_trip_with_fd(void **state)
 	fstat(fd, &s1);
 	fstat(m.fd, &s2);
 	assert_int_equal(s1.st_ino, s2.st_ino);
-	proto_msg_free(&m);
-	assert_int_equal(proto_recv(sv[1], &b, &m, 1000), 0);
+	cc_proto_msg_free(&m);
+	assert_int_equal(cc_proto_recv(sv[1], &b, &m, 1000), 0);
 	assert_string_equal(m.verb, "PING");
 	assert_int_equal(m.fd, -1);
-	proto_msg_free(&m);
-	assert_int_equal(proto_recv(sv[1], &b, &m, 50), -ETIMEDOUT);
+	cc_proto_msg_free(&m);
+	assert_int_equal(cc_proto_recv(sv[1], &b, &m, 50), -ETIMEDOUT);
 	close(sv[0]);
-	assert_int_equal(proto_recv(sv[1], &b, &m, 1000), -EPIPE);
-	proto_buf_free(&b);
+	assert_int_equal(cc_proto_recv(sv[1], &b, &m, 1000), -EPIPE);
+	cc_proto_buf_free(&b);
 	close(sv[1]);
 	close(fd);
 }
 
-static int feed(const void *bytes, size_t len, struct proto_msg *m)
+static int feed(const void *bytes, size_t len, struct cc_proto_msg *m)
 {
-	struct proto_buf b = { .fd = -1 };
+	struct cc_proto_buf b = { .fd = -1 };
 	int sv[2], r;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(write(sv[0], bytes, len), (ssize_t)len);
-	r = proto_fill(sv[1], &b);
+	r = cc_proto_fill(sv[1], &b);
 	if (r == 1)
-		r = proto_take(&b, m);
-	proto_buf_free(&b);
+		r = cc_proto_take(&b, m);
+	cc_proto_buf_free(&b);
 	close(sv[0]);
 	close(sv[1]);
 	return r;
@@ -77,7 +77,7 @@ static void hostile(void **state)
 	static const char nulesc[] = "\x0a\x00\x00\x00" "PIN\na=\\x00";
 	static const char nul[] = "\x05\x00\x00\x00" "P\0N\na";
 	static const char empty[] = "\x00\x00\x00\x00";
-	struct proto_msg m;
+	struct cc_proto_msg m;
 
 	assert_int_equal(feed(huge, sizeof(huge) - 1, &m), -EMSGSIZE);
 	assert_int_equal(feed(partial, sizeof(partial) - 1, &m), 0);

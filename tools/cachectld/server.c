@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The Unix socket and the protocol (common/proto.h). Clients are
- * non-blocking: input goes through proto_fill()/proto_take(), output is
+ * non-blocking: input goes through cc_proto_fill()/cc_proto_take(), output is
  * queued and written as the socket drains, so a client that never reads
  * cannot wedge the loop. Hostile clients lose their connection: oversized
  * frames, a message stalled half-way for STALL_MS, or output that piles
@@ -30,7 +30,7 @@ struct client {
 	struct cd_source src;
 	struct client *next, **pprev;
 	struct ucred cred;
-	struct proto_buf in;
+	struct cc_proto_buf in;
 	struct cd_outbuf out;
 	uint64_t partial_since;		/* ms a message started, 0 if none */
 	uint64_t active;		/* ms of the last request */
@@ -47,7 +47,7 @@ static int queue_msg(struct client *c, const char *verb, const char *const *kv,
 	char *m;
 	int r;
 
-	r = proto_frame(verb, kv, n, &m, &len);
+	r = cc_proto_frame(verb, kv, n, &m, &len);
 	if (!r) {
 		if (c->out.len - c->out.off + len > OUT_MAX)
 			r = -ENOBUFS;	/* it does not read: it goes */
@@ -80,7 +80,7 @@ static void client_free(struct daemon *d, struct client *c)
 {
 	cd_loop_del(&d->loop, &c->src);
 	close(c->src.fd);
-	proto_buf_free(&c->in);
+	cc_proto_buf_free(&c->in);
 	cd_outbuf_free(&c->out);
 	*c->pprev = c->next;
 	if (c->next)
@@ -115,8 +115,8 @@ static const char *scope_name(int scope)
 /* Is a daemon answering there? 1 yes, 0 no (stale or absent), <0 unsure. */
 static int probe_socket(const struct sockaddr_un *sa)
 {
-	struct proto_buf b = { .fd = -1 };
-	struct proto_msg m;
+	struct cc_proto_buf b = { .fd = -1 };
+	struct cc_proto_msg m;
 	int fd, r;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -127,18 +127,18 @@ static int probe_socket(const struct sockaddr_un *sa)
 		close(fd);
 		return r;
 	}
-	r = proto_recv(fd, &b, &m, 2000);
+	r = cc_proto_recv(fd, &b, &m, 2000);
 	if (r == 0) {
-		proto_msg_free(&m);
-		r = proto_send(fd, "PING", -1, NULL, 0);
+		cc_proto_msg_free(&m);
+		r = cc_proto_send(fd, "PING", -1, NULL, 0);
 		if (r == 0)
-			r = proto_recv(fd, &b, &m, 2000);
+			r = cc_proto_recv(fd, &b, &m, 2000);
 		if (r == 0) {
 			r = strcmp(m.verb, "OK") ? -EPROTO : 1;
-			proto_msg_free(&m);
+			cc_proto_msg_free(&m);
 		}
 	}
-	proto_buf_free(&b);
+	cc_proto_buf_free(&b);
 	close(fd);
 	/* something listens but does not answer: do not take its place */
 	return r == 1 ? 1 : -EADDRINUSE;
@@ -351,7 +351,7 @@ void cd_server_accept(struct daemon *d)
 			return;
 		}
 		if (d->nclients >= MAX_CLIENTS && !make_room(d)) {
-			proto_send_err(fd, EBUSY, "too many clients");
+			cc_proto_send_err(fd, EBUSY, "too many clients");
 			close(fd);
 			cd_log(d, LOG_WARNING, "refused a client: %d connected",
 			     d->nclients);
@@ -412,9 +412,9 @@ static void put_u64(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
+static void do_pin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 {
-	const char *path = proto_get(m, "path");
+	const char *path = cc_proto_get(m, "path");
 	struct stat st, fst;
 	uint64_t flags = 0, budget = 0;
 	struct cachectl_pin *pin = NULL;
@@ -422,7 +422,7 @@ static void do_pin(struct daemon *d, struct client *c, struct proto_msg *m)
 	char *canon = NULL;
 
 	if (!path || !*path || proto_get_u64(m, "flags", &flags) < 0 ||
-	    flags > UINT32_MAX || proto_get_int(m, "priority", &prio) == -EINVAL ||
+	    flags > UINT32_MAX || cc_proto_get_int(m, "priority", &prio) == -EINVAL ||
 	    proto_get_u64(m, "budget", &budget) == -EINVAL) {
 		queue_err(c, EINVAL, "PIN needs path= and flags=, and numbers in priority= and budget=");
 		return;
@@ -491,9 +491,9 @@ out:
 	free(canon);
 }
 
-static void do_unpin(struct daemon *d, struct client *c, struct proto_msg *m)
+static void do_unpin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 {
-	const char *path = proto_get(m, "path");
+	const char *path = cc_proto_get(m, "path");
 	struct dpin *p;
 	int r;
 
@@ -559,9 +559,9 @@ static int status_kv(struct daemon *d, struct dpin *p, bool live,
 	return n;
 }
 
-static void do_status(struct daemon *d, struct client *c, struct proto_msg *m)
+static void do_status(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 {
-	const char *path = proto_get(m, "path");
+	const char *path = cc_proto_get(m, "path");
 	char num[6][24];
 	const char *kv[12];
 	struct dpin *p;
@@ -616,7 +616,7 @@ static void do_list(struct daemon *d, struct client *c)
 	}
 }
 
-static void handle(struct daemon *d, struct client *c, struct proto_msg *m)
+static void handle(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 {
 	const char *v = m->verb;
 	bool change = !strcmp(v, "PIN") || !strcmp(v, "UNPIN") ||
@@ -660,19 +660,19 @@ static void client_read(struct daemon *d, struct client *c)
 	int r;
 
 	for (;;) {
-		struct proto_msg m;
+		struct cc_proto_msg m;
 
-		r = proto_fill(c->src.fd, &c->in);
+		r = cc_proto_fill(c->src.fd, &c->in);
 		if (r <= 0)
 			break;
 		c->active = cc_now_ms();
-		r = proto_take(&c->in, &m);
+		r = cc_proto_take(&c->in, &m);
 		if (r < 0) {
 			queue_err(c, EPROTO, "malformed message");
 			continue;
 		}
 		handle(d, c, &m);
-		proto_msg_free(&m);
+		cc_proto_msg_free(&m);
 		/*
 		 * No cap on messages per wake-up: what is buffered would get
 		 * no new EPOLLIN. The input buffer (2 x PROTO_MAX) and the

@@ -125,6 +125,7 @@ struct guard {
 	size_t nmounts;
 	pthread_t thread;
 	bool running;		/* the thread, in this process */
+	int stop;		/* guard_free() asks the thread to end */
 };
 
 /* 1 if @path is on a network or FUSE mount (remembered), else 0 */

@@ -173,6 +173,12 @@ void guard_print_mounts(const struct guard *g, FILE *f)
 	}
 }
 
+/* sent only by guard_free(), to end the thread's wait at once */
+static int guard_wake_signal(void)
+{
+	return SIGRTMIN + 1;
+}
+
 static void *guard_main(void *arg)
 {
 	struct guard *g = arg;
@@ -180,12 +186,13 @@ static void *guard_main(void *arg)
 	uint64_t done_at = 0;
 	int sig;
 
-	/* guard_free ends us only while we wait, never inside stdio */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		sig = sigtimedwait(&g->sigs, NULL, &ts);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		/* guard_free: @g goes when its caller returns */
+		if (__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE))
+			return NULL;
+		if (sig == guard_wake_signal())
+			continue;
 		if (sig > 0) {
 			if (g->child > 0) {
 				/* the child dies of it; give it a moment to */
@@ -239,6 +246,7 @@ int guard_start(struct guard *g)
 	sigaddset(&g->sigs, SIGINT);
 	sigaddset(&g->sigs, SIGTERM);
 	sigaddset(&g->sigs, SIGHUP);
+	sigaddset(&g->sigs, guard_wake_signal());
 	/* before any thread exists, so every later one inherits it */
 	r = pthread_sigmask(SIG_BLOCK, &g->sigs, NULL);
 	if (r)
@@ -297,9 +305,14 @@ void guard_free(struct guard *g)
 {
 	size_t i;
 
-	/* it reads @g, which goes when our caller returns */
+	/*
+	 * It reads @g, which goes when our caller returns. Woken, not
+	 * cancelled: it only ever waits in sigtimedwait(), and a cancelled
+	 * thread's exit trips AddressSanitizer's sigaltstack interceptor.
+	 */
 	if (g->running) {
-		pthread_cancel(g->thread);
+		__atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
+		pthread_kill(g->thread, guard_wake_signal());
 		pthread_join(g->thread, NULL);
 		g->running = false;
 	}

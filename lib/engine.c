@@ -88,11 +88,13 @@ int cachectl__engine_done(struct cachectl_walk *w, struct cachectl_entry *e,
 		return emit(w, e);
 	}
 	e->error = r < 0 ? r : 0;
-	e->has_res = true;
 	w->totals.files++;
 	w->totals.size += e->res.size;
 	if (e->bytes != UINT64_MAX)
 		w->totals.bytes += e->bytes;
+	if (!cachectl__engine_numbers(w))
+		return emit(w, e);
+	e->has_res = true;
 	if (e->res.flags & CACHECTL_RES_UNKNOWN)
 		w->totals.unknown++;
 	else
@@ -179,9 +181,46 @@ int cachectl__engine_open(struct cachectl_walk *w, int dirfd, const char *name,
  */
 static unsigned int prefetch_flags(struct cachectl_walk *w)
 {
-	if (w->remote)
-		return w->run_flags | CACHECTL_RUN_WAIT;
-	return w->run_flags;
+	unsigned int f = w->run_flags & (CACHECTL_RUN_READ | CACHECTL_RUN_WAIT);
+
+	return w->remote ? f | CACHECTL_RUN_WAIT : f;
+}
+
+bool cachectl__engine_numbers(const struct cachectl_walk *w)
+{
+	return !(w->run_flags & CACHECTL_RUN_NO_RESIDENCY);
+}
+
+/*
+ * The state a prefetch leaves once its reads end: what was cached and
+ * what was asked for. Asking the kernel right after the advice would only
+ * count the pages still under I/O as well, at one more call per file.
+ */
+static void expect_after(struct cachectl_walk *w, struct cachectl_entry *e)
+{
+	uint64_t ps = w->ctx->page_size, whole, c;
+
+	if (e->res.flags & CACHECTL_RES_UNKNOWN)
+		return;
+	whole = (e->res.range + ps - 1) / ps * ps;
+	c = e->bytes == UINT64_MAX ? whole : e->res.cached + e->bytes;
+	e->res.cached = MIN((c + ps - 1) / ps * ps, whole);
+}
+
+/* Not asked: as if nothing were cached, so that every file is advised. */
+static void res_blank(struct cachectl_entry *e, const struct stat *st)
+{
+	e->res = (struct cachectl_residency){ .size = (uint64_t)st->st_size,
+					      .range = (uint64_t)st->st_size };
+}
+
+/* No figures wanted: the advice alone, resident files or not. */
+static int prefetch_blind(struct cachectl_walk *w, int fd,
+			  const struct stat *st, struct cachectl_entry *e)
+{
+	res_blank(e, st);
+	return w->be->prefetch(w->ctx, fd, st, 0, 0, prefetch_flags(w),
+			       &e->res, &e->bytes);
 }
 
 /*
@@ -212,6 +251,8 @@ int cachectl__engine_run(struct cachectl_walk *w, int fd,
 	case CACHECTL_WALK_OP_QUERY:
 		return be->query(ctx, fd, st, 0, 0, &e->res);
 	case CACHECTL_WALK_OP_PREFETCH:
+		if (!cachectl__engine_numbers(w))
+			return prefetch_blind(w, fd, st, e);
 		r = be->query(ctx, fd, st, 0, 0, &e->res);
 		if (r < 0)
 			return r;
@@ -222,9 +263,9 @@ int cachectl__engine_run(struct cachectl_walk *w, int fd,
 			return r;
 		r = be->prefetch(ctx, fd, st, 0, 0, prefetch_flags(w), &e->res,
 				 &e->bytes);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		return be->query(ctx, fd, st, 0, 0, &e->res);
+		if (r == 0)
+			expect_after(w, e);
+		return r < 0 ? r : 0;
 	case CACHECTL_WALK_OP_EVICT:
 		r = be->evict(ctx, fd, st, 0, 0, &e->bytes, &e->res);
 		if (r == -EBUSY)
@@ -261,9 +302,13 @@ int cachectl__engine_prepare(struct cachectl_walk *w, int fd,
 			     const struct stat *st, struct cachectl_entry *e,
 			     bool *needed)
 {
-	int r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
+	int r = 0;
 
 	*needed = false;
+	if (cachectl__engine_numbers(w))
+		r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
+	else
+		res_blank(e, st);
 	return r < 0 ? r : needs_data(w, fd, e, needed);
 }
 
@@ -303,12 +348,15 @@ int cachectl__engine_finish(struct cachectl_walk *w, int fd,
 	if (r >= 0 && (w->run_flags & CACHECTL_RUN_WAIT) && !w->uring_read &&
 	    e->bytes)
 		r = w->be->prefetch_wait(w->ctx, fd, st, 0, 0);
-	if (r >= 0 || r == -EIO) {
-		int q = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
-
-		e->has_res = q >= 0;
-		if (q < 0 && r >= 0)
-			r = q;
+	if (r >= 0 && !cachectl__engine_numbers(w))
+		return r;
+	if (r >= 0) {
+		/* read, or advised: see expect_after() */
+		expect_after(w, e);
+		return r;
 	}
+	/* some came in: which */
+	if (r == -EIO)
+		e->has_res = w->be->query(w->ctx, fd, st, 0, 0, &e->res) >= 0;
 	return r;
 }

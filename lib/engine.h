@@ -22,6 +22,8 @@
  */
 int cachectl__engine_open(struct cachectl_walk *w, int dirfd, const char *name,
 			  bool root, bool follow, int *ret_fd, struct stat *st);
+/* the caller reads residency (no CACHECTL_RUN_NO_RESIDENCY) */
+bool cachectl__engine_numbers(const struct cachectl_walk *w);
 /* open(2) flags for opens through the ring */
 unsigned int cachectl__engine_open_flags(bool follow);
 

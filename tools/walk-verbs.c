@@ -386,6 +386,10 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	run.quiet_rows = op != CACHECTL_WALK_OP_QUERY && !to.json && !co.output &&
 			 !all && !total;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+	/* nothing printed needs a residency: the library then asks for none */
+	if (op == CACHECTL_WALK_OP_PREFETCH && run.quiet_rows &&
+	    !run.progress && !co.verbose)
+		rflags |= CACHECTL_RUN_NO_RESIDENCY;
 	run.guard.timeout_ms = timeout_s * 1000;
 	if (guard_start(&run.guard) < 0) {
 		fprintf(stderr, "%s: cannot start the guard thread\n",

@@ -359,6 +359,11 @@ enum {
 /* cachectl_walk_run() flags, valid with CACHECTL_WALK_OP_PREFETCH */
 #define CACHECTL_RUN_READ	CACHECTL_FILE_PREFETCH_READ
 #define CACHECTL_RUN_WAIT	CACHECTL_FILE_PREFETCH_WAIT
+/*
+ * The caller reads no residency from the entries or the totals (0.6):
+ * prefetch then asks the kernel nothing per file but the advice itself.
+ */
+#define CACHECTL_RUN_NO_RESIDENCY	(1u << 16)
 
 /*
  * Called once per regular file, and once per path that failed (entry

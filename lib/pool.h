@@ -5,13 +5,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct cachectl_walk;
+struct dirref;
 struct pool;
-typedef void (*pool_fn)(void *arg, size_t i);
 
-/* @nthreads helpers; the caller of cachectl__pool_run() works too. */
-int cachectl__pool_new(unsigned int nthreads, struct pool **ret);
-/* Calls fn(arg, i) for i in [0, count) across the threads, then joins. */
-void cachectl__pool_run(struct pool *p, pool_fn fn, void *arg, size_t count);
+/* @nthreads helpers beside the walking thread; at most @window files held */
+int cachectl__pool_new(struct cachectl_walk *w, unsigned int nthreads,
+		       unsigned int window, struct pool **ret);
+/*
+ * Queue @path, whose name at @name_off is opened in @dir (a reference is
+ * taken). Emits the oldest files, and works on them, while the ring is
+ * full.
+ */
+int cachectl__pool_add(struct pool *p, struct dirref *dir, const char *path,
+		       size_t name_off, bool follow);
+/* hand what was queued to the helpers; emit what has finished */
+int cachectl__pool_publish(struct pool *p);
+/* work on and emit every queued file (NULL: nothing to do) */
+int cachectl__pool_flush(struct pool *p);
 void cachectl__pool_free(struct pool *p);
 
 #endif

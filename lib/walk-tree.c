@@ -46,6 +46,15 @@ bool cachectl__tree_excluded(struct cachectl_walk *w, const char *base,
 
 /* ---- files ------------------------------------------------------------ */
 
+/* Output stays in walk order: what the pool holds goes out first. */
+static int fail(struct cachectl_walk *w, int error)
+{
+	int r = cachectl__pool_flush(w->pool);
+
+	return r < 0 ? r : cachectl__engine_fail(w, error);
+}
+
+
 /* A file this thread opened, for the sorted (local) batch. */
 static int batch_file(struct cachectl_walk *w, int fd, const struct stat *st,
 		      struct cachectl_entry *e)
@@ -73,6 +82,10 @@ int cachectl__tree_visit_file(struct cachectl_walk *w, int dirfd,
 		return cachectl__uring_batch_add_name(w->uring, w, w->dir,
 				w->path, w->path_len - strlen(name),
 				cachectl__engine_open_flags(follow), false, &e);
+	/* a file reached another way (a followed link, no d_type): in order */
+	r = cachectl__pool_flush(w->pool);
+	if (r < 0)
+		return r;
 	r = cachectl__engine_open(w, dirfd, name, root, follow, &fd, &st);
 	if (r < 0)
 		return cachectl__engine_fail(w, r);
@@ -89,67 +102,23 @@ int cachectl__tree_visit_file(struct cachectl_walk *w, int dirfd,
 	return cachectl__engine_done(w, &e, r);
 }
 
-/* ---- parallel directory chunks ----------------------------------------- */
+/* ---- the pool ---------------------------------------------------------- */
 
 /*
- * The regular files of one getdents chunk are opened and operated on by
- * the pool; the results are then emitted in order by the caller's thread.
- * Hard-link dedupe happens at emit time: a second link costs one more
- * (idempotent) operation on the same inode, never a second row.
+ * The regular files of one getdents chunk go to the pool (pool.c) in
+ * inode order; results come back in that order, on this thread. Hard-link
+ * dedupe happens at emit time: a second link costs one more (idempotent)
+ * operation on the same inode, never a second row.
  */
 struct slot {
 	const char *name;
 	uint64_t ino;		/* d_ino: the order requests go out in */
-	int r;			/* <0 error, 0 done, 1 skip */
-	int op_r;
-	struct stat st;
-	struct cachectl_entry e;
-};
-
-struct chunk {
-	struct cachectl_walk *w;
-	int dirfd;
-	struct slot *slots;
+	bool excluded;
 };
 
 #define PAR_MIN 16
-
-static void chunk_work(void *arg, size_t i)
-{
-	struct chunk *c = arg;
-	struct slot *s = &c->slots[i];
-	int fd = -1;
-
-	if (s->r)
-		return;		/* excluded */
-	s->r = cachectl__engine_open(c->w, c->dirfd, s->name, false,
-			 c->w->flags & CACHECTL_WALK_FOLLOW, &fd, &s->st);
-	if (s->r)
-		return;
-	s->op_r = cachectl__engine_run(c->w, fd, &s->st, &s->e);
-	close(fd);
-}
-
-static int chunk_emit(struct cachectl_walk *w, struct slot *s)
-{
-	size_t mark;
-	int r;
-
-	r = cachectl__path_push(w, s->name, &mark);
-	if (r < 0)
-		return r;
-	if (s->r < 0)
-		r = cachectl__engine_fail(w, s->r);
-	else if (s->r > 0 || cachectl__engine_link_seen(w, &s->st)) {
-		w->totals.skipped++;
-		r = 0;
-	} else {
-		s->e.path = w->path;
-		r = cachectl__engine_done(w, &s->e, s->op_r);
-	}
-	cachectl__path_pop(w, mark);
-	return r;
-}
+/* files held for the output order: the threads never wait for a slow one */
+#define POOL_WINDOW 2048
 
 static bool want_pool(struct cachectl_walk *w)
 {
@@ -164,7 +133,8 @@ static bool want_pool(struct cachectl_walk *w)
 	/* beyond a few threads per core, local metadata work only contends */
 	if (w->jobs)
 		n = MIN(w->jobs, 64u);
-	if (n < 2 || cachectl__pool_new((unsigned int)n - 1, &w->pool) < 0) {
+	if (n < 2 || cachectl__pool_new(w, (unsigned int)n - 1, POOL_WINDOW,
+					&w->pool) < 0) {
 		w->nthreads = -1;
 		return false;
 	}
@@ -245,13 +215,13 @@ static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 		pos += d->d_reclen;
 		if (d->d_type != DT_REG || is_dot(d->d_name))
 			continue;
-		memset(&slots[k], 0, sizeof(slots[k]));
 		slots[k].name = d->d_name;
 		slots[k].ino = d->d_ino;
+		slots[k].excluded = false;
 		if ((w->excludes.n || w->includes.n || w->filter_fn) &&
 		    cachectl__path_push(w, d->d_name, &mark) == 0) {
-			if (cachectl__tree_excluded(w, d->d_name, true))
-				slots[k].r = 1;
+			slots[k].excluded =
+				cachectl__tree_excluded(w, d->d_name, true);
 			cachectl__path_pop(w, mark);
 		}
 		k++;
@@ -266,65 +236,93 @@ static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 	return k;
 }
 
-static int read_dir(struct cachectl_walk *w, int fd)
+/* Queue the chunk's files; the pool emits them as they finish. */
+static int queue_files(struct cachectl_walk *w, struct dirref *dir,
+		       const struct slot *slots, size_t n)
 {
+	bool follow = w->flags & CACHECTL_WALK_FOLLOW;
+	size_t k, mark;
+	int r = 0;
+
+	for (k = 0; k < n && r >= 0; k++) {
+		if (slots[k].excluded) {
+			w->totals.skipped++;
+			continue;
+		}
+		r = cachectl__path_push(w, slots[k].name, &mark);
+		if (r < 0)
+			break;
+		r = cachectl__pool_add(w->pool, dir, w->path,
+				       w->path_len - strlen(slots[k].name),
+				       follow);
+		cachectl__path_pop(w, mark);
+	}
+	return r < 0 ? r : cachectl__pool_publish(w->pool);
+}
+
+/* Reads the directory at @fd; @own: close it once its files are done. */
+static int read_dir(struct cachectl_walk *w, int fd, bool own)
+{
+	struct dirref *dir = NULL;
 	struct slot *slots = NULL;
 	size_t cap = 0;
 	char *buf;
 	int r = 0;
 
 	buf = malloc(DENTS_BUF);
-	if (!buf)
+	if (!buf) {
+		if (own)
+			close(fd);
 		return -ENOMEM;
+	}
 	for (;;) {
 		long n = w->ctx->ops->getdents64(fd, buf, DENTS_BUF);
-		size_t nfiles = 0, k = 0;
+		size_t nfiles = 0, want;
+		bool pooled = false;
 		long pos;
 
 		if (n < 0) {
 			/* a directory removed while we read it says ENOENT */
 			if (n != -ENOENT)
-				r = cachectl__engine_fail(w, (int)n);
+				r = fail(w, (int)n);
 			break;
 		}
 		if (n == 0)
 			break;
 		cachectl__engine_progress(w);
-		/* threads pay only for chunks with enough files */
-		if (!w->uring && w->nthreads >= 0 &&
-		    count_files(buf, n) >= PAR_MIN && want_pool(w)) {
-			size_t want = count_files(buf, n);
-
+		/* threads pay only for trees with enough files */
+		want = !w->uring && w->nthreads >= 0 ? count_files(buf, n) : 0;
+		if (want && (w->pool || (want >= PAR_MIN && want_pool(w)))) {
 			if (want > cap) {
 				struct slot *ns = realloc(slots, want * sizeof(*ns));
 
-				if (ns) {
-					slots = ns;
-					cap = want;
+				if (!ns) {
+					r = -ENOMEM;
+					break;
+				}
+				slots = ns;
+				cap = want;
+			}
+			if (!dir) {
+				/* the pool's opens keep the directory open */
+				dir = cachectl__dirref_new(fd);
+				if (!dir) {
+					r = -ENOMEM;
+					break;
 				}
 			}
-			if (cap >= want)
-				nfiles = chunk_files(w, buf, n, slots, cap);
-			if (nfiles >= PAR_MIN) {
-				struct chunk c = { w, fd, slots };
-
-				cachectl__pool_run(w->pool, chunk_work, &c, nfiles);
-			} else {
-				nfiles = 0;
-			}
-		}
-		/* the chunk's files first, in the order they were read */
-		for (k = 0; k < nfiles; k++) {
-			r = chunk_emit(w, &slots[k]);
+			nfiles = chunk_files(w, buf, n, slots, cap);
+			r = queue_files(w, dir, slots, nfiles);
 			if (r < 0)
-				goto out;
+				break;
+			pooled = true;
 		}
 		for (pos = 0; pos < n;) {
 			struct linux_dirent64 *d = (void *)(buf + pos);
 			const char *nm = d->d_name;
 
 			pos += d->d_reclen;
-			if (is_dot(nm) || (nfiles && d->d_type == DT_REG))
+			if (is_dot(nm) || (pooled && d->d_type == DT_REG))
 				continue;
 			r = visit(w, fd, nm, d->d_type);
 			if (r < 0)
@@ -334,6 +332,10 @@ static int read_dir(struct cachectl_walk *w, int fd)
 out:
 	free(slots);
 	free(buf);
+	if (dir)
+		cachectl__dirref_put(dir);
+	else if (own)
+		close(fd);
 	return r;
 }
 
@@ -353,12 +355,12 @@ int cachectl__tree_visit_dir(struct cachectl_walk *w, int dirfd,
 			w->totals.skipped++;
 			return 0;
 		}
-		return cachectl__engine_fail(w, r);
+		return fail(w, r);
 	}
 	r = w->ctx->ops->fstat(fd, &st);
 	if (r < 0) {
 		close(fd);
-		return cachectl__engine_fail(w, r);
+		return fail(w, r);
 	}
 	if ((w->flags & CACHECTL_WALK_ONE_FS) && !root &&
 	    st.st_dev != w->root_dev) {
@@ -368,7 +370,7 @@ int cachectl__tree_visit_dir(struct cachectl_walk *w, int dirfd,
 	}
 	if (on_stack(w, &st)) {
 		close(fd);
-		return cachectl__engine_fail(w, -ELOOP);
+		return fail(w, -ELOOP);
 	}
 	/*
 	 * With -L, the same directory reached twice through symlinks is not
@@ -388,7 +390,9 @@ int cachectl__tree_visit_dir(struct cachectl_walk *w, int dirfd,
 	w->totals.dirs++;
 	if (w->dir_fn) {
 		/* before reading it: a watcher misses no file created there */
-		r = w->dir_fn(w, w->path, w->dir_data);
+		r = cachectl__pool_flush(w->pool);
+		if (r >= 0)
+			r = w->dir_fn(w, w->path, w->dir_data);
 		if (r < 0) {
 			close(fd);
 			w->depth--;
@@ -406,12 +410,11 @@ int cachectl__tree_visit_dir(struct cachectl_walk *w, int dirfd,
 			w->depth--;
 			return -ENOMEM;
 		}
-		r = read_dir(w, fd);
+		r = read_dir(w, fd, false);
 		cachectl__dirref_put(w->dir);
 		w->dir = up;
 	} else {
-		r = read_dir(w, fd);
-		close(fd);
+		r = read_dir(w, fd, true);
 	}
 	w->depth--;
 	return r;
@@ -438,7 +441,7 @@ static int visit(struct cachectl_walk *w, int dirfd, const char *name,
 		/* some filesystems do not fill d_type */
 		r = w->ctx->ops->fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
 		if (r < 0) {
-			r = r == -ENOENT ? 0 : cachectl__engine_fail(w, r);
+			r = r == -ENOENT ? 0 : fail(w, r);
 			goto out;
 		}
 		type = mode_type(st.st_mode);
@@ -451,7 +454,7 @@ static int visit(struct cachectl_walk *w, int dirfd, const char *name,
 				w->totals.skipped++;
 				r = 0;
 			} else {
-				r = cachectl__engine_fail(w, r);
+				r = fail(w, r);
 			}
 			goto out;
 		}

@@ -199,6 +199,8 @@ static int visit_root(struct cachectl_walk *w, const char *path)
 	else
 		r = cachectl__tree_visit_file(w, AT_FDCWD, path, true, true);
 	/* a directory's files compare with its device (-x): finish them */
+	if (w->pool && r >= 0)
+		r = cachectl__pool_flush(w->pool);
 	if (w->uring) {
 		int rr = cachectl__uring_batch_flush(w->uring, w);
 

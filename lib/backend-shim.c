@@ -39,7 +39,7 @@ static void res_unknown(struct cachectl_residency *res)
 }
 
 /* The kernel's own test: owner, CAP_FOWNER, or write permission. */
-static bool mincore_is_truthful(struct cachectl_ctx *ctx, int fd,
+bool cachectl__shim_mincore_truthful(struct cachectl_ctx *ctx, int fd,
 				const struct stat *st)
 {
 	int fowner;
@@ -146,7 +146,7 @@ int cachectl__shim_query(struct cachectl_ctx *ctx, int fd,
 	}
 
 	res->flags |= CACHECTL_RES_NO_STATE;
-	if (!mincore_is_truthful(ctx, fd, st)) {
+	if (!cachectl__shim_mincore_truthful(ctx, fd, st)) {
 		res_unknown(res);
 		return 0;
 	}

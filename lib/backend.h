@@ -91,6 +91,9 @@ int cachectl__shim_prefetch(struct cachectl_ctx *ctx, int fd,
 int cachectl__shim_prefetch_wait(struct cachectl_ctx *ctx, int fd,
 				 const struct stat *st, uint64_t off,
 				 uint64_t len);
+/* would mincore(2) tell the caller the truth about this file? */
+bool cachectl__shim_mincore_truthful(struct cachectl_ctx *ctx, int fd,
+				     const struct stat *st);
 /* DONTNEED until the pages are gone, checked with @query */
 int cachectl__evict_with(struct cachectl_ctx *ctx,
 			 int (*query)(struct cachectl_ctx *, int,

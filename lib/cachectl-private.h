@@ -39,6 +39,9 @@ struct cachectl_sysops {
 			     struct kcachectl_args *args);
 	/* mincore over [off, off+len): resident page count */
 	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
+	/* mincore's vector of [off, off+len), off page-aligned (range.c) */
+	int (*mincore_vec)(int fd, uint64_t off, uint64_t len,
+			   unsigned char *vec);
 	int (*fadvise)(int fd, uint64_t off, uint64_t len, int advice);
 	int64_t (*pread)(int fd, void *buf, size_t len, uint64_t off);
 	/* wait until [off, off+len) is read in, without copying */

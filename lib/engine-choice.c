@@ -49,6 +49,11 @@ void cachectl__engine_choose(struct cachectl_walk *w, const char *path)
 	bool read = (w->run_flags & CACHECTL_RUN_READ) || remote;
 	unsigned int depth = w->queue_depth;
 
+	/* a rate cap, a range function, cached ranges: here, file by file */
+	w->serial_read = w->serial && remote;
+	if (w->serial)
+		want = false;
+
 	if (remote && !w->force_uring)
 		depth = w->jobs ? w->jobs : REMOTE_DEPTH;
 	if (w->uring && (!want || w->remote != remote ||

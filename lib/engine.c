@@ -247,6 +247,9 @@ int cachectl__engine_run(struct cachectl_walk *w, int fd,
 	struct cachectl_ctx *ctx = w->ctx;
 	int r;
 
+	/* parts of the file, its cached ranges, or a rate cap */
+	if (cachectl__range_wanted(w))
+		return cachectl__range_run(w, fd, st, e);
 	switch (w->op) {
 	case CACHECTL_WALK_OP_QUERY:
 		return be->query(ctx, fd, st, 0, 0, &e->res);
@@ -305,6 +308,9 @@ int cachectl__engine_prepare(struct cachectl_walk *w, int fd,
 	int r = 0;
 
 	*needed = false;
+	/* ranges: done here, the ring moves whole files only */
+	if (cachectl__range_wanted(w))
+		return cachectl__range_run(w, fd, st, e);
 	if (cachectl__engine_numbers(w))
 		r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);
 	else
@@ -325,7 +331,7 @@ int cachectl__engine_start(struct cachectl_walk *w, int fd, struct stat *st,
 	if (r)
 		return r;
 	/* sparse: the synchronous path skips holes */
-	if (w->op != CACHECTL_WALK_OP_PREFETCH ||
+	if (w->op != CACHECTL_WALK_OP_PREFETCH || cachectl__range_wanted(w) ||
 	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		return cachectl__engine_run(w, fd, st, e);
 	r = w->be->query(w->ctx, fd, st, 0, 0, &e->res);

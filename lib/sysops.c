@@ -89,6 +89,22 @@ static int sys_mincore(int fd, uint64_t off, uint64_t len, uint64_t *pages)
 	return r;
 }
 
+/* The residency vector of [off, off+len), off page-aligned, one mapping. */
+static int sys_mincore_vec(int fd, uint64_t off, uint64_t len,
+			   unsigned char *vec)
+{
+	void *m;
+	int r = 0;
+
+	m = mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, (off_t)off);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (mincore(m, len, vec) < 0)
+		r = -errno;
+	munmap(m, len);
+	return r;
+}
+
 static int sys_fadvise(int fd, uint64_t off, uint64_t len, int advice)
 {
 	return -posix_fadvise(fd, (off_t)off, (off_t)len, advice);
@@ -247,6 +263,7 @@ const struct cachectl_sysops cachectl__default_sysops = {
 	.fcachectl = sys_fcachectl,
 	.fcachectl_v1 = sys_fcachectl_v1,
 	.mincore = sys_mincore,
+	.mincore_vec = sys_mincore_vec,
 	.fadvise = sys_fadvise,
 	.pread = sys_pread,
 	.populate = sys_populate,

@@ -39,12 +39,27 @@ struct walk_level {
 	char *buf;
 };
 
+/* [off, end) of a file; end UINT64_MAX: to its end (range.c) */
+struct span {
+	uint64_t off, end;
+};
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
+};
+
 struct cachectl_entry {
 	const char *path;
 	int error;
 	bool has_res;
 	uint64_t bytes;
 	struct cachectl_residency res;
+	/* range.c: the file as opened, and what of it is cached */
+	bool has_stamp, has_spans;
+	uint64_t size;
+	int64_t mtime_ns;
+	const struct spans *cached;	/* the walk's, until the callback ends */
 };
 
 struct cachectl_walk {
@@ -89,6 +104,16 @@ struct cachectl_walk {
 	struct pool *pool;		/* warm metadata: one core each */
 	int nthreads;			/* 0 not tried, -1 none */
 	struct cachectl_totals totals;
+
+	/* range.c: which parts of each file, and how fast */
+	struct spans ranges;		/* page-aligned, sorted, merged */
+	cachectl_range_fn range_fn;
+	void *range_data;
+	uint64_t max_rate;		/* bytes/s; 0: no cap */
+	uint64_t rate_t0_ns, rate_spent;
+	bool serial;			/* this run: no pool, no ring */
+	bool serial_read;		/* ... on a remote fs: read, wait */
+	struct spans cached;		/* the entry's, CACHECTL_RUN_RANGES */
 };
 
 /* walk-path.c: string vectors, the path buffer, globs */
@@ -111,6 +136,16 @@ int cachectl__tree_visit_file(struct cachectl_walk *w, int dirfd,
 /* w->path excluded by the globs, or (a file) by the filter function? */
 bool cachectl__tree_excluded(struct cachectl_walk *w, const char *base,
 			     bool is_file);
+
+/* range.c: ranges, cached ranges, the rate cap, for the engine */
+/* does the run go through cachectl__range_run() for each file? */
+bool cachectl__range_wanted(const struct cachectl_walk *w);
+/* the run needs one file at a time on the caller's thread */
+bool cachectl__range_serial(const struct cachectl_walk *w);
+int cachectl__range_run(struct cachectl_walk *w, int fd,
+			const struct stat *st, struct cachectl_entry *e);
+void cachectl__range_run_start(struct cachectl_walk *w);
+void cachectl__range_run_end(struct cachectl_walk *w);
 
 /* engine-choice.c: synchronous, threads or io_uring, per device */
 void cachectl__engine_choose(struct cachectl_walk *w, const char *path);

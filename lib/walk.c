@@ -20,6 +20,7 @@
 		    CACHECTL_WALK_ONE_FS | CACHECTL_WALK_ALL_LINKS)
 #define RUN_FLAGS (CACHECTL_RUN_READ | CACHECTL_RUN_WAIT | \
 		   CACHECTL_RUN_NO_RESIDENCY)
+#define QUERY_FLAGS CACHECTL_RUN_RANGES
 
 CACHECTL_EXPORT int cachectl_walk_new(struct cachectl_ctx *ctx,
 				      unsigned int flags,
@@ -56,6 +57,7 @@ CACHECTL_EXPORT struct cachectl_walk *cachectl_walk_unref(struct cachectl_walk *
 	cachectl__strv_free(&w->roots);
 	cachectl__strv_free(&w->excludes);
 	cachectl__strv_free(&w->includes);
+	free(w->ranges.v);
 	cachectl_unref(w->ctx);
 	free(w);
 	return NULL;
@@ -221,7 +223,8 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 		return -EINVAL;
 	if (op < CACHECTL_WALK_OP_QUERY || op > CACHECTL_WALK_OP_UNPIN)
 		return -EINVAL;
-	if ((flags & ~RUN_FLAGS) || (flags && op != CACHECTL_WALK_OP_PREFETCH))
+	if (op == CACHECTL_WALK_OP_QUERY ? (flags & ~QUERY_FLAGS) :
+	    (flags & ~RUN_FLAGS) || (flags && op != CACHECTL_WALK_OP_PREFETCH))
 		return -EINVAL;
 
 	/* a failed probe fails each file, as other errors do */
@@ -234,6 +237,7 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	w->failed = false;
 	w->noatime = true;
 	w->depth = 0;
+	cachectl__range_run_start(w);
 	cachectl__engine_progress_start(w);
 
 	w->engine_dev = 0;
@@ -256,6 +260,7 @@ CACHECTL_EXPORT int cachectl_walk_run(struct cachectl_walk *w, int op,
 	cachectl__pool_free(w->pool);
 	w->pool = NULL;
 	w->nthreads = 0;
+	cachectl__range_run_end(w);
 	cachectl__inode_set_free(&w->links);
 	cachectl__inode_set_free(&w->dirs);
 	free(w->stack);

@@ -364,6 +364,8 @@ enum {
  * prefetch then asks the kernel nothing per file but the advice itself.
  */
 #define CACHECTL_RUN_NO_RESIDENCY	(1u << 16)
+/* valid with CACHECTL_WALK_OP_QUERY: entries carry their cached ranges (0.6) */
+#define CACHECTL_RUN_RANGES	(1u << 2)
 
 /*
  * Called once per regular file, and once per path that failed (entry
@@ -403,6 +405,19 @@ typedef int (*cachectl_filter_fn)(struct cachectl_walk *walk, const char *path,
 typedef void (*cachectl_progress_fn)(struct cachectl_walk *walk,
 				     const struct cachectl_totals *totals,
 				     void *data);
+
+/*
+ * Which ranges of a file the operation covers (0.6), one per call, in
+ * increasing order: store the first range that starts at or after @pos in
+ * *ret_offset and *ret_length (> 0) and return 1; return 0 when there are
+ * no more, a negative errno to fail the file with it. Called after the
+ * file is opened; cachectl_entry_get_path() and cachectl_entry_get_stamp()
+ * work on @entry.
+ */
+typedef int (*cachectl_range_fn)(struct cachectl_walk *walk,
+				 const struct cachectl_entry *entry,
+				 uint64_t pos, uint64_t *ret_offset,
+				 uint64_t *ret_length, void *data);
 
 /**
  * cachectl_walk_new - create a tree walk
@@ -579,6 +594,61 @@ int cachectl_walk_set_timeout(struct cachectl_walk *walk,
 			      unsigned int timeout_ms);
 
 /**
+ * cachectl_walk_add_range - apply the operation to a range of each file
+ * @walk: the walk
+ * @offset: first byte
+ * @length: bytes, or 0 for up to the end of each file
+ *
+ * Without ranges a walk covers whole files. With one or more, queries,
+ * prefetches and evictions cover only these ranges of each file, widened
+ * to whole pages, merged where they overlap, and clipped to each file's
+ * size; an entry's residency is then the sum over its ranges (the range
+ * member their size). PIN and UNPIN ignore ranges.
+ *
+ * Returns: 0, -EINVAL if @walk is NULL or the range ends past 2^64,
+ * -ENOMEM.
+ * Since: 0.6
+ */
+int cachectl_walk_add_range(struct cachectl_walk *walk, uint64_t offset,
+			    uint64_t length);
+
+/**
+ * cachectl_walk_set_range_fn - choose the ranges of each file in a callback
+ * @walk: the walk
+ * @fn: asked for each file's ranges (see cachectl_range_fn), or NULL
+ * @data: passed to @fn
+ *
+ * Like cachectl_walk_add_range(), but per file: restoring a snapshot
+ * brings back each file's own cached ranges. A function replaces the
+ * walk's ranges. A walk with a function runs one file at a time on the
+ * caller's thread.
+ *
+ * Returns: 0, -EINVAL if @walk is NULL.
+ * Since: 0.6
+ */
+int cachectl_walk_set_range_fn(struct cachectl_walk *walk,
+			       cachectl_range_fn fn, void *data);
+
+/**
+ * cachectl_walk_set_max_rate - cap the bytes a prefetch reads per second
+ * @walk: the walk
+ * @bytes_per_sec: the cap over the whole run, or 0 for none (the default)
+ *
+ * A prefetch then asks the filesystem for data in chunks of a sixteenth
+ * of a second's worth and waits between them, so that over the run no
+ * more than @bytes_per_sec bytes per second are requested (resident pages
+ * and holes cost nothing). The time until every page is in follows the
+ * cap. A capped run works one file at a time on the caller's thread,
+ * without the thread pool or the io_uring pipeline; on network
+ * filesystems it reads, as the pipeline would.
+ *
+ * Returns: 0, -EINVAL if @walk is NULL.
+ * Since: 0.6
+ */
+int cachectl_walk_set_max_rate(struct cachectl_walk *walk,
+			       uint64_t bytes_per_sec);
+
+/**
  * cachectl_walk_run - visit every file and apply an operation
  * @walk: the walk, with at least one path added
  * @op: CACHECTL_WALK_OP_QUERY, CACHECTL_WALK_OP_PREFETCH,
@@ -653,6 +723,45 @@ int cachectl_entry_get_residency(const struct cachectl_entry *entry,
  * Since: 0.1
  */
 uint64_t cachectl_entry_get_bytes(const struct cachectl_entry *entry);
+
+/**
+ * cachectl_entry_get_stamp - size and modification time of a walk entry
+ * @entry: the entry
+ * @ret_size: if not NULL, the file's size when the walk opened it
+ * @ret_mtime_ns: if not NULL, its modification time, in nanoseconds since
+ *	the epoch
+ *
+ * What a snapshot records to tell later whether the file changed.
+ * Recorded for walks with ranges, a range function, a rate cap or
+ * CACHECTL_RUN_RANGES.
+ *
+ * Returns: 0, -EINVAL if @entry is NULL, -ENODATA if not recorded.
+ * Since: 0.6
+ */
+int cachectl_entry_get_stamp(const struct cachectl_entry *entry,
+			     uint64_t *ret_size, int64_t *ret_mtime_ns);
+
+/**
+ * cachectl_entry_next_range - the next cached range of a walk entry
+ * @entry: an entry of a query run with CACHECTL_RUN_RANGES
+ * @cursor: 0 before the first call; advanced by each call
+ * @ret_offset: if not NULL, receives the range's first byte
+ * @ret_length: if not NULL, receives its length
+ *
+ * The ranges of the file that were in the page cache, page by page as
+ * mincore(2) saw them through a mapping, in increasing order, merged, the
+ * last clipped to the file's size. In a sparse file only data extents are
+ * looked at.
+ *
+ * Returns: 1 with a range, 0 after the last, -EINVAL for NULL arguments,
+ * -ENODATA if the entry has none: not a CACHECTL_RUN_RANGES query, a
+ * failed entry, or the kernel would not tell (mincore and cachestat
+ * answer truthfully only to whoever could write the file).
+ * Since: 0.6
+ */
+int cachectl_entry_next_range(const struct cachectl_entry *entry,
+			      size_t *cursor, uint64_t *ret_offset,
+			      uint64_t *ret_length);
 
 
 /* ---- fscache: kernel backend only (0.4) ------------------------------- */

@@ -31,6 +31,7 @@ int verb_unpin(int argc, char **argv);
 int verb_pins(int argc, char **argv);
 int verb_monitor(int argc, char **argv);
 int verb_cache(int argc, char **argv);
+int verb_snapshot(int argc, char **argv);
 
 /* options.c: -J -b -n -o --raw -v -h -V, the same for every verb */
 #include <getopt.h>
@@ -75,6 +76,54 @@ void close_stdout_atexit(void);
 int parse_u32(const char *s, unsigned int min, unsigned int max,
 	      unsigned int *ret);
 int parse_size(const char *s, uint64_t *ret);
+
+/* snapshot.c: cachectl-snapshot(5), written and read back */
+struct snap_out {
+	FILE *f;
+	const char *path;	/* NULL: stdout */
+	char *tmp;		/* written here, renamed to path when done */
+	char cwd[4096];
+	uint64_t files;
+	struct cc_escbuf esc, esc2;
+};
+
+/* @path NULL: stdout */
+int snapshot_open(struct snap_out *o, const char *path);
+/* a line for a file with cached pages: 0 (also when none), -ENODATA when
+ * the entry has no ranges (the kernel would not say) */
+int snapshot_entry(struct snap_out *o, const struct cachectl_entry *e);
+/* @keep false: drop a snapshot file that is incomplete */
+int snapshot_close(struct snap_out *o, bool keep);
+
+struct snap_range {
+	uint64_t off, len;
+};
+
+struct snap_rec {
+	char *path;
+	uint64_t size;
+	int64_t mtime_ns;
+	struct snap_range *r;
+	size_t nr;
+};
+
+struct snap_in {
+	const char *name;
+	struct snap_rec *recs;
+	size_t n, cursor;
+	struct snap_rec *cur;	/* the file the walk is in */
+	size_t next;		/* its next range */
+	size_t bad;		/* lines that did not parse, skipped */
+	uint64_t changed;	/* files changed since, skipped */
+};
+
+/* warns about each bad line (file:line) and skips it; <0 if unusable */
+int snapshot_load(struct snap_in *s, const char *file);
+/* a cachectl_range_fn: the snapshot's ranges of each file it names */
+int snapshot_range_fn(struct cachectl_walk *w, const struct cachectl_entry *e,
+		      uint64_t pos, uint64_t *ret_offset, uint64_t *ret_length,
+		      void *data);
+void snapshot_free(struct snap_in *s);
 
 /* path-list.c: the --from reader; start with { .f = ..., .nul = ... } */
 struct path_list {

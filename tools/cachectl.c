@@ -11,6 +11,7 @@ static const struct verb verbs[] = {
 	{ "status", verb_status, "show what is in the page cache" },
 	{ "prefetch", verb_prefetch, "bring files into the page cache" },
 	{ "evict", verb_evict, "drop files from the page cache" },
+	{ "snapshot", verb_snapshot, "record which pages are cached, to restore" },
 	{ "pin", verb_pin, "keep files cached (with cachectld)" },
 	{ "unpin", verb_unpin, "forget pins" },
 	{ "pins", verb_pins, "list pins and their state" },

@@ -20,6 +20,9 @@ enum {
 	OPT_WAIT,
 	OPT_TIMEOUT,
 	OPT_BACKEND,
+	OPT_RANGE,
+	OPT_MAX_RATE,
+	OPT_RESTORE,
 };
 
 struct run {
@@ -32,6 +35,12 @@ struct run {
 	int table_err;
 	uint64_t ok;
 	struct guard guard;
+	struct snap_out *snap;		/* snapshot: lines, not rows */
+	struct snap_in *restore;	/* prefetch --restore */
+	uint64_t gone;			/* restore: files gone since */
+	uint64_t failed;
+	uint64_t untold;		/* snapshot: ranges unknown */
+	int snap_err;
 };
 
 static const int status_cols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_FILE };
@@ -43,13 +52,23 @@ static const int status_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT,
 static const int action_kcols[] = { COL_CACHED, COL_SIZE, COL_PCT, COL_BYTES,
 				    COL_FSCACHE, COL_PINNED, COL_FILE };
 
-static void usage(const char *verb, int op, const struct common_opts *co)
+static void usage(const char *verb, int op, bool snap,
+		  const struct common_opts *co)
 {
 	FILE *out = stdout;
 
-	fprintf(out, "Usage:\n %s %s [options] %s\n\n", program_name, verb,
+	fprintf(out, "Usage:\n %s %s [options] %s\n", program_name, verb,
 		op == CACHECTL_WALK_OP_QUERY ? "[PATH...]" : "PATH...");
-	switch (op) {
+	if (op == CACHECTL_WALK_OP_PREFETCH)
+		fprintf(out, " %s %s [options] --restore FILE\n", program_name,
+			verb);
+	fputc('\n', out);
+	if (snap)
+		fputs("Record which pages of each file are in the page cache, for\n"
+		      "'cachectl prefetch --restore' (see cachectl-snapshot(5)).\n"
+		      "Without a PATH, the current directory is recorded.\n",
+		      out);
+	else switch (op) {
 	case CACHECTL_WALK_OP_QUERY:
 		fputs("Show how much of each file is in the page cache.\n"
 		      "Without a PATH, the current directory is shown.\n",
@@ -78,17 +97,31 @@ static void usage(const char *verb, int op, const struct common_opts *co)
 	      " -j, --jobs N             work in parallel: threads on local disks, requests\n"
 	      "                            in flight on network filesystems (1-4096, default auto)\n"
 	      "     --timeout SECONDS    give up on a network filesystem that does not answer\n"
-	      "                            for this long (default 5, 0 = wait for ever)\n",
+	      "                            for this long (default 5, 0 = wait for ever)\n"
+	      "     --range OFF[:LEN]    only these bytes of each file (LEN omitted or 'end':\n"
+	      "                            to the end; sizes as 4K, 2M, 1GiB; repeatable)\n",
 	      out);
+	if (snap)
+		fputs(" -w, --write FILE         write the snapshot to FILE (replaced once complete),\n"
+		      "                            not to standard output\n",
+		      out);
 	if (op == CACHECTL_WALK_OP_QUERY)
 		fputs("     --backend            print the backend in use (shim or kernel), nothing else\n",
 		      out);
 	if (op == CACHECTL_WALK_OP_PREFETCH)
 		fputs("     --read               read the data instead of advising the kernel\n"
 		      "     --wait               return only once the data is in memory\n"
-		      " -d, --queue-depth N      I/O requests in flight (1-4096, default 32)\n",
+		      " -d, --queue-depth N      I/O requests in flight (1-4096, default 32)\n"
+		      "     --max-rate RATE      read at most RATE bytes per second over the run\n"
+		      "                            (50M = 50 MiB/s; one file at a time)\n"
+		      "     --restore FILE       bring back exactly the ranges a snapshot recorded\n"
+		      "                            ('-' is stdin; see cachectl snapshot)\n",
 		      out);
 	common_usage(co);
+	if (snap) {
+		fprintf(out, "\nFor more details see cachectl(1).\n");
+		exit(EXIT_SUCCESS);
+	}
 	fputs("\nColumns: FILE SIZE CACHED PCT DIRTY WRITEBACK EVICTED "
 	      "RECENTLY_EVICTED PAGES BYTES\n"
 	      "         FSCACHE PINNED CACHE (fscache; kernel backend only, else '-')\n",
@@ -158,9 +191,17 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 	int r;
 
 	guard_tick(&run->guard);
+	if (error == -ENOENT && run->restore) {
+		/* deleted since: nothing to bring back, nothing wrong */
+		clear_progress(run);
+		warnx_path(path, "gone since the snapshot: skipped");
+		run->gone++;
+		return 0;
+	}
 	if (error < 0) {
 		char buf[128];
 
+		run->failed++;
 		clear_progress(run);
 		warnx_path(path, "%s",
 			   error_text(run->op, error, bytes, buf, sizeof(buf)));
@@ -170,6 +211,20 @@ static int on_entry(struct cachectl_walk *w, const struct cachectl_entry *e,
 		run->ok++;
 		if (cachectl_entry_get_residency(e, &res, sizeof(res)) < 0)
 			return 0;
+	}
+	if (run->snap && error >= 0) {
+		r = snapshot_entry(run->snap, e);
+		if (r == -ENODATA) {
+			clear_progress(run);
+			warnx_path(path, "the kernel would not say which pages "
+				   "are cached (cachestat and mincore need write "
+				   "access or ownership): not recorded");
+			run->untold++;
+		} else if (r < 0) {
+			run->snap_err = r;
+			return r;
+		}
+		return 0;
 	}
 	if (run->quiet_rows)
 		return 0;
@@ -217,7 +272,46 @@ static int add_from(struct cachectl_walk *w, struct guard *g, const char *file,
 	return r;
 }
 
-static int walk_verb(int argc, char **argv, const char *verb, int op)
+/* OFF[:LEN], LEN omitted, empty or "end": to the end of the file */
+static int parse_range(const char *arg, uint64_t *off, uint64_t *len)
+{
+	const char *colon = strchr(arg, ':');
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+	char buf[64];
+
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, arg, n);
+	buf[n] = '\0';
+	if (parse_size(buf, off) < 0)
+		return -EINVAL;
+	*len = 0;
+	if (!colon || !colon[1] || !strcmp(colon + 1, "end"))
+		return 0;
+	if (parse_size(colon + 1, len) < 0 || !*len)
+		return -EINVAL;
+	return 0;
+}
+
+/* "50M", "50M/s", "1G": bytes per second */
+static int parse_rate(const char *arg, uint64_t *ret)
+{
+	size_t n = strlen(arg);
+	char buf[64];
+
+	if (n > 2 && !strcmp(arg + n - 2, "/s"))
+		n -= 2;
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, arg, n);
+	buf[n] = '\0';
+	if (parse_size(buf, ret) < 0 || !*ret)
+		return -EINVAL;
+	return 0;
+}
+
+static int walk_verb(int argc, char **argv, const char *verb, int op,
+		     bool snap)
 {
 	static const struct option longopts[] = {
 		{ "recursive", no_argument, NULL, 'r' },
@@ -237,9 +331,19 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "backend", no_argument, NULL, OPT_BACKEND },
+		{ "range", required_argument, NULL, OPT_RANGE },
+		{ "max-rate", required_argument, NULL, OPT_MAX_RATE },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "write", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common_opts co = { .verb = verb, .honours = COMMON_TABLE };
+	struct common_opts co = { .verb = verb,
+				  .honours = snap ? 0 : COMMON_TABLE };
+	struct snap_out snap_out;
+	struct snap_in snap_in = { 0 };
+	uint64_t *rng = NULL, max_rate = 0;
+	size_t nrng = 0;
+	const char *restore = NULL, *write_to = NULL;
 	const int *defcols;
 	int ndef;
 	struct table_opts to = { 0 };
@@ -261,12 +365,13 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 
 	excl = calloc(argc, sizeof(char *));
 	incl = calloc(argc, sizeof(char *));
-	if (!excl || !incl) {
+	rng = calloc(argc * 2, sizeof(uint64_t));
+	if (!excl || !incl || !rng) {
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
-	while ((c = common_getopt(argc, argv, "rLx0cd:j:", longopts,
-				  &co)) != -1) {
+	while ((c = common_getopt(argc, argv, snap ? "rLx0j:w:" : "rLx0cd:j:",
+				  longopts, &co)) != -1) {
 		switch (c) {
 		case 'r':
 			wflags |= CACHECTL_WALK_RECURSIVE;
@@ -325,14 +430,35 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 				usage_error("invalid timeout: '%s' "
 					    "(0-86400 seconds)", optarg);
 			break;
+		case OPT_RANGE:
+			if (parse_range(optarg, &rng[2 * nrng],
+					&rng[2 * nrng + 1]) < 0)
+				usage_error("invalid range: '%s' (OFF:LEN, OFF:end "
+					    "or OFF:, sizes as 4K, 1M)", optarg);
+			nrng++;
+			break;
+		case OPT_MAX_RATE:
+		case OPT_RESTORE:
+			if (op != CACHECTL_WALK_OP_PREFETCH)
+				usage_error("option '%s' is only for prefetch",
+					    argv[optind - 1]);
+			if (c == OPT_RESTORE)
+				restore = optarg;
+			else if (parse_rate(optarg, &max_rate) < 0)
+				usage_error("invalid rate: '%s' (bytes per "
+					    "second, as 50M or 1G)", optarg);
+			break;
+		case 'w':
+			write_to = optarg;
+			break;
 		case OPT_BACKEND:
-			if (op != CACHECTL_WALK_OP_QUERY)
+			if (op != CACHECTL_WALK_OP_QUERY || snap)
 				usage_error("option '%s' is only for status",
 					    argv[optind - 1]);
 			backend_only = true;
 			break;
 		case 'h':
-			usage(verb, op, &co);
+			usage(verb, op, snap, &co);
 			break;
 		default:
 			errtryhelp();
@@ -346,8 +472,25 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		usage_error("--backend takes no path");
 	if (nul && !from)
 		usage_error("-0 needs --from");
-	if (op != CACHECTL_WALK_OP_QUERY && optind == argc && !from)
+	if (restore && (optind < argc || from || nrng))
+		usage_error("--restore takes its paths and ranges from the "
+			    "snapshot: no PATH, --from or --range");
+	if (op != CACHECTL_WALK_OP_QUERY && optind == argc && !from &&
+	    !restore)
 		usage_error("%s: no path given", verb);
+	if (snap)
+		rflags |= CACHECTL_RUN_RANGES;
+	if (restore) {
+		/* every link is its own line: each gets its own ranges */
+		wflags |= CACHECTL_WALK_ALL_LINKS;
+		if (snapshot_load(&snap_in, restore) < 0) {
+			free(excl);
+			free(incl);
+			free(rng);
+			return EXIT_FAILURE;
+		}
+		run.restore = &snap_in;
+	}
 
 	ctx = tool_ctx(co.verbose, &backend);
 	if (!ctx) {
@@ -383,8 +526,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		memcpy(to.cols, defcols, ndef * sizeof(int));
 		to.ncols = ndef;
 	}
-	run.quiet_rows = op != CACHECTL_WALK_OP_QUERY && !to.json && !co.output &&
-			 !all && !total;
+	run.quiet_rows = (op != CACHECTL_WALK_OP_QUERY && !to.json && !co.output &&
+			  !all && !total) || snap;
 	run.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
 	/* nothing printed needs a residency: the library then asks for none */
 	if (op == CACHECTL_WALK_OP_PREFETCH && run.quiet_rows &&
@@ -413,7 +556,25 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	}
 	if (r >= 0 && from)
 		r = add_from(w, &run.guard, from, nul, &nfrom, &nbad);
-	if (r >= 0 && optind == argc && !from) {
+	for (i = 0; r >= 0 && i < snap_in.n; i++) {
+		guard_add_root(&run.guard, snap_in.recs[i].path);
+		r = cachectl_walk_add_path(w, snap_in.recs[i].path);
+	}
+	if (restore) {
+		nbad += snap_in.bad;
+		/* nothing (left) to restore is nothing to do */
+		empty = !snap_in.n;
+		if (r >= 0)
+			r = cachectl_walk_set_range_fn(w, snapshot_range_fn,
+						       &snap_in);
+	}
+	for (i = 0; r >= 0 && i < nrng; i++)
+		r = cachectl_walk_add_range(w, rng[2 * i], rng[2 * i + 1]);
+	if (r == -EINVAL && nrng)
+		usage_error("range beyond 2^64 bytes");
+	if (r >= 0 && max_rate)
+		r = cachectl_walk_set_max_rate(w, max_rate);
+	if (r >= 0 && optind == argc && !from && !restore) {
 		guard_add_root(&run.guard, ".");
 		r = cachectl_walk_add_path(w, ".");
 	}
@@ -440,6 +601,12 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		goto out;
 	}
 
+	if (snap) {
+		r = snapshot_open(&snap_out, write_to);
+		if (r < 0)
+			goto out;
+		run.snap = &snap_out;
+	}
 	if (empty) {
 		if (!run.quiet_rows)
 			table_finish(run.table, "total", &(struct cachectl_totals){ 0 },
@@ -451,6 +618,20 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 	guard_supervise(&run.guard);
 	r = cachectl_walk_run(w, op, rflags, on_entry, &run);
 	clear_progress(&run);
+	if (run.snap) {
+		int rs = snapshot_close(run.snap, r >= 0);
+
+		run.snap = NULL;
+		if (r >= 0 && rs < 0)
+			r = rs;
+		if (run.snap_err)
+			r = run.snap_err;
+	}
+	/* files deleted since the snapshot are not failures */
+	if (r == 1 && run.gone && run.failed == 0)
+		r = 0;
+	if (r == 0 && run.untold)
+		r = 1;
 	if (r < 0 && cachectl_error_is_gone(r)) {
 		cachectl_walk_get_totals(w, &tot, sizeof(tot));
 		fprintf(stderr, "%s: ", program_name);
@@ -465,8 +646,9 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 		goto out;
 	}
 	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", program_name,
-			strerror(-(run.table_err ? run.table_err : r)));
+		if (r != -EIO || !snap)
+			fprintf(stderr, "%s: %s\n", program_name,
+				strerror(-(run.table_err ? run.table_err : r)));
 		goto out;
 	}
 	cachectl_walk_get_totals(w, &tot, sizeof(tot));
@@ -484,6 +666,10 @@ static int walk_verb(int argc, char **argv, const char *verb, int op)
 			"ownership)\n", program_name,
 			(unsigned long long)tot.unknown);
 out:
+	if (run.snap)
+		snapshot_close(run.snap, false);
+	snapshot_free(&snap_in);
+	free(rng);
 	table_free(run.table);
 	cachectl_walk_unref(w);
 	cachectl_unref(ctx);
@@ -499,15 +685,21 @@ out:
 
 int verb_status(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "status", CACHECTL_WALK_OP_QUERY);
+	return walk_verb(argc, argv, "status", CACHECTL_WALK_OP_QUERY, false);
 }
 
 int verb_prefetch(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "prefetch", CACHECTL_WALK_OP_PREFETCH);
+	return walk_verb(argc, argv, "prefetch", CACHECTL_WALK_OP_PREFETCH,
+			 false);
 }
 
 int verb_evict(int argc, char **argv)
 {
-	return walk_verb(argc, argv, "evict", CACHECTL_WALK_OP_EVICT);
+	return walk_verb(argc, argv, "evict", CACHECTL_WALK_OP_EVICT, false);
+}
+
+int verb_snapshot(int argc, char **argv)
+{
+	return walk_verb(argc, argv, "snapshot", CACHECTL_WALK_OP_QUERY, true);
 }

@@ -336,6 +336,54 @@ def cachestat(paths):
     return out
 
 
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def kpages(path):
+    """The kernel's residency of each page of path, by mincore(2) over a
+    mapping from this process (truthful for root or the file's owner): a
+    bytes object, 1 for a resident page, 0 for one that is not."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        size = os.fstat(fd).st_size
+        n = (size + PAGE - 1) // PAGE
+        if not n:
+            return b''
+        m = _libc.mmap(None, size, 0, 1, fd, 0)     # PROT_NONE, MAP_SHARED
+        if m in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), 'mmap ' + path)
+        try:
+            vec = ctypes.create_string_buffer(n)
+            if _libc.mincore(m, size, vec) < 0:
+                raise OSError(ctypes.get_errno(), 'mincore ' + path)
+            return bytes(b & 1 for b in vec.raw[:n])
+        finally:
+            _libc.munmap(m, size)
+    finally:
+        os.close(fd)
+
+
+def kread_exact(path, ranges):
+    """Read exactly these (offset, length) ranges of path into the page
+    cache: POSIX_FADV_RANDOM first, so read(2) does no readahead."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        for off, length in ranges:
+            while length > 0:
+                b = os.pread(fd, min(length, 1 << 20), off)
+                if not b:
+                    break
+                off += len(b)
+                length -= len(b)
+    finally:
+        os.close(fd)
+
+
 # ---- the pin store, parsed independently --------------------------------------
 #
 # From cachectl-pins(5):

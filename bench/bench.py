@@ -43,8 +43,11 @@ FULL = {"small_files": 50000, "small_min": 4096, "small_max": 65536,
 QUICK = {"small_files": 5000, "small_min": 4096, "small_max": 65536,
          "per_dir": 1000, "large_mib": 256, "rss_files": 20000, "rss_size": 4096}
 SEED = 20261124
-SCENARIOS = ["prefetch", "query", "large", "rss", "net-prefetch", "net-query", "net-large"]
+SCENARIOS = ["prefetch", "query", "large", "rss", "net-prefetch", "net-query", "net-large",
+             "scale"]
 NET_SCENARIOS = [s for s in SCENARIOS if s.startswith("net-")]
+# only when named: its 1M-file tree takes 4 GiB, minutes to make, a quarter hour to run
+ALL = [s for s in SCENARIOS if s != "scale"]
 
 
 def log(msg=""):
@@ -843,7 +846,7 @@ def main():
                     help="smoke test: 5k-file tree, 256 MiB file, 20k-file RSS tree")
     ap.add_argument("--only", default="all",
                     help="comma list of: prefetch, query, large, rss, net-prefetch, net-query, "
-                         "net-large (default all)")
+                         "net-large, scale (default all: every one but scale)")
     ap.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", "/var/tmp/cachectl-bench"),
                     help="scratch dir on a disk filesystem (default /var/tmp/cachectl-bench)")
     ap.add_argument("--cold", choices=["fadvise", "drop1", "drop3"], default="fadvise",
@@ -863,7 +866,7 @@ def main():
     ap.add_argument("--allow-tmpfs", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    only = SCENARIOS if args.only == "all" else [s.strip() for s in args.only.split(",")]
+    only = ALL if args.only == "all" else [s.strip() for s in args.only.split(",")]
     for s in only:
         if s not in SCENARIOS:
             die(f"--only: unknown scenario '{s}' (choose from {', '.join(SCENARIOS)})")
@@ -929,6 +932,10 @@ def main():
         need += p["large_mib"] << 20
     if "rss" in only:
         need += p["rss_files"] * p["rss_size"]
+    if "scale" in only:
+        import bench_scale
+        scale_p = bench_scale.SCALE_QUICK if args.quick else bench_scale.SCALE
+        need += bench_scale.need_bytes(scale_p)
     free = shutil.disk_usage(scratch).free
     if free < need * 1.3:
         die(f"{scratch}: {free >> 20} MiB free, the trees need about {int(need * 1.3) >> 20} MiB")
@@ -998,6 +1005,8 @@ def main():
         sc["large"] = sc_large(b, lpath, lroot + ".list", p["large_mib"], args.n)
     if "rss" in only:
         sc["rss"] = sc_rss(b, rroot, rroot + ".list", len(rfiles), args.n)
+    if "scale" in only:
+        sc["scale"] = bench_scale.run(b, scale_p, args.n)
     net = [s for s in only if s in NET_SCENARIOS]
     if net:
         import bench_net

@@ -113,7 +113,6 @@ int cachectl__tree_visit_file(struct cachectl_walk *w, int dirfd,
 struct slot {
 	const char *name;
 	uint64_t ino;		/* d_ino: the order requests go out in */
-	bool excluded;
 };
 
 #define PAR_MIN 16
@@ -215,15 +214,20 @@ static size_t chunk_files(struct cachectl_walk *w, char *buf, long n,
 		pos += d->d_reclen;
 		if (d->d_type != DT_REG || is_dot(d->d_name))
 			continue;
-		slots[k].name = d->d_name;
-		slots[k].ino = d->d_ino;
-		slots[k].excluded = false;
 		if ((w->excludes.n || w->includes.n || w->filter_fn) &&
 		    cachectl__path_push(w, d->d_name, &mark) == 0) {
-			slots[k].excluded =
-				cachectl__tree_excluded(w, d->d_name, true);
+			bool excluded = cachectl__tree_excluded(w, d->d_name,
+								true);
+
 			cachectl__path_pop(w, mark);
+			if (excluded) {
+				w->totals.skipped++;
+				continue;
+			}
 		}
+		/* 16 bytes: qsort moves them as two words */
+		slots[k].name = d->d_name;
+		slots[k].ino = d->d_ino;
 		k++;
 	}
 	/*
@@ -245,10 +249,6 @@ static int queue_files(struct cachectl_walk *w, struct dirref *dir,
 	int r = 0;
 
 	for (k = 0; k < n && r >= 0; k++) {
-		if (slots[k].excluded) {
-			w->totals.skipped++;
-			continue;
-		}
 		r = cachectl__path_push(w, slots[k].name, &mark);
 		if (r < 0)
 			break;

@@ -24,7 +24,8 @@
  *           the start of a long run can be gone before the check.
  *
  * Peak RSS is ru_maxrss from wait4() of the child (for a shell pipeline:
- * the largest of the processes it waited for).
+ * the largest of the processes it waited for).  The child is forked before
+ * the list is loaded, so none of measure's memory is counted in it.
  *
  * Output, one line on stdout:
  *   wall=S user=S sys=S maxrss_kb=K status=N [files=N pages=N pages_exit=N
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
 	size_t n = 0, i, nidx = 0, *idx = NULL;
 	uint64_t total = 0;
 	struct rusage ru;
+	int go[2];
 	pid_t pid;
 
 	while ((opt = getopt(argc, argv, "+ql:T:I:h")) != -1) {
@@ -101,6 +103,39 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bench_pagesize = sysconf(_SC_PAGESIZE);
+	/*
+	 * The child is forked before the list is loaded: ru_maxrss counts
+	 * what a process held before it exec'd too, so a child forked from
+	 * a measure holding a million paths would be charged for them.
+	 */
+	if (pipe(go) < 0) {
+		perror("pipe");
+		return 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);	/* measure gave up before the start */
+		close(go[0]);
+		if (quiet) {
+			int fd = open("/dev/null", O_WRONLY);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				close(fd);
+			}
+		}
+		execvp(argv[optind], argv + optind);
+		fprintf(stderr, "measure: %s: %s\n", argv[optind], strerror(errno));
+		_exit(127);
+	}
+	close(go[0]);
 	if (list) {
 		char **paths = bench_load_list(list, &n);
 		if (!paths)
@@ -124,23 +159,11 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	t0 = bench_now();
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
+	if (write(go[1], "g", 1) != 1) {
+		perror("measure: starting the command");
 		return 1;
 	}
-	if (pid == 0) {
-		if (quiet) {
-			int fd = open("/dev/null", O_WRONLY);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				close(fd);
-			}
-		}
-		execvp(argv[optind], argv + optind);
-		fprintf(stderr, "measure: %s: %s\n", argv[optind], strerror(errno));
-		_exit(127);
-	}
+	close(go[1]);
 	if (wait4(pid, &st, 0, &ru) < 0) {
 		perror("wait4");
 		return 1;

@@ -11,10 +11,15 @@
  * proves the client could open it.
  *
  * Daemon -> client on connect:  HELLO version=1
- * Requests:   PING | PIN path= flags= priority= budget= (+fd) |
- *             UNPIN path= | RELOAD | STATUS path= | LIST | SUBSCRIBE
+ * Requests:   PING | PIN path= flags= priority= budget= [holder=] (+fd) |
+ *             UNPIN path= | RELOAD | STATUS path= | LIST | SUBSCRIBE |
+ *             RELEASE path= | HOLDS
  * Replies:    OK [key=value...] | ERR errno=N message=...
  *             LIST answers OK count=N then N "PIN path= flags= ..." messages
+ *             HOLDS answers OK count=N then N "HOLD path= flags= holder=
+ *             uid=" messages
+ * PIN with holder= keeps the pin while the connection stays open and does
+ * not record it; RELEASE drops one of the connection's own holds.
  * Events:     EVENT type=N path= bytes=
  */
 #ifndef CACHECTL_PROTO_H

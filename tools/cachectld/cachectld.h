@@ -14,6 +14,7 @@
  *
  *   main.c     options, set-up, signals, the tick, dispatch of the loop
  *   server.c   rpc: the socket, clients, requests; observes events
+ *   hold.c     pins held by a connection, not stored, counted per holder
  *   inherit.c  inotify events of inherit pins -> files join or leave
  *   keep.c     pin lifecycle: walk (libcachectl's walker), budget, keep
  *   watch.c    the inotify watch table
@@ -151,11 +152,13 @@ struct dpin {
 	uint64_t short_lim, short_mem;	/* cd_plan_locks(): refused by ... */
 	uint32_t report_tick;		/* last cd_pins_report() from a tick */
 	bool in_store;			/* reload bookkeeping */
+	unsigned int nholds;		/* connections holding it (hold.c) */
 };
 
 struct client;
 struct worker;
 struct watch;
+struct cd_hold;
 
 struct daemon {
 	struct cachectl_ctx *ctx;
@@ -209,6 +212,10 @@ struct daemon {
 	/* inherit pins (watch.c) */
 	struct watch **watches;		/* indexed by wd */
 	int nwatches;
+
+	/* pins held by connections (hold.c) */
+	struct cd_hold *holds;
+	size_t nholds;
 };
 
 /* loop.c */
@@ -300,6 +307,16 @@ void cd_pin_remove_file(struct daemon *d, struct dfile *f);
 void cd_pin_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
 void cd_file_activate(struct daemon *d, struct dfile *f);
 void cd_file_release(struct daemon *d, struct dfile *f);
+
+/* hold.c: pins kept while a connection lasts */
+int cd_hold_add(struct daemon *d, const void *owner, uid_t uid,
+		struct cachectl_pin *pin, const char *holder);
+int cd_hold_release(struct daemon *d, const void *owner, const char *path);
+void cd_holds_release_owner(struct daemon *d, const void *owner);
+bool cd_holds_owned(const struct daemon *d, const void *owner);
+int cd_hold_get(const struct daemon *d, size_t i, const char **path,
+		unsigned int *flags, const char **holder, uid_t *uid);
+void cd_holds_free(struct daemon *d);
 
 /* inherit.c */
 void cd_inherit_event(struct daemon *d);

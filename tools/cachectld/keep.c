@@ -416,7 +416,7 @@ int cd_pins_sync(struct daemon *d)
 			r = e;
 	}
 	for (i = d->npins; i-- > 0;)
-		if (!d->pins[i]->in_store)
+		if (!d->pins[i]->in_store && !d->pins[i]->nholds)
 			cd_pin_drop(d, d->pins[i]);
 	cd_lock_plan(d);
 	for (i = 0; i < d->npins; i++)

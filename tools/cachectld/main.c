@@ -318,6 +318,7 @@ int main(int argc, char **argv)
 out:
 	cd_workers_stop(d);
 	cd_clients_free(d);
+	cd_holds_free(d);
 	cd_pins_free(d);
 	cd_watch_free(d);
 	cd_server_close(d);

@@ -78,6 +78,7 @@ static int queue_err(struct client *c, int error, const char *fmt, ...)
 
 static void client_free(struct daemon *d, struct client *c)
 {
+	cd_holds_release_owner(d, c);
 	cd_loop_del(&d->loop, &c->src);
 	close(c->src.fd);
 	cc_proto_buf_free(&c->in);
@@ -323,8 +324,10 @@ static bool make_room(struct daemon *d)
 {
 	struct client *c, *old = NULL;
 
+	/* nor holders: their pins would go with them */
 	for (c = d->clients; c; c = c->next)
-		if (!c->subscribed && (!old || c->active < old->active))
+		if (!c->subscribed && !cd_holds_owned(d, c) &&
+		    (!old || c->active < old->active))
 			old = c;
 	if (!old)
 		return false;
@@ -412,9 +415,72 @@ static void put_u64(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
+/* PIN with holder=: kept while this connection lasts, not stored */
+static void hold_pin(struct daemon *d, struct client *c,
+		     struct cachectl_pin *pin, const char *path,
+		     const char *holder)
+{
+	int r;
+
+	if (!*holder || strlen(holder) > 255) {
+		queue_err(c, EINVAL, "cannot hold %s: the holder must be 1 to 255 bytes", path);
+		return;
+	}
+	r = cd_hold_add(d, c, c->cred.uid, pin, holder);
+	if (r == -EBUSY)
+		queue_err(c, EBUSY, "cannot hold %s: it is kept with other flags (soft, or not recursive)",
+			  path);
+	else if (r < 0)
+		queue_err(c, r, "held %s, but cannot keep it: %s", path, strerror(-r));
+	else
+		queue_msg(c, "OK", NULL, 0);
+}
+
+static void do_release(struct daemon *d, struct client *c, struct cc_proto_msg *m)
+{
+	const char *path = cc_proto_get(m, "path");
+
+	if (!path || path[0] != '/') {
+		queue_err(c, EINVAL, "RELEASE needs an absolute path=");
+		return;
+	}
+	if (cd_hold_release(d, c, path) < 0)
+		queue_err(c, ENOENT, "this connection holds no pin of %s", path);
+	else
+		queue_msg(c, "OK", NULL, 0);
+}
+
+static void do_holds(struct daemon *d, struct client *c)
+{
+	char count[24], flags[24], uid[24];
+	const char *kv[8];
+	unsigned int fl;
+	uid_t u;
+	size_t i;
+
+	put_u64(count, sizeof(count), d->nholds);
+	kv[0] = "count";
+	kv[1] = count;
+	if (queue_msg(c, "OK", kv, 1) < 0)
+		return;
+	for (i = 0; cd_hold_get(d, i, &kv[1], &fl, &kv[5], &u) == 0; i++) {
+		put_u64(flags, sizeof(flags), fl);
+		put_u64(uid, sizeof(uid), u);
+		kv[0] = "path";
+		kv[2] = "flags";
+		kv[3] = flags;
+		kv[4] = "holder";
+		kv[6] = "uid";
+		kv[7] = uid;
+		if (queue_msg(c, "HOLD", kv, 4) < 0)
+			return;
+	}
+}
+
 static void do_pin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 {
 	const char *path = cc_proto_get(m, "path");
+	const char *holder = cc_proto_get(m, "holder");
 	struct stat st, fst;
 	uint64_t flags = 0, budget = 0;
 	struct cachectl_pin *pin = NULL;
@@ -468,6 +534,10 @@ static void do_pin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 		goto out;
 	}
 	cachectl_pin_set_budget(pin, budget);
+	if (holder) {
+		hold_pin(d, c, pin, path, holder);
+		goto out;
+	}
 	r = cachectl_pinstore_add(d->store, pin);
 	if (r < 0) {
 		queue_err(c, r, "cannot record the pin of %s in %s: %s", path,
@@ -515,7 +585,10 @@ static void do_unpin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 	if (p) {
 		cd_log(d, LOG_NOTICE, "uid %u unpinned %s",
 		     (unsigned int)c->cred.uid, cd_pesc(d, p->path));
-		cd_pin_drop(d, p);
+		/* its holders keep it until they release it */
+		p->in_store = false;
+		if (!p->nholds)
+			cd_pin_drop(d, p);
 	}
 	queue_msg(c, "OK", NULL, 0);
 }
@@ -647,6 +720,10 @@ static void handle(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 		do_status(d, c, m);
 	else if (!strcmp(v, "LIST"))
 		do_list(d, c);
+	else if (!strcmp(v, "RELEASE"))
+		do_release(d, c, m);
+	else if (!strcmp(v, "HOLDS"))
+		do_holds(d, c);
 	else if (!strcmp(v, "SUBSCRIBE")) {
 		if (queue_msg(c, "OK", NULL, 0) == 0)
 			c->subscribed = true;

@@ -178,16 +178,15 @@ static int simple(struct cachectl_daemon *d, const char *verb, int fd,
 	return r;
 }
 
-CACHECTL_EXPORT int cachectl_daemon_pin(struct cachectl_daemon *d,
-					const struct cachectl_pin *pin)
+/* PIN, or with @holder a pin held while the connection lasts */
+static int send_pin(struct cachectl_daemon *d, const struct cachectl_pin *pin,
+		    const char *holder)
 {
 	char flags[16], prio[16], budget[24];
 	const char *kv[] = { "path", NULL, "flags", flags, "priority", prio,
-			     "budget", budget };
+			     "budget", budget, "holder", holder };
 	int fd, r;
 
-	if (!d || !pin)
-		return -EINVAL;
 	kv[1] = pin->path;
 	snprintf(flags, sizeof(flags), "%u", pin->flags);
 	snprintf(prio, sizeof(prio), "%d", pin->priority);
@@ -200,9 +199,74 @@ CACHECTL_EXPORT int cachectl_daemon_pin(struct cachectl_daemon *d,
 		set_error(d, NULL);
 		return r;
 	}
-	r = simple(d, "PIN", fd, kv, 4);
+	r = simple(d, "PIN", fd, kv, holder ? 5 : 4);
 	close(fd);
 	return r;
+}
+
+CACHECTL_EXPORT int cachectl_daemon_pin(struct cachectl_daemon *d,
+					const struct cachectl_pin *pin)
+{
+	if (!d || !pin)
+		return -EINVAL;
+	return send_pin(d, pin, NULL);
+}
+
+CACHECTL_EXPORT int cachectl_daemon_hold(struct cachectl_daemon *d,
+					 const struct cachectl_pin *pin,
+					 const char *holder)
+{
+	if (!d || !pin || !holder || !*holder || strlen(holder) > 255)
+		return -EINVAL;
+	return send_pin(d, pin, holder);
+}
+
+CACHECTL_EXPORT int cachectl_daemon_release(struct cachectl_daemon *d,
+					    const char *path)
+{
+	const char *kv[] = { "path", path };
+
+	if (!d || !path || path[0] != '/')
+		return -EINVAL;
+	return simple(d, "RELEASE", -1, kv, 1);
+}
+
+CACHECTL_EXPORT int cachectl_daemon_list_holds(struct cachectl_daemon *d,
+					       cachectl_hold_fn fn, void *data)
+{
+	struct cc_proto_msg m;
+	uint64_t count, i, flags, uid;
+	int r, stop = 0;
+
+	if (!d || !fn)
+		return -EINVAL;
+	r = cc_proto_send(d->fd, "HOLDS", -1, NULL, 0);
+	if (r < 0)
+		return r;
+	r = reply(d, &m);
+	if (r < 0)
+		return r;
+	r = proto_get_u64(&m, "count", &count) < 0 ? -EPROTO : 0;
+	cc_proto_msg_free(&m);
+	/* every answer is read, even after @fn stopped, to keep in step */
+	for (i = 0; !r && i < count; i++) {
+		const char *path, *holder;
+
+		r = cc_proto_recv(d->fd, &d->in, &m, REPLY_TIMEOUT_MS);
+		if (r < 0)
+			break;
+		path = cc_proto_get(&m, "path");
+		holder = cc_proto_get(&m, "holder");
+		if (strcmp(m.verb, "HOLD") || !path || !holder ||
+		    proto_get_u64(&m, "flags", &flags) < 0 ||
+		    proto_get_u64(&m, "uid", &uid) < 0)
+			r = -EPROTO;
+		else if (!stop)
+			stop = fn(path, (unsigned int)flags, holder,
+				  (unsigned int)uid, data);
+		cc_proto_msg_free(&m);
+	}
+	return r < 0 ? r : stop;
 }
 
 CACHECTL_EXPORT int cachectl_daemon_unpin(struct cachectl_daemon *d,

@@ -1420,6 +1420,58 @@ int cachectl_daemon_pin(struct cachectl_daemon *daemon,
 int cachectl_daemon_unpin(struct cachectl_daemon *daemon, const char *path);
 
 /**
+ * cachectl_daemon_hold - ask the daemon to keep a pin while connected
+ * @daemon: the connection; the pin lasts as long as it stays open
+ * @pin: what to keep
+ * @holder: who holds it, as cachectl pins shows it (e.g. "slurm job 42");
+ *          1 to 255 bytes
+ *
+ * As cachectl_daemon_pin(), but the pin is not recorded in the store: it
+ * goes when this connection closes, however the process holding it ends
+ * (exit, kill, a node that reboots). Holds of one path by several
+ * connections are counted: the pin goes with the last of them, and never
+ * while the store also has it. A path kept already must be kept at least
+ * as strongly as asked (hard over soft, recursive, inherit).
+ *
+ * Returns: 0; -EBUSY if the path is kept already with weaker flags;
+ * -EINVAL for a bad @holder; errors as for cachectl_daemon_pin().
+ * Since: 0.6
+ */
+int cachectl_daemon_hold(struct cachectl_daemon *daemon,
+			 const struct cachectl_pin *pin, const char *holder);
+
+/**
+ * cachectl_daemon_release - drop one of this connection's holds
+ * @daemon: the connection that holds it
+ * @path: the held pin's canonical path
+ *
+ * Other connections' holds of the same path, and the store's pin of it,
+ * are left alone.
+ *
+ * Returns: 0; -ENOENT if this connection holds no pin of @path; -EINVAL;
+ * -EPIPE if the daemon went away.
+ * Since: 0.6
+ */
+int cachectl_daemon_release(struct cachectl_daemon *daemon, const char *path);
+
+/* Called for each held pin; non-zero stops the listing (and is returned). */
+typedef int (*cachectl_hold_fn)(const char *path, unsigned int flags,
+				const char *holder, unsigned int uid,
+				void *data);
+
+/**
+ * cachectl_daemon_list_holds - the pins held by the daemon's connections
+ * @daemon: the connection
+ * @fn: called with each hold's path, CACHECTL_PIN_* flags, holder and uid
+ * @data: passed to @fn
+ *
+ * Returns: 0, or what @fn returned to stop; -EINVAL; -EPIPE; -EPROTO.
+ * Since: 0.6
+ */
+int cachectl_daemon_list_holds(struct cachectl_daemon *daemon,
+			       cachectl_hold_fn fn, void *data);
+
+/**
  * cachectl_daemon_reload - make the daemon re-read its store
  * Returns: 0; errors as for cachectl_pinstore_open() or -EPIPE.
  * Since: 0.2

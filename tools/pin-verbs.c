@@ -580,8 +580,10 @@ static void pins_usage(const struct common_opts *co)
 	       "     --system             the system pins\n", program_name);
 	common_usage(co);
 	printf("\nColumns: PATH MODE OPTS PRIO BUDGET FILES SIZE CACHED PCT LOCKED SHORTFALL\n"
-	       "         FSCACHE KPINNED STATUS (with -J: RECURSIVE INHERIT PRIORITY for\n"
-	       "         OPTS and PRIO, KPINNED and KFILES for KPINNED)\n\n"
+	       "         FSCACHE KPINNED STATUS HOLDER (with -J: RECURSIVE INHERIT PRIORITY\n"
+	       "         for OPTS and PRIO, KPINNED and KFILES for KPINNED)\n"
+	       "HOLDER names who holds a pin kept only while its holder runs (e.g. a\n"
+	       "Slurm job), '-' for the store's pins.\n\n"
 	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
@@ -590,7 +592,8 @@ static void pins_usage(const struct common_opts *co)
 /* KPINNED "n/m" for people; KPINNED (n) and KFILES (m) for programs */
 enum { P_PATH, P_MODE, P_OPTS, P_RECURSIVE, P_INHERIT, P_PRIO, P_PRIORITY,
        P_BUDGET, P_FILES, P_SIZE, P_CACHED, P_PCT, P_LOCKED, P_SHORT,
-       P_FSCACHE, P_KPINNED, P_KPINNED_N, P_KFILES, P_STATUS, P_NCOLS };
+       P_FSCACHE, P_KPINNED, P_KPINNED_N, P_KFILES, P_STATUS, P_HOLDER,
+       P_NCOLS };
 
 static const struct {
 	const char *name;
@@ -615,6 +618,7 @@ static const struct {
 	[P_KPINNED_N] = { "KPINNED", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_KFILES] = { "KFILES", SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[P_STATUS] = { "STATUS", 0, SCOLS_JSON_STRING },
+	[P_HOLDER] = { "HOLDER", 0, SCOLS_JSON_STRING },
 };
 
 static void set_size(struct libscols_line *ln, int col, uint64_t v, bool bytes)
@@ -644,6 +648,119 @@ static const char *status_word(const struct cachectl_pin_status *ps, bool live,
 	return "filling";
 }
 
+/* One row of cachectl pins: a stored pin, or a held one (@holder). */
+static int pin_row(struct libscols_table *tb, struct cachectl_ctx *ctx,
+		   struct cachectl_daemon *d, const struct cachectl_pin *pin,
+		   const char *holder, bool json, bool bytes)
+{
+	struct libscols_line *ln = scols_table_new_line(tb, NULL);
+	int r, failed = 0;
+	unsigned int f = cachectl_pin_get_flags(pin);
+	struct cachectl_pin_status ps = { 0 };
+	struct cachectl_pin_usage u = { 0 };
+	bool live = false, kernel = tool_caps(ctx) & CACHECTL_CAP_FSCACHE;
+	struct cc_escbuf esc = { 0 };
+	char buf[64];
+
+	if (!ln)
+		return 1;
+	if (d) {
+		r = cachectl_daemon_get_status(d, cachectl_pin_get_path(pin),
+					       &ps, sizeof(ps));
+		live = r == 0;
+	}
+	/* one walk measures what the daemon does not tell */
+	if ((!live || kernel) && cachectl_pin_measure(pin, &u, sizeof(u)) < 0)
+		failed = 1;
+	if (!live) {
+		memset(&ps, 0, sizeof(ps));
+		ps.files = u.files;
+		ps.size = u.size;
+		ps.cached = u.cached;
+		if (u.errors)
+			ps.flags |= CACHECTL_PIN_STATUS_ERROR;
+	}
+	scols_line_set_data(ln, P_PATH, json ? cachectl_pin_get_path(pin) :
+			    name_esc(&esc, cachectl_pin_get_path(pin)));
+	cc_escbuf_free(&esc);
+	scols_line_set_data(ln, P_MODE, f & CACHECTL_PIN_HARD ? "hard" : "soft");
+	snprintf(buf, sizeof(buf), "%s%s",
+		 f & CACHECTL_PIN_RECURSIVE ? "r" : "-",
+		 f & CACHECTL_PIN_INHERIT ? "i" : "-");
+	scols_line_set_data(ln, P_OPTS, buf);
+	scols_line_set_data(ln, P_RECURSIVE,
+			    f & CACHECTL_PIN_RECURSIVE ? "1" : "0");
+	scols_line_set_data(ln, P_INHERIT,
+			    f & CACHECTL_PIN_INHERIT ? "1" : "0");
+	snprintf(buf, sizeof(buf), "%d", cachectl_pin_get_priority(pin));
+	scols_line_set_data(ln, P_PRIO, buf);
+	scols_line_set_data(ln, P_PRIORITY, buf);
+	if (cachectl_pin_get_budget(pin))
+		set_size(ln, P_BUDGET, cachectl_pin_get_budget(pin), bytes || json);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ps.files);
+	scols_line_set_data(ln, P_FILES, buf);
+	set_size(ln, P_SIZE, ps.size, bytes || json);
+	set_size(ln, P_CACHED, ps.cached, bytes || json);
+	snprintf(buf, sizeof(buf), "%.1f", ps.size ?
+		 100.0 * (double)MIN(ps.cached, ps.size) / (double)ps.size :
+		 100.0);
+	scols_line_set_data(ln, P_PCT, buf);
+	if (live) {
+		set_size(ln, P_LOCKED, ps.locked, bytes || json);
+		set_size(ln, P_SHORT, ps.shortfall, bytes || json);
+	}
+	if (u.flags & CACHECTL_PIN_USAGE_FSCACHE) {
+		set_size(ln, P_FSCACHE, u.fscache, bytes || json);
+		snprintf(buf, sizeof(buf), "%llu/%llu",
+			 (unsigned long long)u.fscache_pinned,
+			 (unsigned long long)u.fscache_files);
+		scols_line_set_data(ln, P_KPINNED, buf);
+		snprintf(buf, sizeof(buf), "%llu",
+			 (unsigned long long)u.fscache_pinned);
+		scols_line_set_data(ln, P_KPINNED_N, buf);
+		snprintf(buf, sizeof(buf), "%llu",
+			 (unsigned long long)u.fscache_files);
+		scols_line_set_data(ln, P_KFILES, buf);
+	} else if (!json) {
+		/* the shim cannot see fscache */
+		scols_line_set_data(ln, P_FSCACHE, "-");
+		scols_line_set_data(ln, P_KPINNED, "-");
+	}
+	scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
+	if (holder)
+		scols_line_set_data(ln, P_HOLDER, json ? holder : name_esc(&esc, holder));
+	else if (!json)
+		scols_line_set_data(ln, P_HOLDER, "-");
+	cc_escbuf_free(&esc);
+	return failed;
+}
+
+struct hold_rows {
+	struct libscols_table *tb;
+	struct cachectl_ctx *ctx;
+	struct cachectl_daemon *d;
+	bool json, bytes;
+	int failed;
+};
+
+static int hold_row(const char *path, unsigned int flags, const char *holder,
+		    unsigned int uid, void *data)
+{
+	struct hold_rows *hr = data;
+	struct cachectl_pin *pin;
+	char who[300];
+
+	if (cachectl_pin_new(hr->ctx, path, flags, &pin) < 0) {
+		hr->failed++;
+		return 0;
+	}
+	snprintf(who, sizeof(who), "%s (uid %u)", holder, uid);
+	hr->failed += pin_row(hr->tb, hr->ctx, hr->d, pin, who, hr->json,
+			      hr->bytes);
+	cachectl_pin_unref(pin);
+	return 0;
+}
+
 int verb_pins(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -653,7 +770,7 @@ int verb_pins(int argc, char **argv)
 	struct common_opts co = { .verb = "pins", .honours = COMMON_TABLE };
 	bool sys = false, json, bytes;
 	struct cachectl_ctx *ctx;
-	struct cachectl_daemon *d = NULL;
+	struct cachectl_daemon *d = NULL, *hd = NULL;
 	struct cachectl_pinstore *st = NULL;
 	struct libscols_table *tb;
 	int c, i, r, failed = 0, backend = 0;
@@ -705,81 +822,18 @@ int verb_pins(int argc, char **argv)
 		if ((json && for_people) || (!json && for_json))
 			scols_column_set_flags(cl, pcols[i].flags | SCOLS_FL_HIDDEN);
 	}
-	for (k = 0; k < cachectl_pinstore_get_count(st); k++) {
-		const struct cachectl_pin *pin = cachectl_pinstore_get_pin(st, k);
-		struct libscols_line *ln = scols_table_new_line(tb, NULL);
-		unsigned int f = cachectl_pin_get_flags(pin);
-		struct cachectl_pin_status ps = { 0 };
-		struct cachectl_pin_usage u = { 0 };
-		bool live = false, kernel = tool_caps(ctx) & CACHECTL_CAP_FSCACHE;
-		struct cc_escbuf esc = { 0 };
-		char buf[64];
+	for (k = 0; k < cachectl_pinstore_get_count(st); k++)
+		failed += pin_row(tb, ctx, d, cachectl_pinstore_get_pin(st, k),
+				  NULL, json, bytes);
+	/* a connection carries one request at a time: the rows' status
+	 * requests go on d while the list comes on its own */
+	if (d && cachectl_daemon_connect(ctx, scope_of(sys), &hd) == 0) {
+		struct hold_rows hr = { tb, ctx, d, json, bytes, 0 };
 
-		if (!ln)
-			break;
-		if (d) {
-			r = cachectl_daemon_get_status(d, cachectl_pin_get_path(pin),
-						       &ps, sizeof(ps));
-			live = r == 0;
-		}
-		/* one walk measures what the daemon does not tell */
-		if ((!live || kernel) && cachectl_pin_measure(pin, &u, sizeof(u)) < 0)
+		if (cachectl_daemon_list_holds(hd, hold_row, &hr) < 0)
 			failed++;
-		if (!live) {
-			memset(&ps, 0, sizeof(ps));
-			ps.files = u.files;
-			ps.size = u.size;
-			ps.cached = u.cached;
-			if (u.errors)
-				ps.flags |= CACHECTL_PIN_STATUS_ERROR;
-		}
-		scols_line_set_data(ln, P_PATH, json ? cachectl_pin_get_path(pin) :
-				    name_esc(&esc, cachectl_pin_get_path(pin)));
-		cc_escbuf_free(&esc);
-		scols_line_set_data(ln, P_MODE, f & CACHECTL_PIN_HARD ? "hard" : "soft");
-		snprintf(buf, sizeof(buf), "%s%s",
-			 f & CACHECTL_PIN_RECURSIVE ? "r" : "-",
-			 f & CACHECTL_PIN_INHERIT ? "i" : "-");
-		scols_line_set_data(ln, P_OPTS, buf);
-		scols_line_set_data(ln, P_RECURSIVE,
-				    f & CACHECTL_PIN_RECURSIVE ? "1" : "0");
-		scols_line_set_data(ln, P_INHERIT,
-				    f & CACHECTL_PIN_INHERIT ? "1" : "0");
-		snprintf(buf, sizeof(buf), "%d", cachectl_pin_get_priority(pin));
-		scols_line_set_data(ln, P_PRIO, buf);
-		scols_line_set_data(ln, P_PRIORITY, buf);
-		if (cachectl_pin_get_budget(pin))
-			set_size(ln, P_BUDGET, cachectl_pin_get_budget(pin), bytes || json);
-		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ps.files);
-		scols_line_set_data(ln, P_FILES, buf);
-		set_size(ln, P_SIZE, ps.size, bytes || json);
-		set_size(ln, P_CACHED, ps.cached, bytes || json);
-		snprintf(buf, sizeof(buf), "%.1f", ps.size ?
-			 100.0 * (double)MIN(ps.cached, ps.size) / (double)ps.size :
-			 100.0);
-		scols_line_set_data(ln, P_PCT, buf);
-		if (live) {
-			set_size(ln, P_LOCKED, ps.locked, bytes || json);
-			set_size(ln, P_SHORT, ps.shortfall, bytes || json);
-		}
-		if (u.flags & CACHECTL_PIN_USAGE_FSCACHE) {
-			set_size(ln, P_FSCACHE, u.fscache, bytes || json);
-			snprintf(buf, sizeof(buf), "%llu/%llu",
-				 (unsigned long long)u.fscache_pinned,
-				 (unsigned long long)u.fscache_files);
-			scols_line_set_data(ln, P_KPINNED, buf);
-			snprintf(buf, sizeof(buf), "%llu",
-				 (unsigned long long)u.fscache_pinned);
-			scols_line_set_data(ln, P_KPINNED_N, buf);
-			snprintf(buf, sizeof(buf), "%llu",
-				 (unsigned long long)u.fscache_files);
-			scols_line_set_data(ln, P_KFILES, buf);
-		} else if (!json) {
-			/* the shim cannot see fscache */
-			scols_line_set_data(ln, P_FSCACHE, "-");
-			scols_line_set_data(ln, P_KPINNED, "-");
-		}
-		scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
+		failed += hr.failed;
+		cachectl_daemon_unref(hd);
 	}
 	if (out_table_print(tb, &co) < 0)
 		failed++;

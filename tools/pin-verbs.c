@@ -583,7 +583,7 @@ static void pins_usage(const struct common_opts *co)
 	       "         FSCACHE KPINNED STATUS HOLDER (with -J: RECURSIVE INHERIT PRIORITY\n"
 	       "         for OPTS and PRIO, KPINNED and KFILES for KPINNED)\n"
 	       "HOLDER names who holds a pin kept only while its holder runs (e.g. a\n"
-	       "Slurm job), '-' for the store's pins.\n\n"
+	       "Slurm job), '-' for the store's pins; shown when there are such pins.\n\n"
 	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
@@ -741,6 +741,7 @@ struct hold_rows {
 	struct cachectl_daemon *d;
 	bool json, bytes;
 	int failed;
+	size_t rows;
 };
 
 static int hold_row(const char *path, unsigned int flags, const char *holder,
@@ -757,6 +758,7 @@ static int hold_row(const char *path, unsigned int flags, const char *holder,
 	snprintf(who, sizeof(who), "%s (uid %u)", holder, uid);
 	hr->failed += pin_row(hr->tb, hr->ctx, hr->d, pin, who, hr->json,
 			      hr->bytes);
+	hr->rows++;
 	cachectl_pin_unref(pin);
 	return 0;
 }
@@ -774,7 +776,7 @@ int verb_pins(int argc, char **argv)
 	struct cachectl_pinstore *st = NULL;
 	struct libscols_table *tb;
 	int c, i, r, failed = 0, backend = 0;
-	size_t k;
+	size_t k, holds = 0;
 
 	while ((c = common_getopt(argc, argv, "", longopts, &co)) != -1) {
 		switch (c) {
@@ -828,12 +830,22 @@ int verb_pins(int argc, char **argv)
 	/* a connection carries one request at a time: the rows' status
 	 * requests go on d while the list comes on its own */
 	if (d && cachectl_daemon_connect(ctx, scope_of(sys), &hd) == 0) {
-		struct hold_rows hr = { tb, ctx, d, json, bytes, 0 };
+		struct hold_rows hr = { tb, ctx, d, json, bytes, 0, 0 };
 
 		if (cachectl_daemon_list_holds(hd, hold_row, &hr) < 0)
 			failed++;
 		failed += hr.failed;
+		holds = hr.rows;
 		cachectl_daemon_unref(hd);
+	}
+	/* only held pins have a holder: without any, the table is as it was
+	 * (-o HOLDER still asks for it) */
+	if (!holds) {
+		struct libscols_column *cl = scols_table_get_column(tb, P_HOLDER);
+
+		if (cl)
+			scols_column_set_flags(cl, scols_column_get_flags(cl) |
+					       SCOLS_FL_HIDDEN);
 	}
 	if (out_table_print(tb, &co) < 0)
 		failed++;

@@ -69,6 +69,7 @@ struct uring_batch {
 	unsigned int depth;	/* requests in flight */
 	unsigned int window;	/* files held, to order their requests */
 	size_t *order;		/* sorted mode: submission order by inode */
+	size_t norder;		/* entries of order[] (some may be emitted) */
 	bool read;		/* read the data, else FADVISE WILLNEED */
 	bool sorted;		/* flushed whole, requests in inode order */
 	unsigned int open_flags;
@@ -226,6 +227,11 @@ static struct pending *slot(struct uring_batch *b, const char *path)
 	return p->path ? p : NULL;
 }
 
+static int pump(struct uring_batch *b, struct cachectl_walk *w,
+		bool wait);
+static int drain_sorted(struct uring_batch *b, struct cachectl_walk *w,
+			size_t keep);
+
 /* Takes ownership of @fd; @e->res holds the residency before prefetch. */
 int cachectl__uring_batch_add(struct uring_batch *b, struct cachectl_walk *w,
 			      int fd, const struct stat *st, const char *path,
@@ -244,12 +250,9 @@ int cachectl__uring_batch_add(struct uring_batch *b, struct cachectl_walk *w,
 	p->end = needed ? (uint64_t)st->st_size : 0;
 	b->n++;
 	if (b->n == b->window)
-		return cachectl__uring_batch_flush(b, w);
+		return drain_sorted(b, w, b->window / 2);
 	return 0;
 }
-
-static int pump(struct uring_batch *b, struct cachectl_walk *w,
-		bool wait);
 
 int cachectl__uring_batch_add_name(struct uring_batch *b,
 				   struct cachectl_walk *w, struct dirref *dir,
@@ -363,9 +366,10 @@ static bool queue_meta(struct uring_batch *b, struct pending *p, size_t idx)
 /* Fill the ring: oldest files first, so the output is never held long. */
 static void queue(struct uring_batch *b)
 {
-	size_t k;
+	/* sorted: order[] may hold emitted files, which are P_DONE */
+	size_t n = b->sorted ? b->norder : b->n, k;
 
-	for (k = 0; k < b->n && b->inflight < b->depth; k++) {
+	for (k = 0; k < n && b->inflight < b->depth; k++) {
 		size_t idx = b->sorted ? b->order[k] : (b->head + k) % b->window;
 		struct pending *p = &b->items[idx];
 
@@ -502,8 +506,6 @@ static int advance(struct uring_batch *b, struct cachectl_walk *w)
 			}
 		}
 	}
-	if (b->sorted)
-		return 0;
 	/* stream out the finished prefix */
 	while (b->n && item(b, 0)->state == P_DONE) {
 		struct pending *p = item(b, 0);
@@ -552,39 +554,36 @@ static int by_inode(const void *a, const void *b, void *arg)
 	return x->st_ino < y->st_ino ? -1 : x->st_ino > y->st_ino;
 }
 
-/* Run every pending file to completion and emit them in walk order. */
-int cachectl__uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
+/*
+ * A sorted batch: the files held go out in inode order, and their results
+ * in walk order as the oldest finish. Waiting only until @keep are left,
+ * the newer files' requests keep the device busy meanwhile; the window
+ * is then refilled and sorted again (once per window / 2 files).
+ */
+static int drain_sorted(struct uring_batch *b, struct cachectl_walk *w,
+			size_t keep)
 {
 	size_t k;
 	int r = b->fatal;
 
-	if (b->sorted) {
-		/* a sorted batch is never streamed: it starts at slot 0 */
-		for (k = 0; k < b->n; k++)
-			b->order[k] = k;
-		qsort_r(b->order, b->n, sizeof(*b->order), by_inode, b);
-	}
-	while (r >= 0 && b->n) {
-		bool busy = false;
-
+	for (k = 0; k < b->n; k++)
+		b->order[k] = (b->head + k) % b->window;
+	/* no file is added until this returns: order[] stays valid */
+	qsort_r(b->order, b->n, sizeof(*b->order), by_inode, b);
+	b->norder = b->n;
+	while (r >= 0 && b->n > keep)
 		r = pump(b, w, true);
-		for (k = 0; r >= 0 && k < b->n && !busy; k++)
-			busy = item(b, k)->state != P_DONE;
-		if (r < 0 || busy || !b->sorted)
-			continue;
-		for (k = 0; k < b->n; k++) {
-			struct pending *p = item(b, k);
-			int rr;
+	return r;
+}
 
-			p->e.path = p->path;
-			rr = cachectl__engine_emit(w, &p->e, &p->st,
-						   p->error, p->skip);
-			release(p);
-			if (rr < 0 && r >= 0)
-				r = rr;
-		}
-		b->head = 0;
-		b->n = 0;
-	}
+/* Run every pending file to completion and emit them in walk order. */
+int cachectl__uring_batch_flush(struct uring_batch *b, struct cachectl_walk *w)
+{
+	int r = b->fatal;
+
+	if (b->sorted)
+		return drain_sorted(b, w, 0);
+	while (r >= 0 && b->n)
+		r = pump(b, w, true);
 	return r;
 }

@@ -44,7 +44,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import (copy_for_nobody, default_bases, fstype, group_arg,  # noqa: E402
+from cachectl_test import (cachestat, copy_for_nobody, default_bases, fstype, group_arg,  # noqa: E402
                            KCS, kcs, KiB, kstat, MiB, NOBODY, roundup, run,
                            scratch_dir, SETPRIV, Skip, skip_all, Tap)
 
@@ -201,6 +201,21 @@ def make_cold(path):
     c = int(r.text.split()[0])
     if c != 0:
         raise RuntimeError('could not make %r cold: %d bytes stay' % (path, c))
+
+
+def make_cold_many(paths):
+    """make_cold() for a tree's worth of files, without a process each:
+    DONTNEED from here, checked with cachestat(2) from here."""
+    os.sync()           # DONTNEED skips dirty pages
+    for _ in range(10):
+        for p in paths:
+            fd = os.open(p, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+        if not any(c for c, _ in cachestat(paths)):
+            return
+        time.sleep(0.05)
+    raise RuntimeError('could not make %d files cold' % len(paths))
 
 
 def warm(path, nbytes):

@@ -14,12 +14,11 @@ import collections
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import cachestat, run, Skip  # noqa: E402
-from clitest import have_strace, main, mass_tree  # noqa: E402
+from cachectl_test import run, Skip  # noqa: E402
+from clitest import have_strace, main, make_cold_many, mass_tree  # noqa: E402
 
 N1, N2 = 2, 6           # directories of 64 files: the pool's path
 PER_DIR = 64
@@ -32,7 +31,7 @@ CALL = re.compile(r'^\d+\s+([a-z_0-9]+)\(')
 
 def count(E, args, tree, cold):
     if cold:
-        make_cold(files_of(tree))
+        make_cold_many(files_of(tree))
     log = E.path('trace.%d' % os.getpid())
     env = dict(os.environ, LC_ALL='C')
     # LeakSanitizer cannot run under ptrace (ASan builds in CI)
@@ -50,19 +49,6 @@ def count(E, args, tree, cold):
                 c[NAMES.get(m.group(1), m.group(1))] += 1
     os.unlink(log)
     return c
-
-
-def make_cold(paths):
-    os.sync()           # DONTNEED skips dirty pages
-    for _ in range(10):
-        for p in paths:
-            fd = os.open(p, os.O_RDONLY)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
-        if not any(c for c, _ in cachestat(paths)):
-            return
-        time.sleep(0.05)
-    raise RuntimeError('could not make the tree cold')
 
 
 def files_of(tree):

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import (kcs, kmissing, MiB, PAGE, Res, roundup, run)  # noqa: E402
+from cachectl_test import (cachestat, kcs, kmissing, MiB, PAGE, Res, roundup, run)  # noqa: E402
 import clitest  # noqa: E402
 from clitest import (build_tree, CACHECTL, check_rows_vs_kernel, file_rows,  # noqa: E402
                      jrows, kcached, kcheck, kmatch, krange, main, make_cold,
@@ -133,6 +133,31 @@ def t_prefetch_modes(t, E):
         t.ok(not wait_flaws, 'prefetch --wait returns only when the reads completed '
              '(every page uptodate per mincore)', *wait_flaws)
         wait_with_islands(t, E)
+    ring_window(t, E)
+
+
+def ring_window(t, E):
+    """-d on a local tree larger than the ring's window (512 files): the
+    oldest files are emitted while newer ones are in flight, every file
+    once, every file in."""
+    root = E.path('window')
+    mass_tree(root, ndirs=3, nfiles=500)
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+
+    def go():
+        clitest.make_cold_many(files)
+        r = E.cachectl(['prefetch', '-r', '--wait', '-d', '8', '-J', '-b', root])
+        if r.rc != 0:
+            return [r.show()]
+        rows = json.loads(r.out)['cachectl']
+        names = [os.path.normpath(x['file']) for x in rows]
+        bad = [] if sorted(names) == files else \
+            ['%d rows for %d files, %d distinct' % (len(names), len(files), len(set(names)))]
+        bad += ['%s: kernel %d, row %d' % (f, c, x['cached'])
+                for f, x, (c, _) in zip(names, rows, cachestat(names))
+                if c != 4096 or x['cached'] != 4096][:5]
+        return bad
+    settle(t, 'prefetch -r --wait -d 8 over 1500 files: each once, kernel has all', go)
 
 
 def wait_with_islands(t, E, rounds=3):

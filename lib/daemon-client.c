@@ -91,7 +91,7 @@ CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
 	struct cc_proto_msg m;
 	uint64_t version;
 	char *path;
-	int r;
+	int r, e;
 
 	if (!ctx || !ret)
 		return -EINVAL;
@@ -123,6 +123,13 @@ CACHECTL_EXPORT int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
 	r = cc_proto_recv(d->fd, &d->in, &m, REPLY_TIMEOUT_MS);
 	if (r < 0) {
 		r = r == -ETIMEDOUT || r == -EPIPE ? r : -EPROTO;
+		goto fail;
+	}
+	/* a daemon at its client limits says why instead of HELLO */
+	if (!strcmp(m.verb, "ERR") && cc_proto_get_int(&m, "errno", &e) == 0 &&
+	    (e == EBUSY || e == EAGAIN)) {
+		cc_proto_msg_free(&m);
+		r = -EBUSY;
 		goto fail;
 	}
 	if (strcmp(m.verb, "HELLO") || proto_get_u64(&m, "version", &version) < 0 ||
@@ -392,6 +399,7 @@ CACHECTL_EXPORT const char *cachectl_event_name(int type)
 		[CACHECTL_EVENT_SHORTFALL] = "shortfall",
 		[CACHECTL_EVENT_ADDED] = "added",
 		[CACHECTL_EVENT_ERROR] = "error",
+		[CACHECTL_EVENT_OVERRUN] = "overrun",
 	};
 
 	if (type <= 0 || type >= (int)(sizeof(names) / sizeof(names[0])))

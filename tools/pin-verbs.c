@@ -61,6 +61,31 @@ static void store_error(const char *path, int r, bool sys)
 			strerror(-r));
 }
 
+/*
+ * Connect to the scope's daemon. Returns 1 connected, 0 when none runs,
+ * or a negative errno once said: one runs but cannot be talked to (busy
+ * at its client limits, or broken), and nothing may act in its place.
+ */
+static int daemon_open(struct cachectl_ctx *ctx, bool sys,
+		       struct cachectl_daemon **ret)
+{
+	int r = cachectl_daemon_connect(ctx, scope_of(sys), ret);
+
+	if (r == 0)
+		return 1;
+	*ret = NULL;
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		return 0;
+	if (r == -EBUSY)
+		fprintf(stderr, "%s: the %s cachectld is busy (at its client "
+			"limits); try again later\n", program_name,
+			scope_name(sys));
+	else
+		fprintf(stderr, "%s: cannot talk to the %s cachectld: %s\n",
+			program_name, scope_name(sys), strerror(-r));
+	return r;
+}
+
 static void pin_usage(const struct common_opts *co)
 {
 	printf("Usage:\n %s pin [options] PATH...\n\n"
@@ -340,10 +365,13 @@ int verb_pin(int argc, char **argv)
 		fprintf(stderr, "%s: out of memory\n", program_name);
 		return EXIT_FAILURE;
 	}
-	r = cachectl_daemon_connect(ctx, scope_of(sys), &d);
-	if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
-		fprintf(stderr, "%s: cannot talk to cachectld: %s\n",
-			program_name, strerror(-r));
+	/* a daemon that runs keeps the store: never write it behind its back */
+	if (daemon_open(ctx, sys, &d) < 0) {
+		free(done);
+		free(pins);
+		cachectl_unref(ctx);
+		return EXIT_FAILURE;
+	}
 	if (!d) {
 		r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 		if (r < 0) {
@@ -518,7 +546,12 @@ int verb_unpin(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	ctx = new_ctx(co.verbose, &backend);
-	if (cachectl_daemon_connect(ctx, scope_of(sys), &d) < 0) {
+	r = daemon_open(ctx, sys, &d);
+	if (r < 0) {
+		cachectl_unref(ctx);
+		return EXIT_FAILURE;
+	}
+	if (!d) {
 		r = cachectl_pinstore_open(ctx, scope_of(sys), &st);
 		if (r < 0) {
 			store_error("pin store", r, sys);
@@ -648,10 +681,14 @@ static const char *status_word(const struct cachectl_pin_status *ps, bool live,
 	return "filling";
 }
 
-/* One row of cachectl pins: a stored pin, or a held one (@holder). */
+/*
+ * One row of cachectl pins: a stored pin, or a held one (@holder). @busy:
+ * a daemon runs but took no connection (@d is NULL then).
+ */
 static int pin_row(struct libscols_table *tb, struct cachectl_ctx *ctx,
-		   struct cachectl_daemon *d, const struct cachectl_pin *pin,
-		   const char *holder, bool json, bool bytes)
+		   struct cachectl_daemon *d, bool busy,
+		   const struct cachectl_pin *pin, const char *holder,
+		   bool json, bool bytes)
 {
 	struct libscols_line *ln = scols_table_new_line(tb, NULL);
 	int r, failed = 0;
@@ -726,7 +763,8 @@ static int pin_row(struct libscols_table *tb, struct cachectl_ctx *ctx,
 		scols_line_set_data(ln, P_FSCACHE, "-");
 		scols_line_set_data(ln, P_KPINNED, "-");
 	}
-	scols_line_set_data(ln, P_STATUS, status_word(&ps, live, d != NULL));
+	scols_line_set_data(ln, P_STATUS, busy ? "daemon-busy" :
+			    status_word(&ps, live, d != NULL));
 	if (holder)
 		scols_line_set_data(ln, P_HOLDER, json ? holder : name_esc(&esc, holder));
 	else if (!json)
@@ -756,7 +794,7 @@ static int hold_row(const char *path, unsigned int flags, const char *holder,
 		return 0;
 	}
 	snprintf(who, sizeof(who), "%s (uid %u)", holder, uid);
-	hr->failed += pin_row(hr->tb, hr->ctx, hr->d, pin, who, hr->json,
+	hr->failed += pin_row(hr->tb, hr->ctx, hr->d, false, pin, who, hr->json,
 			      hr->bytes);
 	hr->rows++;
 	cachectl_pin_unref(pin);
@@ -770,7 +808,7 @@ int verb_pins(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts co = { .verb = "pins", .honours = COMMON_TABLE };
-	bool sys = false, json, bytes;
+	bool sys = false, json, bytes, busy;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d = NULL, *hd = NULL;
 	struct cachectl_pinstore *st = NULL;
@@ -801,7 +839,8 @@ int verb_pins(int argc, char **argv)
 		cachectl_unref(ctx);
 		return EXIT_FAILURE;
 	}
-	(void)cachectl_daemon_connect(ctx, scope_of(sys), &d);
+	/* a busy daemon is said so: the figures are then measured now */
+	busy = daemon_open(ctx, sys, &d) < 0;
 
 	tb = scols_new_table();
 	if (!tb) {
@@ -825,7 +864,7 @@ int verb_pins(int argc, char **argv)
 			scols_column_set_flags(cl, pcols[i].flags | SCOLS_FL_HIDDEN);
 	}
 	for (k = 0; k < cachectl_pinstore_get_count(st); k++)
-		failed += pin_row(tb, ctx, d, cachectl_pinstore_get_pin(st, k),
+		failed += pin_row(tb, ctx, d, busy, cachectl_pinstore_get_pin(st, k),
 				  NULL, json, bytes);
 	/* a connection carries one request at a time: the rows' status
 	 * requests go on d while the list comes on its own */
@@ -850,14 +889,17 @@ int verb_pins(int argc, char **argv)
 	if (out_table_print(tb, &co) < 0)
 		failed++;
 	scols_unref_table(tb);
-	if (!d && cachectl_pinstore_get_count(st))
+	if (busy && cachectl_pinstore_get_count(st))
+		fprintf(stderr, "%s: the figures are measured now, not the "
+			"daemon's\n", program_name);
+	else if (!d && cachectl_pinstore_get_count(st))
 		fprintf(stderr, "%s: no cachectld is running: the figures are "
 			"measured now and nothing keeps these pins\n",
 			program_name);
 	cachectl_pinstore_unref(st);
 	cachectl_daemon_unref(d);
 	cachectl_unref(ctx);
-	return failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+	return failed || busy ? EXIT_PARTIAL : EXIT_SUCCESS;
 }
 
 /* ---- monitor ------------------------------------------------------------- */
@@ -874,6 +916,88 @@ static void monitor_usage(const struct common_opts *co)
 	printf("\nWith -J, one JSON object a line.\n\n"
 	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
+}
+
+static void print_event(const struct common_opts *co, const char *name,
+			const char *path, uint64_t bytes)
+{
+	if (co->json) {
+		struct outbuf o = { 0 };
+		char num[32];
+
+		/* one object a line, for line-by-line readers */
+		out_puts(&o, "{\"type\": ");
+		out_json_string(&o, name);
+		out_puts(&o, ", \"path\": ");
+		if (path)
+			out_json_string(&o, path);
+		else
+			out_puts(&o, "null");
+		snprintf(num, sizeof(num), ", \"bytes\": %llu}\n",
+			 (unsigned long long)bytes);
+		out_puts(&o, num);
+		out_flush(&o, stdout);
+		out_free(&o);
+	} else {
+		struct cc_escbuf esc = { 0 };
+		char t[32], h[32];
+		time_t now = time(NULL);
+
+		strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
+		if (co->bytes)
+			snprintf(h, sizeof(h), "%llu", (unsigned long long)bytes);
+		else
+			size_human(bytes, h, sizeof(h));
+		printf("%s %-11s %7s %s\n", t, name, h,
+		       path ? name_esc(&esc, path) : "-");
+		cc_escbuf_free(&esc);
+	}
+}
+
+/*
+ * The daemon dropped us for falling behind: subscribe again, then say
+ * where each pin stands now, as "status" lines (bytes: cached), since
+ * the events in between are lost. Returns 0 or a negative errno.
+ */
+static int monitor_resync(struct cachectl_ctx *ctx, bool sys,
+			  const struct common_opts *co,
+			  struct cachectl_daemon **d)
+{
+	struct cachectl_daemon *q = NULL;
+	struct cachectl_pinstore *st = NULL;
+	size_t k;
+	int r, i;
+
+	fprintf(stderr, "%s: fell behind cachectld's events (overrun): "
+		"reconnecting; events until now are lost, the pins' status "
+		"follows\n", program_name);
+	*d = cachectl_daemon_unref(*d);
+	/* the daemon may still be busy with our old connection: a few tries */
+	for (i = 0; i < 50; i++) {
+		r = cachectl_daemon_connect(ctx, scope_of(sys), d);
+		if (r != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	if (r == 0)
+		r = cachectl_daemon_subscribe(*d);
+	if (r < 0)
+		return r;
+	if (cachectl_pinstore_open(ctx, scope_of(sys), &st) < 0 ||
+	    cachectl_daemon_connect(ctx, scope_of(sys), &q) < 0) {
+		cachectl_pinstore_unref(st);
+		return 0;
+	}
+	for (k = 0; k < cachectl_pinstore_get_count(st); k++) {
+		const char *path = cachectl_pin_get_path(cachectl_pinstore_get_pin(st, k));
+		struct cachectl_pin_status ps;
+
+		if (cachectl_daemon_get_status(q, path, &ps, sizeof(ps)) == 0)
+			print_event(co, "status", path, ps.cached);
+	}
+	cachectl_daemon_unref(q);
+	cachectl_pinstore_unref(st);
+	return 0;
 }
 
 int verb_monitor(int argc, char **argv)
@@ -905,6 +1029,13 @@ int verb_monitor(int argc, char **argv)
 		usage_error("monitor: unexpected argument '%s'", argv[optind]);
 	ctx = new_ctx(co.verbose, NULL);
 	r = cachectl_daemon_connect(ctx, scope_of(sys), &d);
+	if (r == -EBUSY) {
+		fprintf(stderr, "%s: the %s cachectld is busy (at its client "
+			"limits); try again later\n", program_name,
+			scope_name(sys));
+		cachectl_unref(ctx);
+		return EXIT_FAILURE;
+	}
 	if (r < 0) {
 		fprintf(stderr, "%s: no %s cachectld to monitor: %s\n",
 			program_name, scope_name(sys), strerror(-r));
@@ -917,47 +1048,17 @@ int verb_monitor(int argc, char **argv)
 	while (r >= 0) {
 		struct cachectl_event *e;
 		int type;
-		const char *name;
 
 		r = cachectl_daemon_next_event(d, -1, &e);
 		if (r < 0)
 			break;
 		type = cachectl_event_get_type(e);
-		name = cachectl_event_name(type);
-		if (co.json) {
-			struct outbuf o = { 0 };
-			char num[32];
-
-			/* one object a line, for line-by-line readers */
-			out_puts(&o, "{\"type\": ");
-			out_json_string(&o, name);
-			out_puts(&o, ", \"path\": ");
-			if (cachectl_event_get_path(e))
-				out_json_string(&o, cachectl_event_get_path(e));
-			else
-				out_puts(&o, "null");
-			snprintf(num, sizeof(num), ", \"bytes\": %llu}\n",
-				 (unsigned long long)cachectl_event_get_bytes(e));
-			out_puts(&o, num);
-			out_flush(&o, stdout);
-			out_free(&o);
-		} else {
-			struct cc_escbuf esc = { 0 };
-			char t[32], h[32];
-			time_t now = time(NULL);
-
-			strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
-			if (co.bytes)
-				snprintf(h, sizeof(h), "%llu", (unsigned long long)
-					 cachectl_event_get_bytes(e));
-			else
-				size_human(cachectl_event_get_bytes(e), h, sizeof(h));
-			printf("%s %-11s %7s %s\n", t, name, h,
-			       cachectl_event_get_path(e) ?
-			       name_esc(&esc, cachectl_event_get_path(e)) : "-");
-			cc_escbuf_free(&esc);
-		}
+		print_event(&co, cachectl_event_name(type),
+			    cachectl_event_get_path(e),
+			    cachectl_event_get_bytes(e));
 		cachectl_event_unref(e);
+		if (type == CACHECTL_EVENT_OVERRUN)
+			r = monitor_resync(ctx, sys, &co, &d);
 	}
 	fprintf(stderr, "%s: cachectld gone (%s)\n", program_name,
 		strerror(-r));

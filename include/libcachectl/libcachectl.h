@@ -1365,6 +1365,12 @@ enum {
 	CACHECTL_EVENT_SHORTFALL = 5,	/* memory could not hold it */
 	CACHECTL_EVENT_ADDED = 6,	/* a new file joined an inherit pin */
 	CACHECTL_EVENT_ERROR = 7,
+	/*
+	 * The last event of a subscription (0.6): the subscriber fell
+	 * behind and the daemon dropped it. Events since are lost:
+	 * reconnect, subscribe again and re-read the pins' status.
+	 */
+	CACHECTL_EVENT_OVERRUN = 8,
 };
 
 /**
@@ -1377,8 +1383,10 @@ enum {
  * $XDG_RUNTIME_DIR/cachectl/cachectld.sock (user) or
  * /run/cachectl/cachectld.sock (system).
  *
- * Returns: 0; -ENOENT or -ECONNREFUSED when no daemon runs; -EACCES;
- * -EPROTO if the other end does not speak the protocol; -ENOMEM.
+ * Returns: 0; -ENOENT or -ECONNREFUSED when no daemon runs; -EBUSY when
+ * a daemon runs but refuses the connection for now (it is at its client
+ * limits, for the caller's uid or in all; since 0.6); -EACCES; -EPROTO if
+ * the other end does not speak the protocol; -ENOMEM.
  * Since: 0.2
  */
 int cachectl_daemon_connect(struct cachectl_ctx *ctx, int scope,
@@ -1502,7 +1510,8 @@ const char *cachectl_daemon_get_error(const struct cachectl_daemon *daemon);
  * cachectl_daemon_subscribe - ask for events
  *
  * After this, the connection carries events only: read them with
- * cachectl_daemon_next_event().
+ * cachectl_daemon_next_event(). A subscriber that does not read its
+ * events fast enough gets CACHECTL_EVENT_OVERRUN and the connection ends.
  *
  * Returns: 0 or a negative errno.
  * Since: 0.2
@@ -1562,7 +1571,7 @@ uint64_t cachectl_event_get_bytes(const struct cachectl_event *event);
  *
  * The names are those cachectl monitor and cachectld's log print:
  * "satisfied", "evicted", "refilled", "over-budget", "shortfall", "added",
- * "error".
+ * "error", "overrun" (since 0.6).
  *
  * Returns: a static string; "unknown" for a type this library does not
  * know.

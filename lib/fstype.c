@@ -9,6 +9,7 @@
  * there, keeping many requests in flight is the whole win.
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <string.h>
 #include <sys/statfs.h>
 
@@ -41,6 +42,31 @@ bool cachectl__magic_is_remote(long magic)
 
 	for (i = 0; i < ARRAY_SIZE(remote); i++)
 		if (remote[i].magic && remote[i].magic == magic)
+			return true;
+	return false;
+}
+
+/*
+ * Filesystems whose files are made up by the kernel on each read, or
+ * are no files at all: nothing there for the page cache to keep, and
+ * reading some has side effects.
+ */
+static const long pseudo[] = {
+	PROC_SUPER_MAGIC, SYSFS_MAGIC, DEVPTS_SUPER_MAGIC, DEBUGFS_MAGIC,
+	TRACEFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC,
+	SECURITYFS_MAGIC, SELINUX_MAGIC, SMACK_MAGIC, BPF_FS_MAGIC,
+	PSTOREFS_MAGIC, EFIVARFS_MAGIC, BINFMTFS_MAGIC, NSFS_MAGIC,
+	PIPEFS_MAGIC, SOCKFS_MAGIC, ANON_INODE_FS_MAGIC, 0x62656570 /* configfs */,
+	0x19800202 /* mqueue */, 0x65735543 /* fusectl */,
+	RDTGROUP_SUPER_MAGIC,
+};
+
+bool cachectl__magic_is_pseudo(long magic)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(pseudo); i++)
+		if (pseudo[i] == magic)
 			return true;
 	return false;
 }

@@ -7,6 +7,9 @@
 /* statfs(2) f_type of a network or FUSE filesystem? */
 bool cachectl__magic_is_remote(long magic);
 
+/* statfs(2) f_type of a pseudo filesystem (proc, sysfs, ...): no data */
+bool cachectl__magic_is_pseudo(long magic);
+
 /*
  * Errors that say the filesystem, not the file, is gone: a walk stops
  * with one error instead of one per file.

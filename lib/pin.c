@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* A pin: what to keep cached, and how. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include "cachectl-private.h"
+#include "fstype.h"
 #include "pin-private.h"
 
 #define PIN_FLAGS (CACHECTL_PIN_RECURSIVE | CACHECTL_PIN_INHERIT | \
@@ -34,6 +39,49 @@ int cachectl__pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
 	return 0;
 }
 
+/* No context: callers resolve on threads of their own (cachectld does). */
+CACHECTL_EXPORT int cachectl_pin_check_path(const char *path,
+					    char **ret_canonical)
+{
+	struct statfs sf;
+	struct stat st;
+	char *canonical;
+	int fd, r = 0;
+
+	if (!path || !*path || !ret_canonical)
+		return -EINVAL;
+	/* resolved once: what is checked is what gets pinned */
+	canonical = realpath(path, NULL);
+	if (!canonical)
+		return -errno;
+	/* O_PATH: a FIFO is looked at, never opened (that would block) */
+	fd = open(canonical, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		r = -EINVAL;
+	else if (cachectl__magic_is_pseudo((long)sf.f_type))
+		r = -EOPNOTSUPP;
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		free(canonical);
+		return r;
+	}
+	*ret_canonical = canonical;
+	return 0;
+}
+
+CACHECTL_EXPORT int cachectl_pin_new_resolved(struct cachectl_ctx *ctx,
+					      const char *canonical,
+					      unsigned int flags,
+					      struct cachectl_pin **ret_pin)
+{
+	if (!canonical || canonical[0] != '/' || !ret_pin)
+		return -EINVAL;
+	return cachectl__pin_alloc(ctx, canonical, flags, ret_pin);
+}
+
 CACHECTL_EXPORT int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
 				     unsigned int flags,
 				     struct cachectl_pin **ret_pin)
@@ -43,9 +91,9 @@ CACHECTL_EXPORT int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
 
 	if (!ctx || !path || !*path || !ret_pin)
 		return -EINVAL;
-	canonical = realpath(path, NULL);
-	if (!canonical)
-		return -errno;
+	r = cachectl_pin_check_path(path, &canonical);
+	if (r < 0)
+		return r;
 	r = cachectl__pin_alloc(ctx, canonical, flags, ret_pin);
 	free(canonical);
 	return r;

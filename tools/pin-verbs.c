@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +85,25 @@ static int daemon_open(struct cachectl_ctx *ctx, bool sys,
 		fprintf(stderr, "%s: cannot talk to the %s cachectld: %s\n",
 			program_name, scope_name(sys), strerror(-r));
 	return r;
+}
+
+/* Why cachectl_pin_new() refused @path, in words. */
+static const char *pin_refusal(const char *path, int r)
+{
+	struct stat st;
+
+	if (r == -EOPNOTSUPP)
+		return "on a pseudo filesystem (such as /proc or /sys): its "
+		       "files hold no data the page cache keeps";
+	if (r != -EINVAL || stat(path, &st) < 0)
+		return strerror(-r);
+	if (S_ISFIFO(st.st_mode))
+		return "a FIFO: only regular files and directories can be pinned";
+	if (S_ISSOCK(st.st_mode))
+		return "a socket: only regular files and directories can be pinned";
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		return "a device: only regular files and directories can be pinned";
+	return "not a regular file or directory";
 }
 
 static void pin_usage(const struct common_opts *co)
@@ -395,7 +415,7 @@ int verb_pin(int argc, char **argv)
 
 		r = cachectl_pin_new(ctx, argv[i], flags, &pin);
 		if (r < 0) {
-			warnx_path(argv[i], "%s", strerror(-r));
+			warnx_path(argv[i], "cannot pin: %s", pin_refusal(argv[i], r));
 			failed++;
 			continue;
 		}

@@ -1047,12 +1047,54 @@ enum {
  * @flags: CACHECTL_PIN_* bits; INHERIT needs RECURSIVE
  * @ret_pin: receives the pin
  *
- * Returns: 0; -EINVAL for bad flags or an empty path; -ENOENT, -EACCES,
- * -ELOOP, -ENOTDIR from resolving @path; -ENOMEM.
+ * @path is checked as by cachectl_pin_check_path() (since 0.6).
+ *
+ * Returns: 0; -EINVAL for bad flags, an empty path, or one that is not a
+ * regular file or directory; -EOPNOTSUPP for a path on a pseudo
+ * filesystem; -ENOENT, -EACCES, -ELOOP, -ENOTDIR from resolving @path;
+ * -ENOMEM.
  * Since: 0.2
  */
 int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,
 		     unsigned int flags, struct cachectl_pin **ret_pin);
+
+/**
+ * cachectl_pin_check_path - resolve a path and check it may be pinned
+ * @path: file or directory
+ * @ret_canonical: receives @path made absolute and canonical; free() it
+ *
+ * Resolves @path once (realpath) and checks what it names without opening
+ * it for reading (O_PATH, so a FIFO is never opened): a regular file or a
+ * directory, on a filesystem that holds data, not a pseudo filesystem such
+ * as proc or sysfs (which also refuses /proc/self/...). Touches no
+ * context, so any thread may call it; it blocks as long as the filesystem
+ * takes to answer.
+ *
+ * Returns: 0; -EINVAL when @path is not a regular file or directory (or
+ * an argument is NULL or empty); -EOPNOTSUPP when it is on a pseudo
+ * filesystem; -ENOENT, -EACCES, -ELOOP, -ENOTDIR and others from
+ * resolving it; -ENOMEM.
+ * Since: 0.6
+ */
+int cachectl_pin_check_path(const char *path, char **ret_canonical);
+
+/**
+ * cachectl_pin_new_resolved - describe a pin of a path already checked
+ * @ctx: the context; the pin holds a reference
+ * @canonical: what cachectl_pin_check_path() returned
+ * @flags: CACHECTL_PIN_* bits; INHERIT needs RECURSIVE
+ * @ret_pin: receives the pin
+ *
+ * As cachectl_pin_new(), but makes no filesystem call: for callers that
+ * resolve paths away from an event loop that must not block.
+ *
+ * Returns: 0; -EINVAL for bad flags or a path that is not absolute;
+ * -ENOMEM.
+ * Since: 0.6
+ */
+int cachectl_pin_new_resolved(struct cachectl_ctx *ctx, const char *canonical,
+			      unsigned int flags,
+			      struct cachectl_pin **ret_pin);
 
 /**
  * cachectl_pin_ref - take a reference on a pin

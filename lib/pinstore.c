@@ -588,9 +588,13 @@ CACHECTL_EXPORT int cachectl_pinstore_remove(struct cachectl_pinstore *st,
 	r = load(st);
 	if (r < 0)
 		goto out;
-	canonical = realpath(own, NULL);
-	at = find(st, canonical ? canonical : own);
-	free(canonical);
+	/* a pin's own path needs no resolving (which could hang on its fs) */
+	at = find(st, own);
+	if (at < 0) {
+		canonical = realpath(own, NULL);
+		at = canonical ? find(st, canonical) : -1;
+		free(canonical);
+	}
 	if (at < 0) {
 		r = -ENOENT;
 		goto out;

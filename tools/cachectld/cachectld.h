@@ -3,7 +3,8 @@
  * cachectld - keeps the pins of one scope true.
  *
  * One process, one thread (the library's walker adds its own while a pin
- * is walked), one epoll loop. Soft pins are kept by checking residency on
+ * is walked, and a client's path is resolved on a thread of its own), one
+ * epoll loop. Soft pins are kept by checking residency on
  * a CPU-time budget and refilling what went (refill.c); hard pins are
  * mapped and mlock()ed by lock-worker children, each below
  * vm.max_map_count (lock.c); inherit pins watch their trees with inotify
@@ -27,6 +28,7 @@
  *   budget.c   budget cut, admission and pin status: pure (unit-tested)
  *   events.c   log lines, escaping, the observer list of events
  *   loop.c     epoll, sources, output buffers
+ *   resolve.c  clients' paths resolved on threads, off the loop
  */
 #ifndef CACHECTLD_H
 #define CACHECTLD_H
@@ -48,7 +50,7 @@
 
 /* What an epoll event belongs to; first member of each owner. */
 enum src_type { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_INOTIFY, SRC_CLIENT,
-		SRC_WORKER, SRC_WORKER_CMD };
+		SRC_WORKER, SRC_WORKER_CMD, SRC_RESOLVE };
 
 struct cd_source {
 	enum src_type type;
@@ -159,6 +161,29 @@ struct client;
 struct worker;
 struct watch;
 struct cd_hold;
+struct cd_user;
+
+enum { CD_JOB_STATUS, CD_JOB_PIN, CD_JOB_UNPIN };
+
+/* A client's path being resolved on a thread (resolve.c). */
+struct cd_job {
+	struct cd_job *next, **pprev;	/* the daemon's jobs, loop only */
+	struct client *owner;		/* waits for it; NULL once abandoned */
+	struct cd_user *user;		/* counted against */
+	int kind;			/* CD_JOB_* */
+	char *path;			/* as the client named it */
+	int fd;				/* PIN: the client's proof, or -1 */
+	uint64_t flags, budget;		/* PIN */
+	int priority;
+	char *holder;			/* PIN: held, not stored, or NULL */
+	uint64_t started;		/* ms */
+	int done_fd;
+	/* results, read by the loop once the job came back */
+	char *canon;
+	int err;			/* negative errno, or 0 */
+	bool no_proof;			/* PIN: the descriptor proved nothing */
+	char why[256];
+};
 
 struct daemon {
 	struct cachectl_ctx *ctx;
@@ -175,6 +200,15 @@ struct daemon {
 
 	struct client *clients;
 	int nclients;
+	struct client *dead_clients;	/* freed after the batch */
+	struct cd_user *users;		/* per-uid counts of clients */
+	size_t queued;			/* bytes queued to all clients */
+
+	/* paths resolved off the loop (resolve.c) */
+	struct cd_source resolve;
+	int resolve_wfd;
+	struct cd_job *jobs;
+	int njobs;
 
 	struct dpin **pins;		/* priority, highest first */
 	size_t npins;
@@ -321,12 +355,21 @@ void cd_holds_free(struct daemon *d);
 /* inherit.c */
 void cd_inherit_event(struct daemon *d);
 
+/* resolve.c */
+int cd_resolve_init(struct daemon *d);
+struct cd_job *cd_job_new(int kind, const char *path, struct cd_user *user);
+int cd_job_start(struct daemon *d, struct cd_job *j);
+struct cd_job *cd_resolve_take(struct daemon *d);
+void cd_job_free(struct cd_job *j);
+
 /* server.c: rpc */
 int cd_server_open(struct daemon *d, const char *path);
 void cd_server_close(struct daemon *d);
 void cd_server_accept(struct daemon *d);
 void cd_client_event(struct daemon *d, struct client *c, uint32_t events);
 void cd_clients_tick(struct daemon *d);
+void cd_clients_reap(struct daemon *d);
+void cd_server_resolved(struct daemon *d);
 void cd_clients_free(struct daemon *d);
 
 #endif

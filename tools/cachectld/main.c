@@ -201,8 +201,12 @@ static void loop(struct daemon *d)
 			case SRC_WORKER_CMD:
 				cd_worker_event(d, s, ev[i].events);
 				break;
+			case SRC_RESOLVE:
+				cd_server_resolved(d);
+				break;
 			}
 		}
+		cd_clients_reap(d);
 		if (d->plan_needed)
 			cd_lock_plan(d);
 		cd_pins_compact(d);

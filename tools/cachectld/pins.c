@@ -143,24 +143,18 @@ void cd_pins_sort(struct daemon *d)
 	d->cur_file = 0;
 }
 
+/*
+ * The pin of exactly @path. No filesystem call: the loop makes it for
+ * clients, and resolving their paths is resolve.c's, on a thread.
+ */
 struct dpin *cd_pin_find(struct daemon *d, const char *path)
 {
-	char *canon;
 	size_t i;
 
-	if (path[0] != '/')
-		return NULL;
 	for (i = 0; i < d->npins; i++)
 		if (!strcmp(d->pins[i]->path, path))
 			return d->pins[i];
-	canon = realpath(path, NULL);
-	if (!canon)
-		return NULL;
-	for (i = 0; i < d->npins; i++)
-		if (!strcmp(d->pins[i]->path, canon))
-			break;
-	free(canon);
-	return i < d->npins ? d->pins[i] : NULL;
+	return NULL;
 }
 
 /* Drop removed entries once they are a fair share of a pin. */

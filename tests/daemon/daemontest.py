@@ -162,6 +162,28 @@ def write_file(path, size, block=None):
 
 # ---- the daemon -------------------------------------------------------------
 
+# The head of a raw client run as another uid (python3 -c, under setpriv):
+# frame() and recv() of one message; recv() says b"<closed>" at EOF.
+RAW_CLIENT = r'''
+import os, socket, struct, sys, time
+def frame(verb, kv=()):
+    b = verb
+    for k, v in kv:
+        b += b"\n" + k + b"=" + v
+    return struct.pack("<I", len(b)) + b
+def recv(s):
+    buf = b""
+    while True:
+        if len(buf) >= 4:
+            n = struct.unpack("<I", buf[:4])[0]
+            if len(buf) >= 4 + n:
+                return buf[4:4 + n]
+        d = s.recv(65536)
+        if not d:
+            return b"<closed>"
+        buf += d
+'''
+
 STATUS_SATISFIED = 1
 STATUS_OVER_BUDGET = 2
 STATUS_NO_MEMORY = 4

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
 sys.path.insert(0, os.path.join(HERE, '..', 'slowfs'))
 from cachectl_test import (Conn, KiB, MiB, NOBODY, ProtoError, Skip,  # noqa: E402
                            wait_for)
-from daemontest import CLEANUP, Daemon, main, write_file  # noqa: E402
+from daemontest import CLEANUP, Daemon, main, RAW_CLIENT, write_file  # noqa: E402
 
 SLOWFS = os.environ.get('SLOWFS', '')
 ANSWER_SECS = 1.0       # the acceptance bound for root and other clients
@@ -33,20 +33,8 @@ ANSWER_SECS = 1.0       # the acceptance bound for root and other clients
 # Holds N connections as one uid: each gets HELLO, then sends VERB (or
 # nothing for "-") and reads one answer; none is read again. Prints the
 # answers counted ("OK:8 ERR-16:292"), then holds them until stdin closes.
-HOLD = r'''
-import socket, struct, sys
+HOLD = RAW_CLIENT + r'''
 sock, n, verb = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def recv(s):
-    buf = b""
-    while True:
-        if len(buf) >= 4:
-            k = struct.unpack("<I", buf[:4])[0]
-            if len(buf) >= 4 + k:
-                return buf[4:4 + k]
-        d = s.recv(65536)
-        if not d:
-            return b"closed"
-        buf += d
 def word(m):
     lines = m.split(b"\n")
     w = lines[0].decode("ascii", "replace")
@@ -62,8 +50,7 @@ for i in range(n):
         s.connect(sock)
         m = recv(s)
         if m.startswith(b"HELLO") and verb != "-":
-            b = verb.encode()
-            s.sendall(struct.pack("<I", len(b)) + b)
+            s.sendall(frame(verb.encode()))
             m = recv(s)
         w = word(m)
     except OSError as e:
@@ -75,27 +62,14 @@ sys.stdin.read()
 '''
 
 # One request as one uid: prints "VERB errno seconds message".
-ASK = r'''
-import socket, struct, sys, time
+ASK = RAW_CLIENT + r'''
 sock, verb, path = sys.argv[1:4]
-def recv(s):
-    buf = b""
-    while True:
-        if len(buf) >= 4:
-            k = struct.unpack("<I", buf[:4])[0]
-            if len(buf) >= 4 + k:
-                return buf[4:4 + k]
-        d = s.recv(65536)
-        if not d:
-            return b"closed"
-        buf += d
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(60)
 s.connect(sock)
 recv(s)
 t0 = time.monotonic()
-b = verb.encode() + b"\npath=" + path.encode()
-s.sendall(struct.pack("<I", len(b)) + b)
+s.sendall(frame(verb.encode(), [(b"path", os.fsencode(path))]))
 m = recv(s).split(b"\n")
 f = dict(ln.split(b"=", 1) for ln in m[1:] if b"=" in ln)
 print(m[0].decode(), f.get(b"errno", b"0").decode(), "%.2f" % (time.monotonic() - t0),

@@ -18,32 +18,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
 from cachectl_test import (Conn, Fatal, frame, KiB, NOBODY, parse_store,  # noqa: E402
                            ProtoError, run, SETPRIV, Skip)
-from daemontest import (Daemon, evict, main, pinned_paths, write_file)  # noqa: E402
+from daemontest import (Daemon, evict, main, pinned_paths, RAW_CLIENT,  # noqa: E402
+                        write_file)
 
 
 # ===========================================================================
 # 6. permissions: nobody cannot pin what it cannot read, nor system pins
 # ===========================================================================
 
-RAW_PIN = r'''
-import os, socket, struct, sys
+RAW_PIN = RAW_CLIENT + r'''
 sock, path, fdpath = sys.argv[1:4]
-def frame(verb, kv):
-    b = verb
-    for k, v in kv:
-        b += b"\n" + k + b"=" + v
-    return struct.pack("<I", len(b)) + b
-def recv(s):
-    buf = b""
-    while True:
-        if len(buf) >= 4:
-            n = struct.unpack("<I", buf[:4])[0]
-            if len(buf) >= 4 + n:
-                return buf[4:4 + n]
-        d = s.recv(65536)
-        if not d:
-            return b"<closed>"
-        buf += d
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
 s.connect(sock)

@@ -38,7 +38,8 @@
 #define JOBS_RESERVED 8		/* of which kept for root and the owner */
 #define RESOLVE_MS 10000	/* a path that takes longer is timed out */
 #define STALL_MS 5000
-#define IDLE_MS 60000		/* a connection that asks nothing goes */
+#define IDLE_MS 60000		/* a connection that asks nothing goes,
+				 * unless it subscribed or holds pins */
 #define OUT_MAX (4u << 20)	/* answers queued to one connection */
 #define UID_OUT_MAX (8u << 20)	/* to one other uid's connections */
 #define SUB_OUT_MAX (128u << 10) /* events queued to one subscriber */
@@ -1121,7 +1122,8 @@ void cd_clients_tick(struct daemon *d)
 			c->dead = true;
 			client_flush(d, c);
 		} else if (!c->subscribed && !c->job && !c->closing &&
-			   !c->in.len && !c->queued && now - c->active > IDLE_MS) {
+			   !c->in.len && !c->queued && now - c->active > IDLE_MS &&
+			   !cd_holds_owned(d, c)) {
 			cd_log(d, LOG_DEBUG, "dropped client pid %d uid %u: idle for %d s",
 			       (int)c->cred.pid, (unsigned int)c->cred.uid,
 			       IDLE_MS / 1000);

@@ -16,6 +16,11 @@
  * tells the truth to whoever could write the file (the shim's own test);
  * where it would lie, the entry has no ranges.
  *
+ * Advice reads exactly its range; read(2) reads ahead of it, so where the
+ * data is read (--read, network filesystems) readahead is turned off on
+ * the file's descriptor first: pages outside the ranges stay out, and the
+ * rate cap is charged for all that is read.
+ *
  * The rate cap is a token bucket without a burst: the run may have asked
  * the filesystem for rate * (now - start) bytes by now, and waits before a
  * chunk until it may. Chunks are a sixteenth of a second's worth, so the
@@ -27,6 +32,7 @@
  * opened in.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -278,7 +284,8 @@ static void res_add(struct cachectl_residency *sum,
 
 static int prefetch_range(struct cachectl_walk *w, int fd,
 			  const struct stat *st, uint64_t off, uint64_t len,
-			  struct cachectl_residency *res, uint64_t *bytes)
+			  struct cachectl_residency *res, uint64_t *bytes,
+			  bool *exact)
 {
 	const struct cachectl_backend_ops *be = w->be;
 	unsigned int flags = w->run_flags & (CACHECTL_RUN_READ | CACHECTL_RUN_WAIT);
@@ -286,8 +293,17 @@ static int prefetch_range(struct cachectl_walk *w, int fd,
 	int r;
 
 	/* advice may do nothing on a network filesystem: a read ends when in */
-	if (w->serial_read)
+	if (w->serial_read || w->remote)
 		flags |= CACHECTL_RUN_READ | CACHECTL_RUN_WAIT;
+	/*
+	 * read(2) reads ahead past what it is asked for, which would bring in
+	 * pages outside the ranges and bytes the cap does not see; advice
+	 * reads exactly its range. Random access turns that off for our fd.
+	 */
+	if ((flags & CACHECTL_RUN_READ) && !*exact) {
+		w->ctx->ops->fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+		*exact = true;
+	}
 	r = be->query(w->ctx, fd, st, off, len, res);
 	if (r < 0 || cachectl_res_complete(res))
 		return r;
@@ -323,6 +339,9 @@ static int record_extent(struct cachectl_walk *w, int fd, uint64_t off,
 		uint64_t len = MIN(window, end - o);
 
 		r = w->ctx->ops->mincore_vec(fd, o, len, vec);
+		/* unmappable here (some special filesystems): cannot know */
+		if (r == -ENODEV || r == -EACCES)
+			return 1;
 		if (r < 0)
 			return r;
 		np = (len + ps - 1) / ps;
@@ -344,6 +363,7 @@ static int record_extent(struct cachectl_walk *w, int fd, uint64_t off,
 /*
  * The cached ranges of [off, end) (within the file), by mincore, over the
  * data extents only in a sparse file; pages of holes are not recorded.
+ * 1 if the file cannot be mapped to ask.
  */
 static int record_cached(struct cachectl_walk *w, int fd,
 			 const struct stat *st, uint64_t off, uint64_t end,
@@ -365,7 +385,7 @@ static int record_cached(struct cachectl_walk *w, int fd,
 		r = record_extent(w, fd, off, end, vec, RECORD_WINDOW);
 		goto out;
 	}
-	while (off < end && r >= 0) {
+	while (off < end && r == 0) {
 		int64_t d = o->seek(fd, off, SEEK_DATA), h;
 
 		if (d == -ENXIO || (d >= 0 && (uint64_t)d >= end))
@@ -399,7 +419,7 @@ int cachectl__range_run(struct cachectl_walk *w, int fd,
 		      (w->run_flags & CACHECTL_RUN_RANGES);
 	struct cachectl_residency sum = { .size = (uint64_t)st->st_size };
 	uint64_t size = (uint64_t)st->st_size, pos = 0, off, end, b;
-	bool busy = false, untold = false;
+	bool busy = false, untold = false, exact = false;
 	size_t i = 0;
 	int k, r = 0;
 
@@ -430,10 +450,15 @@ int cachectl__range_run(struct cachectl_walk *w, int fd,
 			r = be->query(w->ctx, fd, st, off, end - off, &one);
 			if (r >= 0 && record && !(one.flags & CACHECTL_RES_UNKNOWN))
 				r = record_cached(w, fd, st, off, end, &one);
+			if (r > 0) {
+				untold = true;
+				record = false;
+				r = 0;
+			}
 			break;
 		case CACHECTL_WALK_OP_PREFETCH:
 			r = prefetch_range(w, fd, st, off, end - off, &one,
-					   &e->bytes);
+					   &e->bytes, &exact);
 			break;
 		case CACHECTL_WALK_OP_EVICT:
 			r = be->evict(w->ctx, fd, st, off, end - off, &b, &one);

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'slowfs'))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'pylib'))
 from cachectl_test import (KCS, PAGE, KiB, MiB, Tap, cachestat,  # noqa: E402
-                           skip_all)
+                           kpages, kread_exact, skip_all)
 
 CACHECTL = os.environ.get('CACHECTL', '')
 SLOWFS = os.environ.get('SLOWFS', '')
@@ -368,7 +368,71 @@ def g_sigint(s):
              'exit %s' % rc, err)
 
 
+def g_warm(s):
+    """snapshot, --restore, --range and --max-rate through FUSE: exact
+    pages by mincore through the mount, the cap followed"""
+    sizes = {'w': 16 * MiB, 'v': 2 * MiB + 100, 'cap': 32 * MiB}
+    pattern = {'w': [(0, 64 * KiB), (3 * MiB, MiB), (15 * MiB, 4096)],
+               'v': [(MiB, 8192), (2 * MiB, 100)], 'cap': []}
+    for n, size in sizes.items():
+        with open(os.path.join(s.back, n), 'wb') as f:
+            f.write(os.urandom(size))
+    snap = os.path.join(s.dir, 'snap')
+    with s.fs(latency=1):
+        mp = {n: os.path.join(s.mnt, n) for n in sizes}
+        ok = False
+        for attempt in range(3):
+            run(['evict', '-r', s.mnt])
+            for n in sizes:
+                kread_exact(mp[n], pattern[n])
+            before = {n: kpages(mp[n]) for n in sizes}
+            p1 = run(['snapshot', '-r', '-w', snap, s.mnt])
+            p2 = run(['evict', '-r', s.mnt])
+            cold = all(not any(kpages(mp[n])) for n in sizes)
+            p3 = run(['prefetch', '--restore', snap])
+            after = {n: kpages(mp[n]) for n in sizes}
+            extra = [n for n in sizes if any(a and not b for a, b in
+                                             zip(after[n], before[n]))]
+            T.ok(not extra and p3.returncode == 0,
+                 'restore through FUSE: no page cached that was not before '
+                 '(attempt %d)' % (attempt + 1), *show(p1), *show(p3), extra)
+            if extra:
+                break
+            if after == before and cold and p1.returncode == 0:
+                ok = True
+                break
+        T.ok(ok, 'snapshot, evict, prefetch --restore through FUSE: the same '
+             'pages cached as before, page by page (%d pages)'
+             % sum(sum(v) for v in before.values()))
+
+        want = [(0, 8192), (8 * MiB, MiB)]
+        for attempt in range(3):
+            run(['evict', mp['w']])
+            p = run(['prefetch', '--range', '0:8K', '--range', '8M:1M', mp['w']])
+            got = kpages(mp['w'])
+            exp = bytearray(len(got))
+            for off, length in want:
+                for i in range(off // PAGE, (off + length) // PAGE):
+                    exp[i] = 1
+            extra = [i for i, (g, e) in enumerate(zip(got, exp)) if g and not e]
+            if extra or bytes(exp) == got:
+                break
+        T.ok(p.returncode == 0 and bytes(exp) == got,
+             'prefetch --range through FUSE: exactly the ranges, no readahead '
+             'around them', *show(p), 'extra pages: %s' % extra[:10])
+
+        run(['evict', mp['cap']])
+        p = run(['prefetch', '--max-rate', '16M', mp['cap']])
+        k = kpages(mp['cap'])
+        T.ok(p.returncode == 0 and 1.8 <= p.elapsed <= 2.2,
+             'prefetch --max-rate 16M of 32 MiB through FUSE: %.2f s (2 s +-10%%)'
+             % p.elapsed, *show(p))
+        T.ok(sum(k) >= 0.95 * len(k),
+             'kernel: the file is in when it returns (%d of %d pages)' % (sum(k), len(k)))
+
+
 GROUPS = {
+    'warm': g_warm,
     'correct': g_correct,
     'concurrency': g_concurrency,
     'eio': g_eio,

@@ -119,6 +119,27 @@ def t_restore(t, E):
         t.ok(False, 'kernel: every page cached before is cached again, '
              'page by page, in one of %d attempts' % TRIES)
 
+    # without --wait (as the units run it): the advice alone, settled
+    for attempt in range(1, TRIES + 1):
+        set_state(files)
+        before = {n: kpages(p) for n, p in files.items()}
+        r = E.cachectl(['snapshot', '-r', '-w', snap, E.path('tree')])
+        E.cachectl(['evict', '-r', E.path('tree')])
+        r = E.cachectl(['prefetch', '--restore', snap])
+        deadline = time.monotonic() + 5
+        while True:
+            after = {n: kpages(p) for n, p in files.items()}
+            if after == before or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        extra = any(diff(after[n], before[n])[0] for n in files)
+        t.ok(not extra, 'kernel: restore without --wait caches no page that '
+             'was not cached before (attempt %d)' % attempt)
+        if extra or after == before:
+            break
+    t.ok(after == before, 'kernel: restore without --wait brings every page '
+         'back once the reads end')
+
     # the snapshot names each file once, cold files not at all
     with open(snap, encoding='utf-8', errors='surrogateescape') as f:
         lines = f.read().split('\n')
@@ -206,10 +227,11 @@ def t_snapshot_bad(t, E):
     t.eq(r.rc, 1, '--restore with a PATH is a usage error', r.show())
 
 
-def check_range(t, E, verb, f, ranges, start, expect, desc):
+def check_range(t, E, verb, f, ranges, start, expect, desc, extra_args=()):
     """Run verb with --range over f from state start(); the kernel's pages
     must be exactly expect, allowing reclaim to remove pages only."""
     args = [verb, '-b', '-J'] if verb == 'status' else [verb, '--wait'] if verb == 'prefetch' else [verb]
+    args += list(extra_args)
     for off, length in ranges:
         args += ['--range', '%s:%s' % (off, length)]
     for attempt in range(1, TRIES + 1):
@@ -258,6 +280,12 @@ def t_range(t, E):
     check_range(t, E, 'prefetch', f, [('2M', '1M')], cold,
                 lambda b: pages_of([(2 * MiB, MiB)], n),
                 'prefetch --range 2M:1M (size units)')
+
+    # read(2) would read ahead past the range: it must not
+    check_range(t, E, 'prefetch', f, [(0, 8192), (9 * MiB, 4096)], cold,
+                lambda b: pages_of([(0, 8192), (9 * MiB, 4096)], n),
+                'prefetch --read --range (no readahead past the ranges)',
+                ['--read'])
 
     # evict: the ranges go, the rest stays
     def minus(b, ranges):

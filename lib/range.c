@@ -43,14 +43,8 @@
 
 /* ---- the walk's ranges ------------------------------------------------- */
 
-static int spans_push(struct spans *s, uint64_t off, uint64_t end)
+static int spans_append(struct spans *s, uint64_t off, uint64_t end)
 {
-	if (s->n && s->v[s->n - 1].end >= off) {
-		/* touching or overlapping the last one (callers go in order) */
-		if (end > s->v[s->n - 1].end)
-			s->v[s->n - 1].end = end;
-		return 0;
-	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 8;
 		struct span *v = realloc(s->v, cap * sizeof(*v));
@@ -62,6 +56,17 @@ static int spans_push(struct spans *s, uint64_t off, uint64_t end)
 	}
 	s->v[s->n++] = (struct span){ off, end };
 	return 0;
+}
+
+/* In increasing order: merged with the last one if they touch. */
+static int spans_push(struct spans *s, uint64_t off, uint64_t end)
+{
+	if (s->n && s->v[s->n - 1].end >= off) {
+		if (end > s->v[s->n - 1].end)
+			s->v[s->n - 1].end = end;
+		return 0;
+	}
+	return spans_append(s, off, end);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -87,7 +92,7 @@ CACHECTL_EXPORT int cachectl_walk_add_range(struct cachectl_walk *w,
 	end = UINT64_MAX;
 	if (length && offset + length <= UINT64_MAX - ps)
 		end = (offset + length + ps - 1) / ps * ps;
-	r = spans_push(s, off, end);
+	r = spans_append(s, off, end);
 	if (r < 0 || s->n < 2)
 		return r;
 	/* keep them sorted and merged: few ranges, so sort again */

@@ -273,7 +273,8 @@ def t_range(t, E):
         kread_exact(f, [(0, os.path.getsize(f))])
 
     # prefetch: exactly the ranges, nothing around them
-    rng = [(MiB + 100, 3000), (8 * MiB, MiB), (16 * MiB, 'end')]
+    # in any order: the later ones before the earlier ones
+    rng = [(16 * MiB, 'end'), (8 * MiB, MiB), (MiB + 100, 3000)]
     cover = pages_of([(MiB + 100, 3000), (8 * MiB, MiB), (16 * MiB, 1000)], n)
     check_range(t, E, 'prefetch', f, rng, cold, lambda b: cover,
                 'prefetch --range x3 of a cold file')

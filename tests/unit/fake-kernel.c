@@ -100,6 +100,18 @@ uint64_t fake_fscache_bytes(uint64_t off, uint64_t len)
 
 static bool in_extent(uint64_t page);
 
+/* mincore's vector over [off, off+len), off page-aligned */
+static int f_mincore_vec(int fd, uint64_t off, uint64_t len,
+			 unsigned char *vec)
+{
+	uint64_t p, n = (len + PS - 1) / PS;
+
+	fk.mincore_calls++;
+	for (p = 0; p < n; p++)
+		vec[p] = off / PS + p < FAKE_PAGES && fk.resident[off / PS + p];
+	return 0;
+}
+
 static long f_fcachectl(int fd, unsigned int op, struct kcachectl_args *a)
 {
 	uint64_t p, e;
@@ -293,7 +305,7 @@ static void node_stat(int i, struct stat *st)
 	st->st_ino = ft.n[i].ino ? ft.n[i].ino : (ino_t)i + 100;
 	st->st_mode = ft.n[i].type | 0644;
 	st->st_nlink = 1;
-	st->st_uid = geteuid();
+	st->st_uid = geteuid() + fk.foreign;
 	st->st_blksize = 4096;
 	if (ft.n[i].type == S_IFREG) {
 		int j;
@@ -471,6 +483,7 @@ const struct cachectl_sysops fake_sysops = {
 	.cachestat = f_cachestat,
 	.fcachectl = f_fcachectl,
 	.mincore = f_mincore,
+	.mincore_vec = f_mincore_vec,
 	.fadvise = f_fadvise,
 	.pread = f_pread,
 	.populate = f_populate,

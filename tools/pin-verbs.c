@@ -696,6 +696,8 @@ static const char *status_word(const struct cachectl_pin_status *ps, bool live,
 		return "no-memory";
 	if (ps->flags & CACHECTL_PIN_STATUS_OVER_BUDGET)
 		return "over-budget";
+	if (ps->flags & CACHECTL_PIN_STATUS_UNKNOWN)
+		return "unknown";
 	if (ps->flags & CACHECTL_PIN_STATUS_SATISFIED)
 		return "kept";
 	return "filling";
@@ -757,11 +759,19 @@ static int pin_row(struct libscols_table *tb, struct cachectl_ctx *ctx,
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ps.files);
 	scols_line_set_data(ln, P_FILES, buf);
 	set_size(ln, P_SIZE, ps.size, bytes || json);
-	set_size(ln, P_CACHED, ps.cached, bytes || json);
-	snprintf(buf, sizeof(buf), "%.1f", ps.size ?
-		 100.0 * (double)MIN(ps.cached, ps.size) / (double)ps.size :
-		 100.0);
-	scols_line_set_data(ln, P_PCT, buf);
+	if (live && (ps.flags & CACHECTL_PIN_STATUS_UNKNOWN)) {
+		/* the daemon cannot see it: no confident number */
+		if (!json) {
+			scols_line_set_data(ln, P_CACHED, "?");
+			scols_line_set_data(ln, P_PCT, "?");
+		}
+	} else {
+		set_size(ln, P_CACHED, ps.cached, bytes || json);
+		snprintf(buf, sizeof(buf), "%.1f", ps.size ?
+			 100.0 * (double)MIN(ps.cached, ps.size) /
+			 (double)ps.size : 100.0);
+		scols_line_set_data(ln, P_PCT, buf);
+	}
 	if (live) {
 		set_size(ln, P_LOCKED, ps.locked, bytes || json);
 		set_size(ln, P_SHORT, ps.shortfall, bytes || json);

@@ -1397,6 +1397,8 @@ struct cachectl_pin_status {
 #define CACHECTL_PIN_STATUS_OVER_BUDGET	(1u << 1)
 #define CACHECTL_PIN_STATUS_NO_MEMORY	(1u << 2)  /* RAM or RLIMIT_MEMLOCK */
 #define CACHECTL_PIN_STATUS_ERROR	(1u << 3)  /* see the daemon's log */
+/* the kernel hides the residency of some files (seccomp, permission): 0.6 */
+#define CACHECTL_PIN_STATUS_UNKNOWN	(1u << 4)
 
 /* Event types from cachectl_event_get_type() */
 enum {

@@ -264,10 +264,19 @@ static void status_soft_satisfied(void **state)
 
 	mkpin(&t, 0, 0, sizes, 2);
 	t.f[0].cached = 4 * PAGE;
-	t.f[1].unknown = true;		/* the kernel hides it: not short */
+	t.f[1].cached = 2 * PAGE;
 	cd_pin_status(&t.p, &st);
 	assert_int_equal(st.flags, CACHECTL_PIN_STATUS_SATISFIED);
 	assert_int_equal(st.shortfall, 0);
+
+	/* the kernel hides one: unknown, never kept on faith, not short */
+	t.f[1].cached = 0;
+	t.f[1].unknown = true;
+	cd_pin_status(&t.p, &st);
+	assert_int_equal(st.flags, CACHECTL_PIN_STATUS_UNKNOWN);
+	assert_int_equal(st.shortfall, 0);
+	t.f[1].unknown = false;
+	t.f[1].cached = 2 * PAGE;
 
 	/* missing but being refilled: neither satisfied nor short */
 	t.f[0].cached = PAGE;
@@ -305,10 +314,108 @@ static void status_hard_locks(void **state)
 	cd_pin_status(&t.p, &st);
 	assert_int_equal(st.flags, CACHECTL_PIN_STATUS_SATISFIED);
 
+	/* locked pages are kept whether or not they can be seen */
+	t.f[2].unknown = true;
+	cd_pin_status(&t.p, &st);
+	assert_int_equal(st.flags, CACHECTL_PIN_STATUS_SATISFIED);
+	t.f[2].unknown = false;
+
 	t.f[2].lk = LK_FAILED;		/* the worker could not */
 	cd_pin_status(&t.p, &st);
 	assert_int_equal(st.flags, CACHECTL_PIN_STATUS_NO_MEMORY);
 	assert_int_equal(st.shortfall, PAGE);
+}
+
+/* ---- memory: the machine or the memory cgroup ----------------------- */
+
+static void memory_machine_without_cgroup(void **state)
+{
+	struct cd_mem_sample s = {
+		.mem_total = 24576 * MiB, .mem_avail = 20000 * MiB,
+		.cg_limit = UINT64_MAX,
+	};
+	struct cd_mem_view v;
+
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.total, 24576 * MiB);
+	assert_int_equal(v.avail, 20000 * MiB);
+	assert_int_equal(v.reserve, 24576 * MiB / 10);
+	assert_false(v.pressure);
+	assert_false(v.cgroup_bound);
+
+	/* v1 "unlimited" is a huge number, not a limit */
+	s.cg_limit = 9223372036854771712ull;
+	s.cg_usage = 100 * MiB;
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.avail, 20000 * MiB);
+	assert_false(v.cgroup_bound);
+}
+
+static void memory_cgroup_limit_bounds_the_plan(void **state)
+{
+	struct cd_mem_sample s = {
+		.mem_total = 24576 * MiB, .mem_avail = 20000 * MiB,
+		.cg_limit = 256 * MiB, .cg_usage = 100 * MiB,
+		.cg_file = 60 * MiB, .cg_unevictable = 20 * MiB,
+	};
+	struct cd_mem_view v;
+
+	/* held: 100 - (60 - 20) reclaimable = 60; room 256 - 60 */
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.total, 256 * MiB);
+	assert_int_equal(v.avail, 196 * MiB);
+	assert_int_equal(v.reserve, 256 * MiB / 10);
+	assert_true(v.cgroup_bound);
+	assert_false(v.pressure);
+
+	/* full of what cannot be reclaimed: pressure inside the cgroup */
+	s.cg_usage = 250 * MiB;
+	s.cg_file = s.cg_unevictable = 0;
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.avail, 6 * MiB);
+	assert_true(v.pressure);
+
+	/* over the limit (memory.high is soft): nothing, not a wrap */
+	s.cg_usage = 300 * MiB;
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.avail, 0);
+
+	/* the machine is tighter than the cgroup: the machine decides */
+	s.cg_usage = 0;
+	s.mem_avail = 50 * MiB;
+	cd_plan_memory(&s, &v);
+	assert_int_equal(v.avail, 50 * MiB);
+	assert_false(v.cgroup_bound);
+	assert_int_equal(v.reserve, 256 * MiB / 10);
+}
+
+/* The lock plan inside a cgroup: granted up to its room, less the reserve. */
+static void memory_cgroup_plan_grants(void **state)
+{
+	const uint64_t sizes[] = { 64 * MiB, 64 * MiB, 64 * MiB, 64 * MiB,
+				   64 * MiB, 64 * MiB };
+	struct cd_mem_sample s = {
+		.mem_total = 24576 * MiB, .mem_avail = 20000 * MiB,
+		.cg_limit = 256 * MiB, .cg_usage = 8 * MiB,
+	};
+	struct cd_plan_limits lim = { .memlock_limit = UINT64_MAX,
+				      .cap_ipc_lock = true };
+	struct cd_mem_view v;
+	struct dpin *pp;
+	struct tpin t;
+	size_t i, granted = 0;
+
+	cd_plan_memory(&s, &v);
+	lim.mem_avail = v.avail;
+	lim.reserve = v.reserve;
+	mkpin(&t, CACHECTL_PIN_HARD, 0, sizes, 6);
+	pp = &t.p;
+	assert_int_equal(cd_plan_locks(&lim, &pp, 1), 0);
+	for (i = 0; i < 6; i++)
+		granted += t.f[i].want_lock;
+	/* 248 MiB room - 25.6 reserve - 12.8 margin: three of 64 MiB */
+	assert_int_equal(granted, 3);
+	assert_int_equal(t.p.short_mem, 3 * 64 * MiB);
 }
 
 int main(void)
@@ -325,6 +432,9 @@ int main(void)
 		cmocka_unit_test(status_soft_shortfalls),
 		cmocka_unit_test(status_soft_satisfied),
 		cmocka_unit_test(status_hard_locks),
+		cmocka_unit_test(memory_machine_without_cgroup),
+		cmocka_unit_test(memory_cgroup_limit_bounds_the_plan),
+		cmocka_unit_test(memory_cgroup_plan_grants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,7 +53,7 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st)
 {
 	bool hard = p->flags & CACHECTL_PIN_HARD, complete = true;
 	uint64_t nomem = 0, errbytes = 0;
-	bool error = p->err || p->nerr || p->watch_failed;
+	bool error = p->err || p->nerr || p->watch_failed, unknown = false;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
@@ -75,13 +75,19 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st)
 		st->cached += f->cached;
 		st->locked += f->locked;
 		if (hard) {
+			/* a lock holds the pages, seen or not */
 			if (f->lk != LK_LOCKED) {
 				complete = false;
+				unknown |= f->unknown;
 				if (f->lk == LK_FAILED || !f->want_lock)
 					nomem += f->size;
 			}
+		} else if (f->unknown) {
+			/* never "kept" on faith */
+			complete = false;
+			unknown = true;
 		} else {
-			if (!f->unknown && f->cached < f->size) {
+			if (f->cached < f->size) {
 				complete = false;
 				if (f->starved)
 					nomem += f->size - f->cached;
@@ -95,6 +101,8 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st)
 		st->flags |= CACHECTL_PIN_STATUS_NO_MEMORY;
 	if (error)
 		st->flags |= CACHECTL_PIN_STATUS_ERROR;
+	if (unknown)
+		st->flags |= CACHECTL_PIN_STATUS_UNKNOWN;
 	if (complete && !st->shortfall && !error)
 		st->flags |= CACHECTL_PIN_STATUS_SATISFIED;
 }

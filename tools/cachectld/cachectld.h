@@ -21,8 +21,10 @@
  *   watch.c    the inotify watch table
  *   refill.c   residency checks and refills, the tick's round-robin
  *   lock.c     lock workers; the lock plan applied
- *   mem.c      MemAvailable and the reserve
- *   caps.c     capabilities kept and dropped
+ *   mem.c      MemAvailable, the memory cgroup, the reserve
+ *   caps.c     capabilities kept and dropped, the user switched to
+ *   seccomp.c  NoNewPrivileges and the system-call allow-list
+ *   residency.c  why the kernel hides residency, said once
  *   pins.c     the model: pins, files, hash, order, reports
  *   plan.c     lock plan and soft cutoff: pure policy (unit-tested)
  *   budget.c   budget cut, admission and pin status: pure (unit-tested)
@@ -87,11 +89,29 @@ struct cd_plan_limits {
 	bool cap_ipc_lock;		/* the limit does not apply */
 };
 
+/* What memory looks like (mem.c reads it, cd_plan_memory() weighs it). */
+struct cd_mem_sample {
+	uint64_t mem_total, mem_avail;	/* /proc/meminfo */
+	uint64_t cg_limit;		/* memory cgroup's, UINT64_MAX if none */
+	uint64_t cg_usage;		/* charged to it */
+	uint64_t cg_file;		/* page cache among that */
+	uint64_t cg_unevictable;	/* locked among that */
+};
+
+struct cd_mem_view {
+	uint64_t total, avail, reserve;
+	bool pressure;			/* avail under the reserve */
+	bool cgroup_bound;		/* the cgroup, not the machine, limits */
+};
+
 /* Who watches an inotify descriptor (watch.c). */
 struct cd_watch_hit {
 	struct dpin *pin;
 	char *dir;
 };
+
+/* Why residency cannot be read (residency.c). */
+enum cd_blind_cause { CD_BLIND_SECCOMP, CD_BLIND_PERMISSION };
 
 enum lock_state { LK_NONE, LK_PENDING, LK_LOCKED, LK_FAILED };
 
@@ -222,6 +242,10 @@ struct daemon {
 	bool pressure;			/* MemAvailable under the reserve */
 	int soft_cutoff;		/* priorities below give way */
 	uint64_t mem_total, mem_avail, reserve;
+	/* the memory cgroup we run in (mem.c): v2 or v1 directory */
+	char *memcg_dir;
+	bool memcg_v1, memcg_looked, mem_cgroup_bound;
+	uint64_t memcg_limit;
 
 	/* descriptors kept open for cheap checks */
 	long fds_open, fd_budget;
@@ -234,7 +258,12 @@ struct daemon {
 	unsigned int worker_deaths;	/* lock workers lost (not stopped) */
 	uint64_t locked_total;		/* bytes locked or being locked */
 	uint64_t memlock_limit;		/* RLIM_INFINITY as UINT64_MAX */
-	bool cap_ipc_lock, cap_dac_read_search;
+	bool cap_ipc_lock, cap_dac_read_search, cap_fowner;
+	const char *run_as;		/* --run-as: the system daemon's user */
+
+	/* residency the kernel hides: causes already logged (residency.c) */
+	unsigned int blind_warned;
+	bool journal;			/* stderr is the journal: <N> prefixes */
 
 	/* events (events.c) */
 	struct cd_observer observers[4];
@@ -267,6 +296,7 @@ int cd_outbuf_flush(int fd, struct cd_outbuf *o);
 /* events.c: logging, paths escaped, events to observers */
 void cd_log(struct daemon *d, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+bool cd_log_is_journal(void);
 const char *cd_pesc(struct daemon *d, const char *path);
 void cd_fmt_size(char *buf, size_t len, uint64_t bytes);
 int cd_events_subscribe(struct daemon *d, cd_event_fn fn, void *data);
@@ -275,6 +305,13 @@ void cd_event_emit(struct daemon *d, int type, const char *path, uint64_t bytes)
 /* caps.c */
 int cd_caps_setup(struct daemon *d);
 bool cd_caps_have(int cap);
+
+/* seccomp.c */
+int cd_seccomp_install(struct daemon *d);
+
+/* residency.c */
+enum cd_blind_cause cd_residency_cause(void);
+void cd_residency_unknown(struct daemon *d, struct dfile *f);
 
 /* pins.c: the model */
 int cd_open_ro(const char *path);
@@ -299,9 +336,11 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st);
 int cd_plan_locks(const struct cd_plan_limits *lim, struct dpin *const *pins,
 		  size_t npins);
 int cd_plan_soft_cutoff(struct dpin *const *pins, size_t npins, bool pressure);
+void cd_plan_memory(const struct cd_mem_sample *s, struct cd_mem_view *v);
 
 /* mem.c */
 void cd_mem_read(struct daemon *d);
+void cd_mem_free(struct daemon *d);
 
 /* lock.c */
 int cd_lock_init(struct daemon *d);

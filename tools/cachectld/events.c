@@ -3,8 +3,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cachectld.h"
 #include "common/escape.h"
@@ -19,11 +22,34 @@ void cd_log(struct daemon *d, int prio, const char *fmt, ...)
 
 	if (prio > d->verbose)
 		return;
-	fprintf(stderr, "cachectld: %s: ", prio_names[prio & 7]);
+	/* the journal keeps priority and name itself (sd-daemon(3)) */
+	if (d->journal)
+		fprintf(stderr, "<%d>", prio & 7);
+	else
+		fprintf(stderr, "cachectld: %s: ", prio_names[prio & 7]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/*
+ * Is stderr the journal's stream? JOURNAL_STREAM names its device and
+ * inode; a stderr redirected since (a shell in between) does not match
+ * and gets plain lines.
+ */
+bool cd_log_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &end) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
 /*

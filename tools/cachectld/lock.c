@@ -411,6 +411,12 @@ static void warn_short(struct daemon *d, struct dpin *p, bool memlock,
 		cd_log(d, LOG_ERR,
 		     "hard pin %s: cannot lock %s: RLIMIT_MEMLOCK is %s and CAP_IPC_LOCK is missing (raise `ulimit -l` or grant CAP_IPC_LOCK)",
 		     cd_pesc(d, p->path), a, b);
+	} else if (d->mem_cgroup_bound) {
+		cd_fmt_size(b, sizeof(b), d->memcg_limit);
+		cd_fmt_size(c, sizeof(c), d->mem_avail);
+		cd_log(d, LOG_ERR,
+		     "hard pin %s: cannot lock %s: the memory cgroup %s is limited to %s, %s of it available; lower priorities give way first",
+		     cd_pesc(d, p->path), a, cd_pesc(d, d->memcg_dir), b, c);
 	} else {
 		cd_fmt_size(b, sizeof(b), d->mem_avail);
 		cd_fmt_size(c, sizeof(c), d->reserve);

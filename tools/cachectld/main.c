@@ -21,7 +21,7 @@
 static void usage(FILE *f)
 {
 	fputs("Usage: cachectld [--user|--system] [--foreground] [--socket PATH]\n"
-	      "                 [--state-dir DIR] [-v]...\n"
+	      "                 [--state-dir DIR] [--run-as USER] [-v]...\n"
 	      "Keep the pins of a scope true: refill soft pins, lock hard pins,\n"
 	      "pin new files under inherit pins.\n\n"
 	      "  --user           the invoking user's pins (default)\n"
@@ -29,6 +29,8 @@ static void usage(FILE *f)
 	      "  -f, --foreground stay in the foreground (the default)\n"
 	      "  --socket PATH    listen there instead of the scope's socket\n"
 	      "  --state-dir DIR  keep the pin store there ($CACHECTL_STATE_DIR)\n"
+	      "  --run-as USER    started as root: become USER after start-up,\n"
+	      "                   keeping only the capabilities it needs\n"
 	      "  -v, --verbose    more messages (repeat for debug)\n"
 	      "  -h, --help       this help\n"
 	      "  -V, --version    the version\n", f);
@@ -215,13 +217,14 @@ static void loop(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_USER = 256, OPT_SYSTEM, OPT_SOCKET, OPT_STATE };
+	enum { OPT_USER = 256, OPT_SYSTEM, OPT_SOCKET, OPT_STATE, OPT_RUN_AS };
 	static const struct option opts[] = {
 		{ "user", no_argument, NULL, OPT_USER },
 		{ "system", no_argument, NULL, OPT_SYSTEM },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "run-as", required_argument, NULL, OPT_RUN_AS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -233,6 +236,7 @@ int main(int argc, char **argv)
 		.loop.epfd = -1,
 		.listen.fd = -1,
 		.inotify.fd = -1,
+		.memcg_limit = UINT64_MAX,
 	};
 	struct daemon *d = &dm;
 	const char *sock = NULL;
@@ -256,6 +260,9 @@ int main(int argc, char **argv)
 			if (setenv("CACHECTL_STATE_DIR", optarg, 1) < 0)
 				return 1;
 			break;
+		case OPT_RUN_AS:
+			d->run_as = optarg;
+			break;
 		case 'v':
 			if (d->verbose < LOG_DEBUG)
 				d->verbose++;
@@ -276,6 +283,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	d->uid = geteuid();
+	d->journal = cd_log_is_journal();
 
 	r = cachectl_new(&d->ctx);
 	if (r < 0) {
@@ -316,6 +324,8 @@ int main(int argc, char **argv)
 	cd_lock_init(d);
 	cd_mem_read(d);
 	cd_pins_load(d);
+	if (cd_seccomp_install(d) < 0)
+		goto out;
 	cd_log(d, LOG_NOTICE, "ready: %zu pins", d->npins);
 	loop(d);
 	ret = 0;
@@ -325,6 +335,7 @@ out:
 	cd_holds_free(d);
 	cd_pins_free(d);
 	cd_watch_free(d);
+	cd_mem_free(d);
 	cd_server_close(d);
 	cd_loop_close(&d->loop);
 	cachectl_pinstore_unref(d->store);

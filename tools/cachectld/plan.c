@@ -106,3 +106,34 @@ int cd_plan_soft_cutoff(struct dpin *const *pins, size_t npins, bool pressure)
 	}
 	return cutoff;
 }
+
+/*
+ * The memory the plan may count on: the machine's (MemTotal,
+ * MemAvailable), or the memory cgroup's where it is less. In a cgroup,
+ * what is available is its limit less what it holds that cannot be
+ * reclaimed; page cache can be, but for the locked (unevictable) part.
+ * The reserve is a tenth of whichever total applies.
+ */
+void cd_plan_memory(const struct cd_mem_sample *s, struct cd_mem_view *v)
+{
+	uint64_t avail = s->mem_avail, total = s->mem_total;
+
+	v->cgroup_bound = false;
+	if (s->cg_limit < total) {
+		uint64_t held = s->cg_usage, freeable, room;
+
+		freeable = s->cg_file > s->cg_unevictable ?
+			   s->cg_file - s->cg_unevictable : 0;
+		held = held > freeable ? held - freeable : 0;
+		room = s->cg_limit > held ? s->cg_limit - held : 0;
+		total = s->cg_limit;
+		if (room < avail) {
+			avail = room;
+			v->cgroup_bound = true;
+		}
+	}
+	v->total = total;
+	v->avail = avail;
+	v->reserve = total / 10;
+	v->pressure = avail < v->reserve;
+}

@@ -91,7 +91,17 @@ int cd_query_file(struct daemon *d, struct dfile *f)
 	cd_file_answered(d, f);
 	f->size = res.size;
 	f->cached = res.cached;
-	f->unknown = res.flags & CACHECTL_RES_UNKNOWN;
+	if ((res.flags & CACHECTL_RES_UNKNOWN) && res.size) {
+		if (!f->unknown) {
+			f->pin->dirty = true;
+			cd_residency_unknown(d, f);
+		}
+		f->unknown = true;
+	} else {
+		if (f->unknown)
+			f->pin->dirty = true;
+		f->unknown = false;
+	}
 	return 0;
 fail:
 	if ((r == -ENOENT || r == -ESTALE) && f->lk != LK_NONE) {
@@ -136,6 +146,17 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 		/* locked pages stay; a file that grew needs a new mapping */
 		if (f->lk == LK_LOCKED && f->lock_len != f->size)
 			d->plan_needed = true;
+		return 0;
+	}
+	if ((p->flags & CACHECTL_PIN_HARD) && d->mem_cgroup_bound) {
+		/*
+		 * The memory cgroup refused the lock: as cache it would only
+		 * churn against our own locked pages inside the same limit
+		 * (and its reclaim under I/O ends in the cgroup's OOM killer).
+		 */
+		if (!f->starved)
+			p->dirty = true;
+		f->starved = true;
 		return 0;
 	}
 	/* soft, or hard without a lock (no room): refill instead */

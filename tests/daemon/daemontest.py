@@ -188,6 +188,7 @@ STATUS_SATISFIED = 1
 STATUS_OVER_BUDGET = 2
 STATUS_NO_MEMORY = 4
 STATUS_ERROR = 8
+STATUS_UNKNOWN = 16     # the kernel hides residency (seccomp, permission)
 FLAG_RECURSIVE, FLAG_INHERIT, FLAG_HARD = 1, 2, 4
 CLEANUP = []            # callables run at the end, last first
 

@@ -392,7 +392,93 @@ def t_hard_change(t, E):
     t.ok(d.alive(), 'cachectld still runs', d.tail())
 
 
+# ===========================================================================
+# memcg: the lock plan honours the memory cgroup the daemon runs in
+# ===========================================================================
+#
+# The daemon runs INSIDE a v1 memory cgroup of 192 MiB (this machine is
+# hybrid: the memory controller is v1) and hard-pins 288 MiB of cold files,
+# so the pages its lock workers fault in are charged there. MemAvailable
+# says there are gigabytes; the cgroup says 192 MiB. A plan that believed
+# /proc/meminfo would try to lock it all and the cgroup's OOM killer would
+# take a worker (or the daemon) the moment mlocked pages filled it.
+
+MEMCG_LIMIT = 192 * MiB
+
+
+def oom_kills(cg):
+    for ln in cg_read(cg, 'memory.oom_control').splitlines():
+        if ln.startswith('oom_kill '):
+            return int(ln.split()[1])
+    return 0
+
+
+def t_memcg(t, E):
+    if os.geteuid() != 0:
+        raise Skip('needs root (cgroups)')
+    parent = my_memcg()
+    if not parent or not os.path.exists(os.path.join(parent, 'memory.limit_in_bytes')):
+        raise Skip('no cgroup v1 memory controller (%r)' % parent)
+    cg = os.path.join(parent, 'cachectl-memcg-%d' % os.getpid())
+    os.mkdir(cg)
+    CLEANUP.append(lambda: cg_remove(cg, parent) or
+                   print('# WARNING: could not remove cgroup %s' % cg))
+    with open(os.path.join(cg, 'memory.limit_in_bytes'), 'w') as f:
+        f.write(str(MEMCG_LIMIT))
+    root = E.path('memcg')
+    files = [write_file(os.path.join(root, 'f%d' % i), 48 * MiB) for i in range(6)]
+    for f in files:
+        evict(f)
+    t.eq(ksnap(files), [0] * 6, 'kernel: the 288 MiB start cold')
+
+    env = dict(E.env(), CG=cg)
+    d = E.start_daemon(t, 'cachectld starts inside a 192 MiB memory cgroup',
+                       env=env, pre=['sh', '-c', 'echo $$ > "$CG/cgroup.procs" && '
+                                     'exec "$@"', 'sh'])
+    with open(os.path.join(cg, 'cgroup.procs')) as f:
+        t.ok(str(d.pid) in f.read().split(), 'the daemon runs in the cgroup')
+    # no prefetch by cachectl (outside): the workers fault the pages in
+    r = E.cachectl(['pin', '--hard', '--no-prefetch', '-r', root])
+    t.eq(r.rc, 0, 'cachectl pin --hard --no-prefetch -r DIR (288 MiB) exits 0', r.show())
+    last = {}
+
+    def settled():
+        verb, f = d.status(root)
+        last.clear()
+        last.update(f, verb=verb)
+        fl = ival(f, 'flags') or 0
+        return fl & STATUS_NO_MEMORY and (ival(f, 'locked') or 0) >= 96 * MiB
+    ok, el = wait_for(settled, 60, 0.5)
+    time.sleep(2)       # a plan that overshoots shows it by now
+    verb, f = d.status(root)
+    locked = ival(f, 'locked') or 0
+    short = ival(f, 'shortfall') or 0
+    vmlck = sum(proc_status(p, 'VmLck') for p in [d.pid] + list(d.track()))
+    t.diag('STATUS %r; VmLck of the daemon and workers %d MiB; cgroup usage %d MiB, '
+           'max %d MiB' % (f, vmlck // MiB, int(cg_read(cg, 'memory.usage_in_bytes')) // MiB,
+                           int(cg_read(cg, 'memory.max_usage_in_bytes')) // MiB))
+    t.ok(ok, 'the pin reports no-memory with part of it locked (%.1fs)' % el,
+         'STATUS %r' % last, d.tail(20))
+    t.ok(96 * MiB <= locked <= MEMCG_LIMIT - MEMCG_LIMIT // 10,
+         'locked %d MiB: within the cgroup, less its reserve (<= %d MiB), not the '
+         'machine\'s MemAvailable' % (locked // MiB, (MEMCG_LIMIT - MEMCG_LIMIT // 10) // MiB),
+         d.tail(20))
+    t.ok(vmlck <= MEMCG_LIMIT - MEMCG_LIMIT // 10,
+         'kernel: VmLck of the daemon and its workers is %d MiB, within the plan'
+         % (vmlck // MiB))
+    t.ok(short >= 288 * MiB - locked, 'the shortfall (%d MiB) names what the cgroup '
+         'could not hold' % (short // MiB), 'STATUS %r' % f)
+    t.ok(int(cg_read(cg, 'memory.usage_in_bytes')) >= locked,
+         'the locked pages are charged to the cgroup (usage %d MiB)'
+         % (int(cg_read(cg, 'memory.usage_in_bytes')) // MiB))
+    t.eq(oom_kills(cg), 0, 'the cgroup never OOM-killed anything', d.tail(20))
+    t.ok('memory cgroup' in d.logtext(), 'the log names the memory cgroup and its limit',
+         d.tail(20))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
 GROUPS = {
+    'memcg': t_memcg,
     'hard-pressure': t_hard_pressure,
     'hard-100k': t_hard_100k,
     'memlock': t_memlock,

@@ -119,6 +119,8 @@ struct snap_in {
 
 /* warns about each bad line (file:line) and skips it; <0 if unusable */
 int snapshot_load(struct snap_in *s, const char *file);
+/* the same from an open stream, named @file in messages */
+int snapshot_read(struct snap_in *s, FILE *f, const char *file);
 /* a cachectl_range_fn: the snapshot's ranges of each file it names */
 int snapshot_range_fn(struct cachectl_walk *w, const struct cachectl_entry *e,
 		      uint64_t pos, uint64_t *ret_offset, uint64_t *ret_length,

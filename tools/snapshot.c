@@ -121,6 +121,9 @@ int snapshot_close(struct snap_out *o, bool keep)
 
 /* "cachectl: FILE:LINE: ..." (LINE 0: none) */
 static void line_warn(const char *file, size_t lineno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void line_warn(const char *file, size_t lineno, const char *fmt, ...)
 {
 	struct cc_escbuf esc = { 0 };
 	va_list ap;
@@ -232,9 +235,8 @@ bad:
 	return r == -ENOMEM ? r : -EINVAL;
 }
 
-int snapshot_load(struct snap_in *s, const char *file)
+int snapshot_read(struct snap_in *s, FILE *f, const char *file)
 {
-	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
 	char *line = NULL;
 	size_t cap = 0, lineno = 0, rcap = 0;
 	bool ended = false;
@@ -243,11 +245,6 @@ int snapshot_load(struct snap_in *s, const char *file)
 
 	memset(s, 0, sizeof(*s));
 	s->name = file;
-	if (!f) {
-		r = -errno;
-		warnx_path(file, "%s", strerror(errno));
-		return r;
-	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		const char *why;
 		struct snap_rec rec;
@@ -325,6 +322,21 @@ int snapshot_load(struct snap_in *s, const char *file)
 	if (r == -ENOMEM)
 		warnx_path(file, "out of memory");
 	free(line);
+	return r;
+}
+
+int snapshot_load(struct snap_in *s, const char *file)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
+	int r;
+
+	if (!f) {
+		r = -errno;
+		memset(s, 0, sizeof(*s));
+		warnx_path(file, "%s", strerror(errno));
+		return r;
+	}
+	r = snapshot_read(s, f, file);
 	if (f != stdin)
 		fclose(f);
 	return r;

@@ -484,6 +484,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op,
 		/* every link is its own line: each gets its own ranges */
 		wflags |= CACHECTL_WALK_ALL_LINKS;
 		if (snapshot_load(&snap_in, restore) < 0) {
+			snapshot_free(&snap_in);
 			free(excl);
 			free(incl);
 			free(rng);

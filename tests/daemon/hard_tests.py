@@ -106,16 +106,22 @@ def in_cgroup(cg, cmd):
                env=dict(os.environ, CG=cg), timeout=120)
 
 
-def t_hard_pressure(t, E):
+def new_memcg(name, limit):
+    """A v1 memory cgroup below ours with that limit, removed at the end."""
     parent = my_memcg()
     if not parent or not os.path.exists(os.path.join(parent, 'memory.limit_in_bytes')):
         raise Skip('no cgroup v1 memory controller (%r)' % parent)
-    cg = os.path.join(parent, 'cachectl-test-%d' % os.getpid())
+    cg = os.path.join(parent, '%s-%d' % (name, os.getpid()))
     os.mkdir(cg)
     CLEANUP.append(lambda: cg_remove(cg, parent) or
                    print('# WARNING: could not remove cgroup %s' % cg))
     with open(os.path.join(cg, 'memory.limit_in_bytes'), 'w') as f:
-        f.write(str(CG_LIMIT))
+        f.write(str(limit))
+    return cg
+
+
+def t_hard_pressure(t, E):
+    cg = new_memcg('cachectl-test', CG_LIMIT)
     t.diag('cgroup %s, limit %d MiB' % (cg, int(cg_read(cg, 'memory.limit_in_bytes')) // MiB))
 
     block = os.urandom(4 * MiB)
@@ -416,15 +422,7 @@ def oom_kills(cg):
 def t_memcg(t, E):
     if os.geteuid() != 0:
         raise Skip('needs root (cgroups)')
-    parent = my_memcg()
-    if not parent or not os.path.exists(os.path.join(parent, 'memory.limit_in_bytes')):
-        raise Skip('no cgroup v1 memory controller (%r)' % parent)
-    cg = os.path.join(parent, 'cachectl-memcg-%d' % os.getpid())
-    os.mkdir(cg)
-    CLEANUP.append(lambda: cg_remove(cg, parent) or
-                   print('# WARNING: could not remove cgroup %s' % cg))
-    with open(os.path.join(cg, 'memory.limit_in_bytes'), 'w') as f:
-        f.write(str(MEMCG_LIMIT))
+    cg = new_memcg('cachectl-memcg', MEMCG_LIMIT)
     root = E.path('memcg')
     files = [write_file(os.path.join(root, 'f%d' % i), 48 * MiB) for i in range(6)]
     for f in files:

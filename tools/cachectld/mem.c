@@ -18,18 +18,24 @@
 
 #define CGROOT "/sys/fs/cgroup"
 
+static FILE *cg_open(const char *dir, const char *file)
+{
+	char path[4096 + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return fopen(path, "re");
+}
+
 /* The value of @key in a "key value" file (memory.stat), or -1. */
 static int read_key(const char *dir, const char *file, const char *key,
 		    uint64_t *ret)
 {
-	char path[4096 + 64], line[256];
+	FILE *f = cg_open(dir, file);
 	size_t n = strlen(key);
 	unsigned long long v;
+	char line[256];
 	int r = -1;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -47,13 +53,11 @@ static int read_key(const char *dir, const char *file, const char *key,
 /* A one-number file; "max" is no limit. */
 static int read_u64(const char *dir, const char *file, uint64_t *ret)
 {
-	char path[4096 + 64], buf[64];
+	FILE *f = cg_open(dir, file);
 	unsigned long long v;
+	char buf[64];
 	int r = -1;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	if (fgets(buf, sizeof(buf), f)) {

@@ -307,14 +307,19 @@ def t_self_filter(t, E):
 
 
 # ===========================================================================
-# run-as: the system daemon drops uid 0, keeps three capabilities
+# run-as: the system daemon drops uid 0, keeps three capabilities (under
+# the system unit's filter)
 # ===========================================================================
 
 def t_run_as(t, E):
     if os.geteuid() != 0:
         raise Skip('needs root')
-    d = E.start_daemon(t, 'cachectld --system --run-as nobody starts and answers',
-                       scope='--system', args=['--run-as', 'nobody'])
+    # as the system unit starts it: under its filter, which must let the
+    # switch (setresuid, capset, chown) through
+    d = E.start_daemon(t, 'cachectld --system --run-as nobody starts and answers '
+                       'under the system unit\'s filter',
+                       scope='--system', args=['--run-as', 'nobody'],
+                       pre=wrap(*unit_filter(UNITS['system'])), env=sanitizer_env(E))
     st = proc_status(d.pid)
     t.ok(st['Uid'].split() == [str(NOBODY)] * 4 and
          st['Gid'].split() == [str(NOBODY)] * 4 and st['Groups'] == '',

@@ -62,7 +62,8 @@ print(" ".join("%s:%d" % kv for kv in sorted(counts.items())), flush=True)
 sys.stdin.read()
 '''
 
-# One request as one uid: prints "VERB errno seconds message".
+# One request as one uid: prints "VERB errno seconds message". With
+# "half", it shuts its side down once sent (the answer ends the connection).
 ASK = RAW_CLIENT + r'''
 sock, verb, path = sys.argv[1:4]
 s = socket.socket(socket.AF_UNIX)
@@ -71,6 +72,8 @@ s.connect(sock)
 recv(s)
 t0 = time.monotonic()
 s.sendall(frame(verb.encode(), [(b"path", os.fsencode(path))]))
+if sys.argv[4:] == ["half"]:
+    s.shutdown(socket.SHUT_WR)
 m = recv(s).split(b"\n")
 f = dict(ln.split(b"=", 1) for ln in m[1:] if b"=" in ln)
 print(m[0].decode(), f.get(b"errno", b"0").decode(), "%.2f" % (time.monotonic() - t0),
@@ -103,9 +106,10 @@ class Held:
             self.p.wait()
 
 
-def ask(sock, uid, verb, path, timeout=60):
+def ask(sock, uid, verb, path, half=False):
     """Start one request as uid; returns the process (stdout: ASK's line)."""
-    return subprocess.Popen(as_uid(uid) + [sys.executable, '-c', ASK, sock, verb, path],
+    return subprocess.Popen(as_uid(uid) + [sys.executable, '-c', ASK, sock, verb, path] +
+                            (['half'] if half else []),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -378,6 +382,14 @@ def t_slow(t, E):
     t.diag('the slow STATUS: ' + out.strip())
     t.ok(out.startswith('ERR') and out.split()[1] in ('2', '110'),
          'the slow request itself gets an answer (not pinned, or timed out)', out, err)
+    # the answer of a client that said it is done ends it: its uid with it
+    fs.set_latency(300)
+    time.sleep(1.2)
+    q = ask(d.sock, NOBODY - 3, 'STATUS', os.path.join(mnt, 'a', 'b'), half=True)
+    out, err = q.communicate(timeout=30)
+    t.ok(out.startswith('ERR 2 '), 'a client half-closed while its path resolves gets '
+         'its answer (not pinned)', out, err)
+    t.ok(d.ping(ANSWER_SECS) is None, 'and the daemon goes on', d.tail())
     fs.set_latency(0)
 
     fs.gone('block')

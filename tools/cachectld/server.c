@@ -1061,7 +1061,8 @@ void cd_server_resolved(struct daemon *d)
 		struct client *c = j->owner;
 		struct dpin *p;
 
-		j->user->jobs--;
+		/* still counted while its client goes on: that may free the
+		 * client, and the uid with it, but for this job */
 		if (c) {
 			switch (j->kind) {
 			case CD_JOB_PIN:
@@ -1080,6 +1081,7 @@ void cd_server_resolved(struct daemon *d)
 			}
 			resume(d, c);
 		}
+		j->user->jobs--;
 		user_put(d, j->user);
 		cd_job_free(j);
 	}

@@ -41,6 +41,7 @@
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <time.h>
@@ -359,6 +360,42 @@ static int sfs_readlink(const char *path, char *buf, size_t size)
 		}
 	}
 	return op_end(err);
+}
+
+/* xattrs through the backing dir's /proc path: there is no getxattrat */
+static int xattr_path(const char *path, char *buf, size_t len)
+{
+	return snprintf(buf, len, "/proc/self/fd/%d/%s", S.root_fd, rel(path)) <
+	       (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static int sfs_getxattr(const char *path, const char *name, char *value,
+			size_t size)
+{
+	char p[PATH_MAX + 64];
+	int err = op_begin();
+	ssize_t n = 0;
+
+	if (!err)
+		err = xattr_path(path, p, sizeof(p));
+	if (!err && (n = lgetxattr(p, name, value, size)) < 0)
+		err = -errno;
+	op_end(err);
+	return err ? err : (int)n;
+}
+
+static int sfs_listxattr(const char *path, char *list, size_t size)
+{
+	char p[PATH_MAX + 64];
+	int err = op_begin();
+	ssize_t n = 0;
+
+	if (!err)
+		err = xattr_path(path, p, sizeof(p));
+	if (!err && (n = llistxattr(p, list, size)) < 0)
+		err = -errno;
+	op_end(err);
+	return err ? err : (int)n;
 }
 
 struct sfs_dir {
@@ -828,6 +865,8 @@ static const struct fuse_operations sfs_ops = {
 	.flush		= sfs_flush,
 	.release	= sfs_release,
 	.fsync		= sfs_fsync,
+	.getxattr	= sfs_getxattr,
+	.listxattr	= sfs_listxattr,
 };
 
 /* milliseconds as a float, >= 0 */

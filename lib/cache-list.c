@@ -384,6 +384,24 @@ char **cachectl__fscache_mounts(void)
 	return v;
 }
 
+/* what the server of @path is, as far as the mount table says: mounts of
+ * one export share it, and so do their attachments' modes */
+int cachectl__mount_source(const char *path, char **ret)
+{
+	struct libmnt_table *tb;
+	struct libmnt_fs *fs;
+	int r = -ENOENT;
+
+	tb = mnt_new_table_from_file(path_or("CACHECTL_MOUNTINFO",
+					     "/proc/self/mountinfo"));
+	fs = tb ? mnt_table_find_mountpoint(tb, path, MNT_ITER_BACKWARD) : NULL;
+	if (fs)
+		r = asprintf(ret, "%s:%s", mnt_fs_get_fstype(fs) ?: "?",
+			     mnt_fs_get_source(fs) ?: "?") < 0 ? -ENOMEM : 0;
+	mnt_unref_table(tb);
+	return r;
+}
+
 /* ---- a file each cache holds (kernel backend) ------------------------- */
 
 static struct cachectl_cache *cache_by_id(struct cachectl_cache_list *l,

@@ -113,6 +113,8 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 
 /* cache-list.c: the table is $CACHECTL_MOUNTINFO or ours; NULL: none */
 char **cachectl__fscache_mounts(void);
+/* "fstype:source" of the mount holding @path (attachments group by it) */
+int cachectl__mount_source(const char *path, char **ret);
 
 /* log.c */
 void cachectl__log_stderr(void *data, int priority, const char *file,

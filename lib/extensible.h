@@ -18,6 +18,7 @@
 #define CACHECTL_TOTALS_SIZE_VER0	64	/* 0.1: files .. bytes */
 #define CACHECTL_PIN_STATUS_SIZE_VER0	48	/* 0.2: files .. flags */
 #define CACHECTL_PIN_USAGE_SIZE_VER0	64	/* 0.5: files .. fscache_files */
+#define CACHECTL_ATTACH_OPTS_SIZE_VER0	32	/* 0.6: size .. reserved */
 
 _Static_assert(sizeof(struct cachectl_residency) >= CACHECTL_RESIDENCY_SIZE_VER0,
 	       "struct cachectl_residency shrank");
@@ -27,6 +28,8 @@ _Static_assert(sizeof(struct cachectl_pin_status) >= CACHECTL_PIN_STATUS_SIZE_VE
 	       "struct cachectl_pin_status shrank");
 _Static_assert(sizeof(struct cachectl_pin_usage) >= CACHECTL_PIN_USAGE_SIZE_VER0,
 	       "struct cachectl_pin_usage shrank");
+_Static_assert(sizeof(struct cachectl_attach_opts) >= CACHECTL_ATTACH_OPTS_SIZE_VER0,
+	       "struct cachectl_attach_opts shrank");
 
 /*
  * Copy @src (@cur bytes, the library's size) to a caller who knows the

@@ -32,6 +32,14 @@ int verb_pins(int argc, char **argv);
 int verb_monitor(int argc, char **argv);
 int verb_cache(int argc, char **argv);
 int verb_snapshot(int argc, char **argv);
+int verb_attach(int argc, char **argv);
+int verb_detach(int argc, char **argv);
+int verb_disconnect(int argc, char **argv);
+int verb_reconnect(int argc, char **argv);
+
+/* offline-verbs.c: the attachments' side of status and monitor */
+void offline_status_note(char **paths, int n);
+int offline_monitor(bool json);
 
 /* options.c: -J -b -n -o --raw -v -h -V, the same for every verb */
 #include <getopt.h>

@@ -17,6 +17,10 @@ static const struct verb verbs[] = {
 	{ "pins", verb_pins, "list pins and their state" },
 	{ "monitor", verb_monitor, "follow cachectld's events" },
 	{ "cache", verb_cache, "show fscache caches; culling on or off" },
+	{ "attach", verb_attach, "serve a directory from a local cache, offline too" },
+	{ "detach", verb_detach, "give an attached directory back" },
+	{ "disconnect", verb_disconnect, "work from the local cache" },
+	{ "reconnect", verb_reconnect, "serve from the server again" },
 };
 
 static void usage(void)

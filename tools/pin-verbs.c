@@ -22,6 +22,7 @@ enum {
 	OPT_NO_PREFETCH,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
+	OPT_OFFLINE,
 };
 
 static int scope_of(bool sys)
@@ -941,7 +942,9 @@ static void monitor_usage(const struct common_opts *co)
 	       "evicted and refilled, budgets and memory exceeded. Ends with\n"
 	       "exit status 1 when the daemon goes away.\n\n"
 	       "Options:\n"
-	       "     --system             the system daemon\n", program_name);
+	       "     --system             the system daemon\n"
+	       "     --offline            the offline cache managers' events instead:\n"
+	       "                          disconnected, connected, cache-full\n", program_name);
 	common_usage(co);
 	printf("\nWith -J, one JSON object a line.\n\n"
 	       "For more details see cachectl(1).\n");
@@ -1034,11 +1037,12 @@ int verb_monitor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "system", no_argument, NULL, OPT_SYSTEM },
+		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts co = { .verb = "monitor",
 				  .honours = COMMON_JSON | COMMON_BYTES };
-	bool sys = false;
+	bool sys = false, offline = false;
 	struct cachectl_ctx *ctx;
 	struct cachectl_daemon *d;
 	int c, r;
@@ -1047,6 +1051,9 @@ int verb_monitor(int argc, char **argv)
 		switch (c) {
 		case OPT_SYSTEM:
 			sys = true;
+			break;
+		case OPT_OFFLINE:
+			offline = true;
 			break;
 		case 'h':
 			monitor_usage(&co);
@@ -1057,6 +1064,8 @@ int verb_monitor(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage_error("monitor: unexpected argument '%s'", argv[optind]);
+	if (offline)
+		return offline_monitor(co.json);
 	ctx = new_ctx(co.verbose, NULL);
 	r = cachectl_daemon_connect(ctx, scope_of(sys), &d);
 	if (r == -EBUSY) {

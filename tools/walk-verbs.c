@@ -633,6 +633,8 @@ static int walk_verb(int argc, char **argv, const char *verb, int op,
 		r = 0;
 	if (r == 0 && run.untold)
 		r = 1;
+	if (op == CACHECTL_WALK_OP_QUERY)
+		offline_status_note(argv + optind, argc - optind);
 	if (r < 0 && cachectl_error_is_gone(r)) {
 		cachectl_walk_get_totals(w, &tot, sizeof(tot));
 		fprintf(stderr, "%s: ", program_name);

@@ -1623,6 +1623,145 @@ uint64_t cachectl_event_get_bytes(const struct cachectl_event *event);
  */
 const char *cachectl_event_name(int type);
 
+/* ---- attachments: working offline (0.6) ------------------------------- */
+
+/* cachectl_attach() flags */
+#define CACHECTL_ATTACH_FOREGROUND	(1u << 0)  /* become the manager (exec) */
+/* cachectl_detach() flags */
+#define CACHECTL_DETACH_FORCE		(1u << 0)  /* lazily, even when busy */
+
+enum {
+	CACHECTL_MODE_CONNECTED = 1,	/* answers come from the server */
+	CACHECTL_MODE_DISCONNECTED = 2,	/* answers come from the local cache */
+};
+
+/* cachectl_attach_query() flags */
+#define CACHECTL_ATTACH_DATA		(1u << 0)  /* every byte is cached */
+#define CACHECTL_ATTACH_PARTIAL		(1u << 1)  /* some bytes are cached */
+#define CACHECTL_ATTACH_PINNED		(1u << 2)  /* hoarded: never culled */
+#define CACHECTL_ATTACH_PROVISIONAL	(1u << 3)  /* attributes may be stale */
+#define CACHECTL_ATTACH_LISTED		(1u << 4)  /* directory listed completely */
+#define CACHECTL_ATTACH_DISCONNECTED	(1u << 5)  /* the attachment is offline */
+#define CACHECTL_ATTACH_HOARDING	(1u << 6)  /* pins are still being fetched */
+
+/* Options of an attachment; zero means the default. Extend only at the end. */
+struct cachectl_attach_opts {
+	uint64_t size;			/* bytes of unpinned data kept; 0: no limit */
+	const char *cache_dir;		/* NULL: $XDG_CACHE_HOME/cachectl/offline/... */
+	uint32_t timeout_ms;		/* origin deadline (2000) */
+	uint32_t probe_ms;		/* probe interval (2000) */
+	uint32_t actimeo_ms;		/* attribute revalidation (3000) */
+	uint32_t reserved;
+};
+
+/**
+ * cachectl_attach - attach a cache manager over a directory
+ * @ctx: the context (its log receives the manager's start-up errors)
+ * @path: a directory, usually on a network filesystem
+ * @opts: options, or NULL for the defaults
+ * @opts_size: sizeof(*@opts) as the caller knows it
+ * @flags: 0, or CACHECTL_ATTACH_FOREGROUND to exec the manager in place of
+ *	the calling process (for service managers)
+ *
+ * Starts cachectl-offline(8) as the calling user: it opens @path, mounts
+ * itself over it (fusermount3, no privilege needed) and from then on
+ * serves every operation under @path, from the server while it answers
+ * and from the local cache when it does not. Paths do not change.
+ * Returns once the attachment serves.
+ *
+ * Returns: 0; -EBUSY if @path is attached already; -EHOSTDOWN if the
+ * server does not answer and nothing of @path is cached; -EPERM if
+ * mounting is not allowed; -E2BIG for unknown non-zero option fields;
+ * -EINVAL; another negative errno.
+ * Since: 0.6
+ */
+int cachectl_attach(struct cachectl_ctx *ctx, const char *path,
+		    const struct cachectl_attach_opts *opts, size_t opts_size,
+		    unsigned int flags);
+
+/**
+ * cachectl_detach - give a directory back to its origin
+ * @ctx: the context
+ * @path: the attached directory
+ * @flags: 0 or CACHECTL_DETACH_FORCE
+ *
+ * Unmounts the manager; it exits and the cache stays on disk for the
+ * next attach. Files still open make it fail, unless forced: then the
+ * mount is detached lazily, new opens reach the origin at once and the
+ * files already open are served until they are closed. A crashed
+ * manager's attachment (ENOTCONN) is detached the same way.
+ *
+ * Returns: 0; -EBUSY if files under @path are open; -EMEDIUMTYPE if
+ * @path is not an attachment; another negative errno.
+ * Since: 0.6
+ */
+int cachectl_detach(struct cachectl_ctx *ctx, const char *path,
+		    unsigned int flags);
+
+/**
+ * cachectl_attach_get_mode - is an attachment connected?
+ * @ctx: the context
+ * @path: the attachment or any path under it
+ * @ret_mode: receives CACHECTL_MODE_CONNECTED or CACHECTL_MODE_DISCONNECTED
+ *
+ * Returns: 0; -EMEDIUMTYPE if @path is not under an attachment;
+ * -ENOTCONN if its manager has crashed (cachectl_detach() with
+ * CACHECTL_DETACH_FORCE, or a new attach, gives the origin back);
+ * another negative errno.
+ * Since: 0.6
+ */
+int cachectl_attach_get_mode(struct cachectl_ctx *ctx, const char *path,
+			     int *ret_mode);
+
+/**
+ * cachectl_attach_set_mode - disconnect or reconnect an attachment
+ * @ctx: the context
+ * @path: the attachment or any path under it
+ * @mode: CACHECTL_MODE_DISCONNECTED or CACHECTL_MODE_CONNECTED
+ *
+ * A requested disconnect holds until a requested reconnect; a reconnect
+ * first asks the server.
+ *
+ * Returns: 0; -EHOSTDOWN if the server does not answer (the attachment
+ * stays disconnected); errors as cachectl_attach_get_mode().
+ * Since: 0.6
+ */
+int cachectl_attach_set_mode(struct cachectl_ctx *ctx, const char *path,
+			     int mode);
+
+/**
+ * cachectl_attach_query - what the local cache holds of a path
+ * @ctx: the context
+ * @path: a path under an attachment
+ * @ret_flags: receives CACHECTL_ATTACH_* flags
+ * @ret_why: receives 0 when @path would work offline, else the negative
+ *	errno an offline use gets: -ENODATA (data not cached), -EACCES
+ *	(permission not knowable offline), -EHOSTDOWN (not available while
+ *	disconnected); may be NULL
+ *
+ * Answered by the manager from its cache; the attribute user.cachectl.why
+ * of the path says the same in words.
+ *
+ * Returns: 0; errors as cachectl_attach_get_mode().
+ * Since: 0.6
+ */
+int cachectl_attach_query(struct cachectl_ctx *ctx, const char *path,
+			  unsigned int *ret_flags, int *ret_why);
+
+/**
+ * cachectl_attach_get_events_path - where managers announce events
+ * @ret_path: receives the path, to be freed with free(3)
+ *
+ * Every manager of the user appends a line per event (disconnected,
+ * connected, cache-full) to this file, beside cachectld's socket:
+ * "SECONDS PID TYPE SERVER PATH DETAIL", fields \xHH-escaped
+ * (cachectl-offline(5)). cachectl monitor --offline follows it.
+ *
+ * Returns: 0, -EINVAL, -ENOMEM.
+ * Since: 0.6
+ */
+int cachectl_attach_get_events_path(char **ret_path);
+
 #ifdef __cplusplus
 }
 #endif

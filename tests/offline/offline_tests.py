@@ -1,0 +1,619 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The offline cache manager (cachectl attach) over slowfs (tests/slowfs)
+as the origin, mounted at the very path it serves.
+
+usage: offline_tests.py GROUP        (GROUP: see GROUPS at the bottom)
+
+Environment: CACHECTL, CACHECTL_OFFLINE (the manager), SLOWFS, LIBCACHECTL
+(the .so, for the library's query bit through ctypes),
+CACHECTL_OFFLINE_KILL_ROUNDS (kill -9 rounds, default 200),
+CACHECTL_TEST_TMPDIR (a disk filesystem; default /var/tmp).
+
+The truth is the origin's bytes and attributes (read from slowfs's backing
+directory) and the kernel's errno values; the cache's own claims (its
+SQLite ranges) are checked against the origin, never believed. Every
+mount is made and removed by the test, also when it fails. TAP; skipped
+when not root or without /dev/fuse.
+"""
+
+import ctypes
+import errno
+import hashlib
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'slowfs'))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'pylib'))
+from cachectl_test import Tap, run, skip_all, wait_for  # noqa: E402
+import slowfs  # noqa: E402
+
+CACHECTL = os.environ.get('CACHECTL', '')
+MANAGER = os.environ.get('CACHECTL_OFFLINE', '')
+SLOWFS = os.environ.get('SLOWFS', '')
+LIB = os.environ.get('LIBCACHECTL', '')
+ATTACH_DISCONNECTED = 1 << 5
+ATTACH_PROVISIONAL = 1 << 3
+ATTACH_DATA = 1 << 0
+
+T = Tap()
+
+
+def mounts_under(prefix, fstype):
+    n = []
+    with open('/proc/self/mountinfo') as f:
+        for ln in f:
+            fields = ln.split()
+            dash = fields.index('-')
+            if fields[dash + 1] == fstype and fields[4].startswith(prefix):
+                n.append(fields[4])
+    return n
+
+
+def top_fstype(path):
+    """the type of the last mount at exactly path"""
+    t = None
+    with open('/proc/self/mountinfo') as f:
+        for ln in f:
+            fields = ln.split()
+            if fields[4] == path:
+                t = fields[fields.index('-') + 1]
+    return t
+
+
+def xattr(path, name):
+    try:
+        return os.getxattr(path, 'user.cachectl.' + name,
+                           follow_symlinks=False).decode()
+    except OSError as e:
+        return 'errno %s' % errno.errorcode.get(e.errno, e.errno)
+
+
+def read_errno(path, timeout=10):
+    """(errno or 0, seconds, bytes) of reading a file in a child, so a hang
+    is measured and killed, never inherited"""
+    code = ('import os,sys\ntry:\n sys.stdout.buffer.write(open(sys.argv[1],"rb").read())\n'
+            'except OSError as e:\n sys.exit(100+e.errno)\n')
+    r = run([sys.executable, '-c', code, path], timeout=timeout)
+    e = r.rc - 100 if r.rc is not None and r.rc >= 100 else (0 if r.rc == 0 else -1)
+    return e, r.elapsed, r.out
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Env:
+    def __init__(self):
+        base = os.environ.get('CACHECTL_TEST_TMPDIR') or '/var/tmp'
+        self.dir = tempfile.mkdtemp(prefix='cachectl-off-', dir=base)
+        os.chmod(self.dir, 0o755)
+        self.back = os.path.join(self.dir, 'back')
+        self.path = os.path.join(self.dir, 'origin')
+        self.cache = os.path.join(self.dir, 'cache')
+        self.run = os.path.join(self.dir, 'run')
+        self.state = os.path.join(self.dir, 'state')
+        for d in (self.back, self.path, self.run, self.state):
+            os.makedirs(d)
+        self.env = dict(os.environ, CACHECTL_OFFLINE=MANAGER,
+                        CACHECTL_RUNTIME_DIR=self.run,
+                        CACHECTL_STATE_DIR=self.state)
+        self.fs = None
+        self.pids = set()
+
+    def origin(self, **kw):
+        self.fs = slowfs.SlowFS(self.back, self.path, exe=SLOWFS, **kw)
+        self.fs.start()
+        return self.fs
+
+    def cl(self, *args, timeout=60):
+        return run([CACHECTL] + list(args), env=self.env, timeout=timeout)
+
+    def attach(self, *extra):
+        r = self.cl('attach', '--cache-dir', self.cache, '--timeout', '1000',
+                    '--probe', '1000', '--actimeo', '1000', *extra, self.path)
+        pid = self.manager_pid()
+        if pid:
+            self.pids.add(pid)
+        return r
+
+    def manager_pid(self):
+        st = xattr(self.path, 'state')
+        for kv in st.split():
+            if kv.startswith('pid='):
+                return int(kv[4:])
+        return None
+
+    def attached(self):
+        return top_fstype(self.path) == 'fuse.cachectl-offline'
+
+    def detach_all(self):
+        for _ in range(3):
+            if not self.attached():
+                break
+            r = self.cl('detach', '--force', self.path, timeout=20)
+            if r.rc != 0:
+                subprocess.run(['fusermount3', '-uz', self.path],
+                               stderr=subprocess.DEVNULL)
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.pids.clear()
+
+    def cleanup(self):
+        try:
+            self.detach_all()
+        finally:
+            if self.fs:
+                self.fs.stop(check=False)
+            left = mounts_under(self.dir, 'fuse.cachectl-offline') + \
+                mounts_under(self.dir, 'fuse.slowfs')
+            T.ok(not left, 'no mount left behind under %s' % self.dir,
+                 'left: %s' % left)
+            for m in sorted(left, key=len, reverse=True):
+                subprocess.run(['umount', '-l', m], stderr=subprocess.DEVNULL)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def claims(self):
+        """(relative path, start, end) of every range the cache claims"""
+        db = sqlite3.connect('file:%s/meta.db?mode=ro' % self.cache, uri=True,
+                             timeout=10)
+        rows = db.execute('SELECT id, parent, name FROM node').fetchall()
+        ranges = db.execute('SELECT node, start, end FROM range').fetchall()
+        db.close()
+        names = {i: (p, n.decode() if isinstance(n, bytes) else n)
+                 for i, p, n in rows}
+
+        def rel(i):
+            parts = []
+            while i in names and i != 1:
+                p, n = names[i]
+                parts.append(n)
+                i = p
+            return '/'.join(reversed(parts)) if i == 1 else None
+        return [(i, rel(i), s, e) for i, s, e in ranges]
+
+    def check_claims(self):
+        """every claimed range of the cache holds the origin's bytes"""
+        bad = []
+        for i, rel, s, e in self.claims():
+            if rel is None:
+                continue
+            with open(os.path.join(self.back, rel), 'rb') as f:
+                f.seek(s)
+                want = f.read(e - s)
+            with open(os.path.join(self.cache, 'data', str(i)), 'rb') as f:
+                f.seek(s)
+                got = f.read(e - s)
+            if got != want:
+                bad.append((rel, s, e))
+        return bad
+
+
+def make_tree(root, ndirs, per_dir, size, prefix='d'):
+    files = []
+    for d in range(ndirs):
+        dp = os.path.join(root, '%s%03d' % (prefix, d))
+        os.makedirs(dp, exist_ok=True)
+        for i in range(per_dir):
+            p = os.path.join(dp, 'f%04d' % i)
+            with open(p, 'wb') as f:
+                f.write(os.urandom(size))
+            files.append(os.path.relpath(p, root))
+    return files
+
+
+def snapshot(base, files):
+    out = {}
+    for f in files:
+        p = os.path.join(base, f)
+        st = os.lstat(p)
+        with open(p, 'rb') as fh:
+            data = fh.read()
+        out[f] = (st.st_mode, st.st_size, st.st_uid, st.st_gid,
+                  st.st_mtime_ns, sha(data))
+    return out
+
+
+def lib_query(path):
+    """cachectl_attach_query() through ctypes: (rc, flags, why)"""
+    lib = ctypes.CDLL(LIB)
+    ctx = ctypes.c_void_p()
+    lib.cachectl_new(ctypes.byref(ctx))
+    flags = ctypes.c_uint()
+    why = ctypes.c_int()
+    rc = lib.cachectl_attach_query(ctx, os.fsencode(path), ctypes.byref(flags),
+                                   ctypes.byref(why))
+    lib.cachectl_unref(ctx)
+    return rc, flags.value, why.value
+
+
+# ---- groups ---------------------------------------------------------------
+
+def g_attach(e):
+    """attach over the same path, read-through caching, detach"""
+    files = make_tree(e.back, 3, 20, 40000)
+    os.symlink('d000/f0000', os.path.join(e.back, 'link'))
+    os.setxattr(os.path.join(e.back, files[0]), 'user.color', b'blue')
+    fs = e.origin(latency=1)
+    before = snapshot(e.path, files)
+    r = e.attach()
+    T.ok(r.rc == 0, 'cachectl attach: exit 0', r.show())
+    T.eq(top_fstype(e.path), 'fuse.cachectl-offline',
+         'the attachment is mounted at the origin\'s own path')
+    T.eq(snapshot(e.path, files), before,
+         'every file reads the origin\'s bytes and attributes through it')
+    T.eq(os.readlink(os.path.join(e.path, 'link')), 'd000/f0000', 'readlink')
+    T.eq(os.getxattr(os.path.join(e.path, files[0]), 'user.color'), b'blue',
+         'getxattr passes the origin\'s xattrs')
+    T.eq(sorted(os.listdir(os.path.join(e.path, 'd001'))),
+         sorted(f.split('/')[1] for f in files if f.startswith('d001')),
+         'readdir lists the origin')
+    T.eq(e.check_claims(), [], 'every range the cache claims holds the origin\'s bytes')
+    claimed = {rel for _, rel, _, _ in e.claims()}
+    T.ok(set(files) <= claimed, 'read files are kept in the cache (%d claimed)'
+         % len(claimed))
+    # data kept: dropped from the page cache, read again without the origin
+    for f in files:
+        slowfs.evict(os.path.join(e.path, f))
+    fs.stats_reset()
+    again = snapshot(e.path, files)
+    st = fs.stats()
+    T.eq(again, before, 'read again: the same bytes')
+    T.eq(st['reads'], 0, 'read again: no READ reached the origin', st)
+    r = e.attach()
+    T.ok(r.rc == 1 and 'already attached' in r.etext,
+         'attaching twice: exit 1, "already attached"', r.show())
+    fd = os.open(os.path.join(e.path, files[1]), os.O_RDONLY)
+    r = e.cl('detach', e.path)
+    T.ok(r.rc == 1 and 'open' in r.etext and e.attached(),
+         'detach with a file open: exit 1, says files are open, stays attached',
+         r.show())
+    os.close(fd)
+    r = e.cl('detach', e.path)
+    T.ok(r.rc == 0 and not e.attached(), 'detach: exit 0, unmounted', r.show())
+    T.eq(top_fstype(e.path), 'fuse.slowfs', 'the origin is back at the path')
+    ok, _ = wait_for(lambda: not any(os.path.exists('/proc/%d' % p)
+                                     for p in e.pids), 5)
+    T.ok(ok, 'the manager exited after detach')
+    e.pids.clear()
+    r = e.cl('detach', e.path)
+    T.ok(r.rc == 1 and 'not an attachment' in r.etext,
+         'detach of a plain directory: exit 1, "not an attachment"', r.show())
+    r = e.attach()
+    T.ok(r.rc == 0, 're-attach over the same cache', r.show())
+    fs.stats_reset()
+    T.eq(snapshot(e.path, files[:20]), {f: before[f] for f in files[:20]},
+         're-attached: the same bytes')
+    T.eq(fs.stats()['reads'], 0, 're-attached: cached data served without READs')
+
+
+def g_offline(e):
+    """manual disconnect: cached files exact, the rest fails as documented"""
+    files = make_tree(e.back, 2, 10, 20000)
+    make_tree(e.back, 1, 5, 20000, prefix='unlisted')
+    e.origin()
+    T.ok(e.attach().rc == 0, 'attach')
+    cached = files[:10]
+    before = snapshot(e.path, cached)
+    os.listdir(e.path)
+    os.listdir(os.path.join(e.path, 'd001'))     # listed, data not read
+    os.stat(os.path.join(e.path, 'unlisted000'))  # known, never listed
+    r = e.cl('disconnect', e.path)
+    T.ok(r.rc == 0, 'cachectl disconnect: exit 0', r.show())
+    T.eq(xattr(e.path, 'mode'), 'disconnected', 'user.cachectl.mode says disconnected')
+    r = e.cl('status', e.path)
+    T.ok('attached, disconnected' in r.etext, 'cachectl status names the mode',
+         r.show())
+    T.eq(snapshot(e.path, cached), before,
+         'offline: cached files read and stat exactly as connected')
+    unc = os.path.join(e.path, files[12])
+    err, secs, _ = read_errno(unc)
+    T.ok(err == errno.ENODATA and secs < 1.0,
+         'offline: an uncached file fails ENODATA within 1 s (%s in %.2f s)'
+         % (errno.errorcode.get(err, err), secs))
+    T.ok('not cached' in xattr(unc, 'why') and 'ENODATA' in xattr(unc, 'why'),
+         'user.cachectl.why says why: %r' % xattr(unc, 'why'))
+    g = run(['getfattr', '-n', 'user.cachectl.why', unc])
+    T.ok(g.rc == 0 and 'not cached' in g.text, 'getfattr shows it', g.show())
+    rc, flags, why = lib_query(unc)
+    T.ok(rc == 0 and why == -errno.ENODATA and not flags & ATTACH_DATA and
+         flags & ATTACH_DISCONNECTED,
+         'cachectl_attach_query(): disconnected, data not cached, why -ENODATA',
+         (rc, flags, why))
+    rc, flags, why = lib_query(os.path.join(e.path, cached[0]))
+    T.ok(rc == 0 and why == 0 and flags & ATTACH_DATA and flags & ATTACH_PROVISIONAL,
+         'a cached file: data bit, provisional bit set offline', (rc, flags, why))
+    T.eq(xattr(os.path.join(e.path, cached[0]), 'provisional'), '1',
+         'user.cachectl.provisional is 1 offline')
+    try:
+        os.stat(os.path.join(e.path, 'd001', 'nosuch'))
+        got = 0
+    except OSError as x:
+        got = x.errno
+    T.eq(errno.errorcode.get(got), 'ENOENT',
+         'a name absent from a completely listed directory: ENOENT')
+    try:
+        os.stat(os.path.join(e.path, 'unlisted000', 'f0000'))
+        got = 0
+    except OSError as x:
+        got = x.errno
+    T.eq(errno.errorcode.get(got), 'EHOSTDOWN',
+         'a name in a directory never listed: EHOSTDOWN (not available offline)')
+    try:
+        os.listdir(os.path.join(e.path, 'unlisted000'))
+        got = 0
+    except OSError as x:
+        got = x.errno
+    T.eq(errno.errorcode.get(got), 'EHOSTDOWN', 'readdir of it: EHOSTDOWN')
+    T.ok('EHOSTDOWN' in xattr(os.path.join(e.path, 'unlisted000'), 'why'),
+         'and its why says so: %r' % xattr(os.path.join(e.path, 'unlisted000'), 'why'))
+    r = e.cl('reconnect', e.path)
+    T.ok(r.rc == 0 and xattr(e.path, 'mode') == 'connected',
+         'cachectl reconnect: connected again', r.show())
+    err, _, data = read_errno(unc)
+    T.ok(err == 0 and data == open(os.path.join(e.back, files[12]), 'rb').read(),
+         'connected: the uncached file is read from the origin')
+    T.eq(xattr(os.path.join(e.path, cached[0]), 'provisional'), '0',
+         'user.cachectl.provisional is 0 once revalidated')
+
+
+def gone(e, how):
+    """pin, take the server away (how), work offline, bring it back"""
+    files = make_tree(e.back, 20, 100, 2000, prefix='pinned')   # 2,000 files
+    other = make_tree(e.back, 1, 5, 20000, prefix='other')
+    fs = e.origin(gone_timeout=60)
+    T.ok(e.attach().rc == 0, 'attach over a slowfs tree of %d files' % len(files))
+    r = e.cl('pin', '-r', '--no-progress', *[os.path.join(e.path, 'pinned%03d' % d)
+                                             for d in range(20)], timeout=300)
+    T.ok(r.rc == 0, 'cachectl pin -r under the attachment', r.show())
+    t0 = time.monotonic()
+    _, waited = wait_for(lambda: 'hoarding=0' in xattr(e.path, 'state'), 120, 0.2)
+    os.listdir(os.path.join(e.path, 'other000'))
+    bad = [f for f in files[::50]
+           if not lib_query(os.path.join(e.path, f))[1] & ATTACH_DATA]
+    T.ok(not bad, 'hoarded: every pinned file cached whole (%.1f s)'
+         % (time.monotonic() - t0), bad[:5])
+    before = snapshot(e.back, files)
+    mon = subprocess.Popen([CACHECTL, 'monitor', '--offline'], env=e.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        fs.gone(how)
+        line = ''
+        import select
+        while time.monotonic() - t0 < 10:
+            rd, _, _ = select.select([mon.stdout], [], [], 0.2)
+            if rd:
+                line = mon.stdout.readline()
+                if 'disconnected' in line:
+                    break
+        secs = time.monotonic() - t0
+        T.ok('disconnected' in line and secs < 5,
+             'gone (%s): disconnected within 5 s, seen by cachectl monitor '
+             '(%.2f s)' % (how, secs), line)
+    finally:
+        os.killpg(mon.pid, signal.SIGKILL)
+        mon.communicate()
+    t0 = time.monotonic()
+    r = run(['find', e.path], timeout=60)
+    T.ok(r.rc == 0 and len([ln for ln in r.text.splitlines() if '/pinned' in ln])
+         == len(files) + 20, 'offline: find lists every pinned file (%.2f s)'
+         % r.elapsed, r.show()[:500])
+    r = run(['stat', '-c', '%n %s %Y %a'] + [os.path.join(e.path, f) for f in files[:500]])
+    T.ok(r.rc == 0, 'offline: stat of pinned files (%.2f s)' % r.elapsed, r.show()[:300])
+    got = snapshot(e.path, files)
+    T.eq(sum(1 for f in files if got[f] != before[f]), 0,
+         'offline: all %d pinned files: same bytes and attributes '
+         '(%.2f s)' % (len(files), time.monotonic() - t0))
+    unc = os.path.join(e.path, other[0])
+    err, secs, _ = read_errno(unc)
+    T.ok(err == errno.ENODATA and secs < 1.0,
+         'offline: an unpinned, uncached file fails ENODATA within 1 s '
+         '(%s, %.2f s)' % (errno.errorcode.get(err, err), secs))
+    g = run(['getfattr', '-n', 'user.cachectl.why', unc])
+    T.ok(g.rc == 0 and 'not cached' in g.text, 'getfattr says why', g.show())
+    # Ctrl-C of a reader: prompt, offline and in the window before it
+    p = subprocess.Popen(['cat', unc], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    T.ok(time.monotonic() - t0 < 1.0, 'Ctrl-C of a reader is prompt (%.2f s)'
+         % (time.monotonic() - t0))
+    # changed on the origin while offline
+    changed = os.path.join(e.back, files[7])
+    with open(changed, 'wb') as f:
+        f.write(b'new contents, written while the attachment was offline\n')
+    before[files[7]] = snapshot(e.back, [files[7]])[files[7]]
+    t0 = time.monotonic()
+    fs.back()
+    ok, secs = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
+    T.ok(ok and secs < 1.0 + 1.5,
+         'server back: reconnected without a command within the probe '
+         'interval (1 s; %.2f s)' % secs)
+    _, secs = wait_for(lambda: snapshot(e.path, [files[7]])[files[7]] ==
+                       before[files[7]], 5, 0.1)
+    T.eq(snapshot(e.path, [files[7]]), {files[7]: before[files[7]]},
+         'the file changed on the origin while offline is served new '
+         '(%.2f s after reconnect)' % secs)
+    T.eq(e.check_claims(), [], 'every range the cache claims holds the origin\'s bytes')
+
+
+def g_gone_enotconn(e):
+    gone(e, 'enotconn')
+
+
+def g_gone_block(e):
+    gone(e, 'block')
+
+
+def g_hang_reader(e):
+    """a hung origin costs a reader at most the deadline, never a hang"""
+    make_tree(e.back, 1, 5, 100000)
+    fs = e.origin(gone_timeout=60)
+    T.ok(e.attach().rc == 0, 'attach')
+    os.listdir(os.path.join(e.path, 'd000'))
+    fs.gone('block')
+    t0 = time.monotonic()
+    err, secs, _ = read_errno(os.path.join(e.path, 'd000', 'f0001'), timeout=20)
+    T.ok(err == errno.ENODATA and secs < 1.0 + 1.5,
+         'a read that meets the hang fails ENODATA after the 1 s deadline '
+         '(%s, %.2f s)' % (errno.errorcode.get(err, err), secs))
+    T.eq(xattr(e.path, 'mode'), 'disconnected', 'and the attachment is disconnected')
+    p = subprocess.Popen(['cat', os.path.join(e.path, 'd000', 'f0002')],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p.send_signal(signal.SIGINT)
+    p.wait(10)
+    T.ok(time.monotonic() - t0 < 10, 'no process hangs')
+    fs.back()
+
+
+def g_kill9(e):
+    """kill -9 of the manager mid-fill, N rounds: claims stay true, pins kept"""
+    rounds = int(os.environ.get('CACHECTL_OFFLINE_KILL_ROUNDS', '200'))
+    pinned = make_tree(e.back, 2, 20, 30000, prefix='pin')
+    big = []
+    for i in range(4):
+        p = os.path.join(e.back, 'big%d' % i)
+        with open(p, 'wb') as f:
+            f.write(os.urandom(24 << 20))
+        big.append(p)
+    e.origin(latency=0.2)
+    T.ok(e.attach().rc == 0, 'attach')
+    r = e.cl('pin', '-r', '--no-progress', os.path.join(e.path, 'pin000'),
+             os.path.join(e.path, 'pin001'), timeout=120)
+    wait_for(lambda: 'hoarding=0' in xattr(e.path, 'state'), 60, 0.2)
+    want = snapshot(e.back, pinned)
+    fails, enotconn, t_start = [], 0, time.monotonic()
+    rng = random.Random(15)
+    for rnd in range(rounds):
+        pid = e.manager_pid()
+        readers = [subprocess.Popen(['cat', os.path.join(e.path, os.path.basename(b))],
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for b in big[:2]]
+        time.sleep(rng.uniform(0.01, 0.15))
+        os.kill(pid, signal.SIGKILL)
+        for p in readers:
+            p.wait(20)
+        wait_for(lambda: not os.path.exists('/proc/%d' % pid), 10, 0.01)
+        # getxattr always reaches the daemon; stat may meet cached attributes
+        enotconn += xattr(e.path, 'mode') == 'errno ENOTCONN'
+        bad = e.check_claims()
+        if bad:
+            fails.append((rnd, 'claims', bad[:3]))
+        r = e.attach()
+        if r.rc != 0:
+            fails.append((rnd, 'reattach', r.show()))
+            break
+        if rnd % 20 == 0 or rnd == rounds - 1:
+            e.cl('disconnect', e.path)
+            if snapshot(e.path, pinned) != want:
+                fails.append((rnd, 'pinned files differ offline'))
+            e.cl('reconnect', e.path)
+        # start again from nothing for the big files, now and then
+        if rnd % 10 == 9:
+            for b in big:
+                slowfs.evict(os.path.join(e.path, os.path.basename(b)))
+    T.ok(not fails, '%d rounds of kill -9 mid-fill (%.0f s): every claimed '
+         'range held the origin\'s bytes, every reattach worked, pinned files '
+         'intact offline' % (rounds, time.monotonic() - t_start), fails[:5])
+    T.eq(enotconn, rounds, 'each crash is reported as ENOTCONN on the attachment')
+    for b in big:
+        data = open(os.path.join(e.path, os.path.basename(b)), 'rb').read()
+        T.ok(data == open(b, 'rb').read(), '%s reads the origin\'s bytes'
+             % os.path.basename(b))
+
+
+def g_crash(e):
+    """a crashed manager: ENOTCONN, detach --force, attach --foreground"""
+    files = make_tree(e.back, 1, 10, 10000)
+    e.origin()
+    T.ok(e.attach().rc == 0, 'attach')
+    snap = snapshot(e.path, files)
+    os.kill(e.manager_pid(), signal.SIGKILL)
+    time.sleep(0.2)
+    try:
+        os.stat(os.path.join(e.path, files[0]))
+        got = 0
+    except OSError as x:
+        got = x.errno
+    T.eq(errno.errorcode.get(got), 'ENOTCONN', 'a crashed manager: ENOTCONN')
+    r = e.cl('status', e.path)
+    T.ok('crashed' in r.etext, 'cachectl status says it crashed', r.show())
+    r = e.cl('detach', e.path)
+    r = e.cl('detach', '--force', e.path) if e.attached() else r
+    T.ok(r.rc == 0 and top_fstype(e.path) == 'fuse.slowfs',
+         'detach --force gives the origin back', r.show())
+    # what the user unit runs: over a dead mount too
+    T.ok(e.attach().rc == 0, 'attach again')
+    os.kill(e.manager_pid(), signal.SIGKILL)
+    time.sleep(0.2)
+    p = subprocess.Popen([CACHECTL, 'attach', '--foreground', '--cache-dir',
+                          e.cache, e.path], env=e.env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    e.pids.add(p.pid)
+    ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10)
+    T.ok(ok, 'attach --foreground (the unit\'s ExecStart) reattaches over the dead mount')
+    e.cl('disconnect', e.path)
+    T.eq(snapshot(e.path, files), snap, 'nothing cached was lost')
+    e.detach_all()
+    p.wait(10)
+
+
+GROUPS = {
+    'attach': g_attach,
+    'offline': g_offline,
+    'gone-enotconn': g_gone_enotconn,
+    'gone-block': g_gone_block,
+    'hang-reader': g_hang_reader,
+    'crash': g_crash,
+    'kill9': g_kill9,
+}
+
+
+def _terminated(sig, frame):
+    raise SystemExit('terminated by signal %d' % sig)
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in GROUPS:
+        print('usage: offline_tests.py GROUP (%s)' % ', '.join(GROUPS),
+              file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        return skip_all('needs root (slowfs mounts)')
+    if not os.path.exists('/dev/fuse') or not SLOWFS or not MANAGER:
+        return skip_all('no /dev/fuse, slowfs or cachectl-offline')
+    signal.signal(signal.SIGTERM, _terminated)
+    e = Env()
+    try:
+        GROUPS[sys.argv[1]](e)
+    except Exception:
+        T.ok(False, 'group %s ran to the end' % sys.argv[1], traceback.format_exc())
+    finally:
+        e.cleanup()
+    return T.done()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

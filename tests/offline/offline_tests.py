@@ -89,6 +89,15 @@ def read_errno(path, timeout=10):
     return e, r.elapsed, r.out
 
 
+def gone_pid(pid):
+    """dead: gone, or a zombie its new parent (init) has not reaped yet"""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except OSError:
+        return True
+
+
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -253,7 +262,8 @@ def g_attach(e):
     T.ok(r.rc == 0, 'cachectl attach: exit 0', r.show())
     T.eq(top_fstype(e.path), 'fuse.cachectl-offline',
          'the attachment is mounted at the origin\'s own path')
-    T.eq(snapshot(e.path, files), before,
+    got = snapshot(e.path, files)
+    T.eq([f for f in files if got[f] != before[f]], [],
          'every file reads the origin\'s bytes and attributes through it')
     T.eq(os.readlink(os.path.join(e.path, 'link')), 'd000/f0000', 'readlink')
     T.eq(os.getxattr(os.path.join(e.path, files[0]), 'user.color'), b'blue',
@@ -285,8 +295,7 @@ def g_attach(e):
     r = e.cl('detach', e.path)
     T.ok(r.rc == 0 and not e.attached(), 'detach: exit 0, unmounted', r.show())
     T.eq(top_fstype(e.path), 'fuse.slowfs', 'the origin is back at the path')
-    ok, _ = wait_for(lambda: not any(os.path.exists('/proc/%d' % p)
-                                     for p in e.pids), 5)
+    ok, _ = wait_for(lambda: all(gone_pid(p) for p in e.pids), 5)
     T.ok(ok, 'the manager exited after detach')
     e.pids.clear()
     r = e.cl('detach', e.path)
@@ -515,7 +524,7 @@ def g_kill9(e):
         os.kill(pid, signal.SIGKILL)
         for p in readers:
             p.wait(20)
-        wait_for(lambda: not os.path.exists('/proc/%d' % pid), 10, 0.01)
+        wait_for(lambda: gone_pid(pid), 10, 0.01)
         # getxattr always reaches the daemon; stat may meet cached attributes
         enotconn += xattr(e.path, 'mode') == 'errno ENOTCONN'
         bad = e.check_claims()
@@ -580,6 +589,228 @@ def g_crash(e):
     p.wait(10)
 
 
+def g_dbus(e):
+    """one desktop notification per mode change on a private session bus"""
+    fake = os.environ.get('FAKE_NOTIFYD', '')
+    if not shutil.which('dbus-daemon') or not fake:
+        T.skip('desktop notifications', 'no dbus-daemon or fake-notifyd')
+        return
+    make_tree(e.back, 1, 3, 1000)
+    fs = e.origin()
+    sock = os.path.join(e.dir, 'bus')
+    bus = subprocess.Popen(['dbus-daemon', '--session', '--nofork',
+                            '--address=unix:path=' + sock, '--print-address=1'],
+                           stdout=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    notes = None
+    try:
+        addr = bus.stdout.readline().strip()
+        T.ok(addr.startswith('unix:'), 'a private session bus: %s' % addr)
+        e.env['DBUS_SESSION_BUS_ADDRESS'] = addr
+        notes = subprocess.Popen([fake], env=e.env, stdout=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+        T.eq(notes.stdout.readline().strip(), 'ready',
+             'a fake notification server owns org.freedesktop.Notifications')
+        T.ok(e.attach().rc == 0, 'attach')
+        changes = []
+        e.cl('disconnect', e.path)
+        changes.append('Working offline')
+        e.cl('reconnect', e.path)
+        changes.append('Back online')
+        fs.gone('enotconn')
+        wait_for(lambda: xattr(e.path, 'mode') == 'disconnected', 10)
+        changes.append('Working offline')
+        fs.back()
+        wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10)
+        changes.append('Back online')
+        got = []
+        import select
+        t0 = time.monotonic()
+        end = t0 + 20
+        while time.monotonic() < end:
+            r, _, _ = select.select([notes.stdout], [], [], 0.2)
+            if r:
+                got.append(notes.stdout.readline().rstrip('\n'))
+                if len(got) == len(changes):
+                    end = time.monotonic() + 1    # and no more than those
+        T.eq([g.split('\t')[0] for g in got], changes,
+             'one notification per mode change, in order', got,
+             open(os.path.join(e.cache, 'manager.log')).read()[-2000:])
+        T.ok(all(e.path in g for g in got), 'each names the attachment')
+    finally:
+        for p in (notes, bus):
+            if p:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    # no session bus at all: silently skipped
+    e.detach_all()
+    e.env['DBUS_SESSION_BUS_ADDRESS'] = 'unix:path=' + sock + '-none'
+    T.ok(e.attach().rc == 0, 'attach without a session bus')
+    e.cl('disconnect', e.path)
+    e.cl('reconnect', e.path)
+    log = open(os.path.join(e.cache, 'manager.log')).read()
+    T.ok(xattr(e.path, 'mode') == 'connected' and 'notification' not in log,
+         'without a bus: modes switch, nothing said about notifications', log[-500:])
+
+
+def g_user(e):
+    """attaching needs no root: the whole cycle as an unprivileged user"""
+    from cachectl_test import NOBODY, SETPRIV, copy_for_nobody
+    if not shutil.which('setpriv'):
+        T.skip('as nobody', 'no setpriv')
+        return
+    bindir = os.path.join(e.dir, 'bin')
+    cl, libdir = copy_for_nobody(CACHECTL, bindir)
+    mgr, _ = copy_for_nobody(MANAGER, bindir)
+    home = os.path.join(e.dir, 'home')
+    os.makedirs(os.path.join(home, 'nfs'))
+    with open(os.path.join(home, 'nfs', 'a'), 'wb') as f:
+        f.write(os.urandom(50000))
+    for root, dirs, files in os.walk(e.dir):
+        for n in dirs + files + ['.']:
+            os.lchown(os.path.join(root, n), NOBODY, NOBODY)
+    env = dict(os.environ, CACHECTL_OFFLINE=mgr, LD_LIBRARY_PATH=libdir,
+               CACHECTL_RUNTIME_DIR=e.run, CACHECTL_STATE_DIR=e.state,
+               HOME=home, XDG_CACHE_HOME=os.path.join(home, '.cache'))
+    env.pop('DBUS_SESSION_BUS_ADDRESS', None)
+    path = os.path.join(home, 'nfs')
+
+    def as_user(*args, **kw):
+        return run(SETPRIV + [cl] + list(args), env=env, **kw)
+    # Debian's /dev/fuse is 0666; a container may have made it 0600
+    mode = stat.S_IMODE(os.stat('/dev/fuse').st_mode)
+    if mode & 0o006 != 0o006:
+        T.diag('/dev/fuse is %o here: 0666 for the test, as Debian has it' % mode)
+        os.chmod('/dev/fuse', mode | 0o006)
+    try:
+        user_cycle(e, as_user, path, home, env)
+    finally:
+        os.chmod('/dev/fuse', mode)
+        if top_fstype(path) == 'fuse.cachectl-offline':
+            subprocess.run(['fusermount3', '-uz', path], stderr=subprocess.DEVNULL)
+
+
+def user_cycle(e, as_user, path, home, env):
+    from cachectl_test import NOBODY, SETPRIV
+    r = as_user('attach', '--timeout', '1000', path)
+    T.ok(r.rc == 0, 'attach as uid %d: exit 0' % NOBODY, r.show())
+    T.eq(top_fstype(path), 'fuse.cachectl-offline', 'mounted over the same path')
+    pid = None
+    st = run(SETPRIV + ['getfattr', '--only-values', '-n', 'user.cachectl.state',
+                        path], env=env)
+    for kv in st.text.split():
+        if kv.startswith('pid='):
+            pid = int(kv[4:])
+    if pid:
+        e.pids.add(pid)
+        T.eq(os.stat('/proc/%d' % pid).st_uid, NOBODY, 'the manager runs as the user')
+    r = run(SETPRIV + ['cat', os.path.join(path, 'a')], env=env)
+    T.ok(r.rc == 0 and top_fstype(path) == 'fuse.cachectl-offline' and
+         len(r.out) == 50000, 'the user reads through it', r.show()[:300])
+    r = as_user('disconnect', path)
+    r2 = run(SETPRIV + ['cat', os.path.join(path, 'a')], env=env)
+    T.ok(r.rc == 0 and r2.rc == 0 and len(r2.out) == 50000,
+         'disconnected by the user, read from the cache', r.show(), r2.show()[:300])
+    r = as_user('detach', path)
+    T.ok(r.rc == 0 and top_fstype(path) != 'fuse.cachectl-offline',
+         'detach as the user', r.show())
+    T.ok(os.path.isdir(os.path.join(home, '.cache', 'cachectl', 'offline')),
+         'the default cache is under $XDG_CACHE_HOME/cachectl/offline')
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def descendants(pid):
+    out = []
+    for p in os.listdir('/proc'):
+        if p.isdigit():
+            try:
+                with open('/proc/%s/stat' % p) as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == pid:
+                out += [int(p)] + descendants(int(p))
+    return out
+
+
+def g_sshfs(e):
+    """sshfs over a loopback sshd as the origin; the session stopped"""
+    sshd = shutil.which('sshd') or '/usr/sbin/sshd'
+    if not os.path.exists(sshd) or not shutil.which('sshfs'):
+        T.skip('sshfs', 'no sshd or sshfs')
+        return
+    d = os.path.join(e.dir, 'ssh')
+    os.makedirs(d)
+    os.makedirs('/run/sshd', exist_ok=True)
+    run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', d + '/host'])
+    run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', d + '/id'])
+    shutil.copy(d + '/id.pub', d + '/authorized_keys')
+    port = free_port()
+    with open(d + '/config', 'w') as f:
+        f.write('Port %d\nListenAddress 127.0.0.1\nHostKey %s/host\n'
+                'PidFile %s/pid\nAuthorizedKeysFile %s/authorized_keys\n'
+                'PasswordAuthentication no\nKbdInteractiveAuthentication no\n'
+                'PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n'
+                'Subsystem sftp internal-sftp\n' % (port, d, d, d))
+    srv = subprocess.Popen([sshd, '-D', '-e', '-f', d + '/config'],
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    stopped = []
+    files = make_tree(e.back, 2, 20, 8000)
+    try:
+        time.sleep(0.5)
+        r = run(['sshfs', '-o', 'IdentityFile=%s/id,StrictHostKeyChecking=no,'
+                 'UserKnownHostsFile=/dev/null,port=%d,ServerAliveInterval=60'
+                 % (d, port), 'root@127.0.0.1:' + e.back, e.path], timeout=30)
+        T.ok(r.rc == 0 and top_fstype(e.path) == 'fuse.sshfs',
+             'sshfs over a loopback sshd on port %d' % port, r.show())
+        if r.rc:
+            return
+        T.ok(e.attach().rc == 0, 'attach over the sshfs mount')
+        r = e.cl('pin', '-r', '--no-progress', e.path, timeout=120)
+        wait_for(lambda: 'hoarding=0' in xattr(e.path, 'state'), 60, 0.2)
+        before = snapshot(e.path, files)
+        want = snapshot(e.back, files)
+        T.ok(all(before[f][5] == want[f][5] for f in files),
+             'connected: the origin\'s bytes')
+        # the server goes away: its session stops answering
+        stopped = descendants(srv.pid)
+        T.diag('stopping the sshd session: %s' % stopped)
+        for p in stopped:
+            os.kill(p, signal.SIGSTOP)
+        t0 = time.monotonic()
+        ok, secs = wait_for(lambda: xattr(e.path, 'mode') == 'disconnected', 10, 0.1)
+        T.ok(ok and secs < 5, 'sshd session stopped: disconnected within 5 s '
+             '(%.2f s)' % secs, xattr(e.path, 'reason'),
+             open(os.path.join(e.cache, 'manager.log')).read()[-1500:])
+        got = snapshot(e.path, files)
+        T.eq([f for f in files if got[f] != before[f]], [],
+             'offline: every pinned file, same bytes and attributes (%.2f s)'
+             % (time.monotonic() - t0))
+        for p in stopped:
+            os.kill(p, signal.SIGCONT)
+        stopped = []
+        ok, secs = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
+        T.ok(ok, 'session back: reconnected by the probe (%.2f s)' % secs)
+    finally:
+        for p in stopped:
+            os.kill(p, signal.SIGCONT)
+        e.detach_all()
+        if top_fstype(e.path) == 'fuse.sshfs':
+            subprocess.run(['fusermount3', '-u', e.path], stderr=subprocess.DEVNULL)
+            if top_fstype(e.path) == 'fuse.sshfs':
+                subprocess.run(['fusermount3', '-uz', e.path])
+        os.killpg(srv.pid, signal.SIGKILL)
+        srv.wait()
+
+
 GROUPS = {
     'attach': g_attach,
     'offline': g_offline,
@@ -588,6 +819,9 @@ GROUPS = {
     'hang-reader': g_hang_reader,
     'crash': g_crash,
     'kill9': g_kill9,
+    'dbus': g_dbus,
+    'user': g_user,
+    'sshfs': g_sshfs,
 }
 
 
@@ -607,6 +841,8 @@ def main():
     signal.signal(signal.SIGTERM, _terminated)
     e = Env()
     try:
+        if sys.argv[1] == 'user':
+            os.chmod(e.dir, 0o755)
         GROUPS[sys.argv[1]](e)
     except Exception:
         T.ok(False, 'group %s ran to the end' % sys.argv[1], traceback.format_exc())

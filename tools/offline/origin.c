@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -263,9 +264,14 @@ int co_job_stat(struct co_mgr *m, struct co_job *j)
 int co_job_probe(struct co_mgr *m, struct co_job *j)
 {
 	struct statx sx;
+	struct statfs sf;
 
 	if (statx(m->root_fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
 		  STATX_BASIC_STATS, &sx) < 0)
+		return -errno;
+	/* a FUSE origin (sshfs) answers attributes and even opendir from its
+	 * own caches; statfs it passes to the server */
+	if (fstatfs(m->root_fd, &sf) < 0)
 		return -errno;
 	return 0;
 }

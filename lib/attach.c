@@ -313,6 +313,8 @@ static int xattr_get(const char *path, const char *name, char *buf, size_t cap)
 {
 	ssize_t n = lgetxattr(path, name, buf, cap - 1);
 
+	if (n < 0 && errno == ECONNABORTED)
+		return -ENOTCONN;	/* a request the crash caught: the same */
 	if (n < 0)
 		return errno == ENODATA || errno == ENOTSUP ? -EMEDIUMTYPE : -errno;
 	buf[n] = '\0';

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cachectl-tool.h"
+#include "common/lines.h"
 
 enum {
 	OPT_CACHE_DIR = CHAR_MAX + 1,
@@ -302,17 +303,22 @@ static void print_event(char *line, bool json)
 	}
 }
 
+static void event_cb(char *line, void *data)
+{
+	print_event(line, *(bool *)data);
+}
+
 /* follow the managers' events file from its end, for ever */
 int offline_monitor(bool json)
 {
-	char *path = NULL, buf[16384], ibuf[4096];
-	size_t have = 0;
-	off_t pos;
+	struct cc_lines *l = calloc(1, sizeof(*l));
+	char *path = NULL, ibuf[4096];
 	int fd, in, r;
 
-	r = cachectl_attach_get_events_path(&path);
+	r = l ? cachectl_attach_get_events_path(&path) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "%s: monitor: %s\n", program_name, strerror(-r));
+		free(l);
 		return EXIT_FAILURE;
 	}
 	{
@@ -327,32 +333,16 @@ int offline_monitor(bool json)
 	if (fd < 0 || in < 0 || inotify_add_watch(in, path, IN_MODIFY) < 0) {
 		fprintf(stderr, "%s: monitor: %s: %m\n", program_name, path);
 		free(path);
+		free(l);
 		return EXIT_FAILURE;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	pos = lseek(fd, 0, SEEK_END);
-	for (;;) {
-		ssize_t n;
-
-		while ((n = pread(fd, buf + have, sizeof(buf) - 1 - have, pos)) > 0) {
-			char *start = buf, *nl;
-
-			pos += n;
-			have += (size_t)n;
-			buf[have] = '\0';
-			while ((nl = strchr(start, '\n'))) {
-				*nl = '\0';
-				print_event(start, json);
-				start = nl + 1;
-			}
-			have -= (size_t)(start - buf);
-			memmove(buf, start, have);
-			if (have == sizeof(buf) - 1)
-				have = 0;
-		}
-		if (read(in, ibuf, sizeof(ibuf)) < 0)
+	l->pos = lseek(fd, 0, SEEK_END);
+	do {
+		if (cc_lines_follow(fd, l, event_cb, &json) < 0)
 			break;
-	}
+	} while (read(in, ibuf, sizeof(ibuf)) >= 0);
 	free(path);
+	free(l);
 	return EXIT_FAILURE;
 }

@@ -19,6 +19,7 @@
 #include <libcachectl/libcachectl.h>
 
 #include "common/escape.h"
+#include "common/lines.h"
 #include "offline.h"
 
 struct co_event {
@@ -301,49 +302,38 @@ static void sibling_line(struct co_mgr *m, char *line)
 	}
 }
 
+static void sibling_cb(char *line, void *data)
+{
+	sibling_line(data, line);
+}
+
 static void *watch_thread(void *arg)
 {
 	struct co_mgr *m = arg;
-	char buf[16384], ibuf[4096];
-	size_t have = 0;
-	off_t pos;
+	struct cc_lines *l = calloc(1, sizeof(*l));
+	char ibuf[4096];
 	int in, rfd;
 
 	rfd = open(m->events_path, O_RDONLY | O_CLOEXEC);
 	in = inotify_init1(IN_CLOEXEC);
-	if (rfd < 0 || in < 0 ||
+	if (!l || rfd < 0 || in < 0 ||
 	    inotify_add_watch(in, m->events_path, IN_MODIFY) < 0) {
 		if (rfd >= 0)
 			close(rfd);
 		if (in >= 0)
 			close(in);
+		free(l);
 		return NULL;
 	}
-	pos = lseek(rfd, 0, SEEK_END);
+	l->pos = lseek(rfd, 0, SEEK_END);
 	while (!m->stopping) {
-		ssize_t n;
-		char *nl, *start;
-
 		if (read(in, ibuf, sizeof(ibuf)) <= 0)
 			continue;
-		while ((n = pread(rfd, buf + have, sizeof(buf) - 1 - have, pos)) > 0) {
-			pos += n;
-			have += (size_t)n;
-			buf[have] = '\0';
-			start = buf;
-			while ((nl = strchr(start, '\n'))) {
-				*nl = '\0';
-				sibling_line(m, start);
-				start = nl + 1;
-			}
-			have -= (size_t)(start - buf);
-			memmove(buf, start, have);
-			if (have == sizeof(buf) - 1)
-				have = 0;	/* a line too long: not ours */
-		}
+		cc_lines_follow(rfd, l, sibling_cb, m);
 	}
 	close(in);
 	close(rfd);
+	free(l);
 	return NULL;
 }
 

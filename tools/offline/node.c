@@ -210,6 +210,22 @@ static void data_drop(struct co_mgr *m, uint64_t id)
 	unlinkat(m->data_fd, name, 0);
 }
 
+/* emptied, not unlinked: files open on it keep writing where new opens
+ * read, so no claim can point at another inode's bytes */
+static void data_truncate(struct co_mgr *m, uint64_t id)
+{
+	char name[32];
+	int fd;
+
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
+	fd = openat(m->data_fd, name, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (ftruncate(fd, 0) < 0)
+			co_log("cache data %s: %m", name);
+		close(fd);
+	}
+}
+
 static void inval_queue(struct co_mgr *m, uint64_t id)
 {
 	if (m->ninval == m->inval_cap) {
@@ -242,28 +258,18 @@ void co_inval_flush(struct co_mgr *m)
 	free(v);
 }
 
-static uint64_t cached_of(const struct co_node *n)
-{
-	uint64_t t = 0;
-	size_t i;
-
-	for (i = 0; i < n->nranges; i++)
-		t += n->ranges[i].end - n->ranges[i].start;
-	return t;
-}
-
 /* the claim goes first, then the bytes (under m->lock) */
 static void forget_data(struct co_mgr *m, struct co_node *n)
 {
 	if (!n->nranges && !n->complete)
 		return;
-	m->cached_bytes -= cached_of(n);
+	m->cached_bytes -= co_node_cached(n);
 	free(n->ranges);
 	n->ranges = NULL;
 	n->nranges = 0;
 	n->complete = false;
 	co_store_put_ranges(m->store, n);
-	data_drop(m, n->id);
+	data_truncate(m, n->id);
 	n->gen++;
 	inval_queue(m, n->id);
 }
@@ -509,6 +515,35 @@ int co_lookup_origin(struct co_mgr *m, uint64_t parent, const char *name,
 	return r;
 }
 
+/*
+ * Run @fn on the origin for the object @id: 0 with the finished job in
+ * *@ret_job (the caller puts it), 1 when the attempt turned the
+ * attachment disconnected, else a negative errno.
+ */
+static int node_call(struct co_mgr *m, uint64_t id, co_job_fn fn,
+		     fuse_req_t req, struct co_job **ret_job)
+{
+	struct co_job *j = NULL;
+	struct co_node *n;
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	n = co_node_get(m, id);
+	if (n)
+		j = co_job_new(fn, n->path);
+	pthread_mutex_unlock(&m->lock);
+	if (!j)
+		return n ? -ENOMEM : -ESTALE;
+	r = co_origin_call(m, j, req);
+	if (r) {
+		r = co_origin_failed(m, *j->path ? j->path : ".", r);
+		co_job_put(m, j);
+		return r ? r : 1;
+	}
+	*ret_job = j;
+	return 0;
+}
+
 int co_list(struct co_mgr *m, uint64_t id, fuse_req_t req)
 {
 	struct co_listing *l;
@@ -516,23 +551,10 @@ int co_list(struct co_mgr *m, uint64_t id, fuse_req_t req)
 	struct co_node *dir;
 	uint64_t *gone = NULL;
 	size_t ngone = 0, i;
-	char *path;
-	int r;
+	int r = node_call(m, id, co_job_list, req, &j);
 
-	pthread_mutex_lock(&m->lock);
-	dir = co_node_get(m, id);
-	path = dir ? strdup(dir->path) : NULL;
-	pthread_mutex_unlock(&m->lock);
-	if (!path)
-		return dir ? -ENOMEM : -ESTALE;
-	j = co_job_new(co_job_list, path);
-	r = j ? co_origin_call(m, j, req) : -ENOMEM;
-	if (r) {
-		r = co_origin_failed(m, *path ? path : ".", r);
-		co_job_put(m, j);
-		free(path);
-		return r ? r : 1;
-	}
+	if (r)
+		return r;
 	l = j->out;
 	pthread_mutex_lock(&m->lock);
 	co_store_begin(m->store);
@@ -545,7 +567,7 @@ int co_list(struct co_mgr *m, uint64_t id, fuse_req_t req)
 			struct co_node *n = co_node_get(m, gone[i]);
 
 			if (n) {
-				m->cached_bytes -= cached_of(n);
+				m->cached_bytes -= co_node_cached(n);
 				table_unname(m, n);
 			}
 		}
@@ -560,7 +582,6 @@ int co_list(struct co_mgr *m, uint64_t id, fuse_req_t req)
 		data_drop(m, gone[i]);
 	free(gone);
 	co_job_put(m, j);
-	free(path);
 	return r;
 }
 
@@ -630,6 +651,7 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 	struct co_node *n;
 	char *path;
 	bool keep = true;
+	uint64_t gen0;
 	size_t done = 0;
 	int r;
 
@@ -667,6 +689,7 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 			upsert(m, dir, n->name, &j->st, NULL);
 		keep = false;
 	}
+	gen0 = n ? n->gen : 0;
 	if (keep && m->o.size_limit) {
 		cull(m, j->size);
 		if (m->cached_bytes + j->size > m->o.size_limit) {
@@ -698,13 +721,14 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 	if (keep) {
 		pthread_mutex_lock(&m->lock);
 		n = co_node_get(m, id);
-		if (n && !version_changed(&n->st, &j->st)) {
-			uint64_t before = cached_of(n);
+		/* dropped meanwhile (truncated under our bytes): claim nothing */
+		if (n && n->gen == gen0 && !version_changed(&n->st, &j->st)) {
+			uint64_t before = co_node_cached(n);
 
 			range_add(n, off, off + j->size);
 			if (off + j->size >= (uint64_t)n->st.st_size)
 				range_add(n, off, (uint64_t)n->st.st_size);
-			m->cached_bytes += cached_of(n) - before;
+			m->cached_bytes += co_node_cached(n) - before;
 			co_node_touch(m, n);
 			co_store_put_ranges(m->store, n);
 		}
@@ -722,23 +746,10 @@ int co_fetch_xattrs(struct co_mgr *m, uint64_t id, fuse_req_t req)
 {
 	struct co_job *j;
 	struct co_node *n;
-	char *path;
-	int r;
+	int r = node_call(m, id, co_job_xattrs, req, &j);
 
-	pthread_mutex_lock(&m->lock);
-	n = co_node_get(m, id);
-	path = n ? strdup(n->path) : NULL;
-	pthread_mutex_unlock(&m->lock);
-	if (!path)
-		return n ? -ENOMEM : -ESTALE;
-	j = co_job_new(co_job_xattrs, path);
-	r = j ? co_origin_call(m, j, req) : -ENOMEM;
-	if (r) {
-		r = co_origin_failed(m, *path ? path : ".", r);
-		co_job_put(m, j);
-		free(path);
-		return r ? r : 1;
-	}
+	if (r)
+		return r;
 	pthread_mutex_lock(&m->lock);
 	co_store_begin(m->store);
 	r = co_store_put_xattrs(m->store, id, j->out);
@@ -750,6 +761,5 @@ int co_fetch_xattrs(struct co_mgr *m, uint64_t id, fuse_req_t req)
 	r = co_store_commit(m->store) ?: r;
 	pthread_mutex_unlock(&m->lock);
 	co_job_put(m, j);
-	free(path);
 	return r;
 }

@@ -200,6 +200,8 @@ int co_store_find(struct co_store *s, uint64_t parent, const char *name,
 /* inserts when n->id is 0 (setting it), else updates */
 int co_store_put(struct co_store *s, struct co_node *n);
 int co_store_put_ranges(struct co_store *s, const struct co_node *n);
+/* bytes of @n's data present */
+uint64_t co_node_cached(const struct co_node *n);
 /* children of a directory: ids, malloc'ed */
 int co_store_children(struct co_store *s, uint64_t parent, uint64_t **ret_ids,
 		      size_t *ret_n);

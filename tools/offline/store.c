@@ -250,7 +250,7 @@ int co_store_find(struct co_store *s, uint64_t parent, const char *name,
 	return r;
 }
 
-static uint64_t cached_of(const struct co_node *n)
+uint64_t co_node_cached(const struct co_node *n)
 {
 	uint64_t t = 0;
 	size_t i;
@@ -289,7 +289,7 @@ int co_store_put(struct co_store *s, struct co_node *n)
 	sqlite3_bind_int(st, 18, n->pinned);
 	sqlite3_bind_int(st, 19, n->complete);
 	sqlite3_bind_int64(st, 20, (int64_t)n->used);
-	sqlite3_bind_int64(st, 21, (int64_t)cached_of(n));
+	sqlite3_bind_int64(st, 21, (int64_t)co_node_cached(n));
 	if (n->id)
 		sqlite3_bind_int64(st, 22, (int64_t)n->id);
 	rc = sqlite3_step(st);

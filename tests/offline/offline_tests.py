@@ -847,12 +847,15 @@ def g_cull(e):
     # more pinned data than the limit: the cache says it is full
     make_tree(e.back, 1, 12, 300000, prefix='keep')
     e.cl('pin', '-r', '--no-progress', os.path.join(e.path, 'keep000'), timeout=60)
-    lines = read_lines(mon.stdout, 1, 15)
+    events = os.path.join(e.run, 'offline-events')
+    wait_for(lambda: os.path.exists(events) and 'cache-full' in open(events).read(),
+             90, 0.3)
+    lines = read_lines(mon.stdout, 1, 10)
     os.killpg(mon.pid, signal.SIGKILL)
     mon.wait()
     T.ok(any('cache-full' in ln for ln in lines),
          'pins beyond --size: a cache-full event', lines,
-         open(os.path.join(e.run, 'offline-events')).read()[-1000:],
+         open(events).read()[-1000:] if os.path.exists(events) else 'no events file',
          xattr(e.path, 'state'))
 
 

@@ -98,52 +98,18 @@ static int query_mincore(struct cachectl_ctx *ctx, int fd,
 	return 0;
 }
 
-int cachectl__shim_query(struct cachectl_ctx *ctx, int fd,
-			 const struct stat *st, uint64_t offset, uint64_t length,
-			 struct cachectl_residency *res)
+/*
+ * What a mapping of the file shows: resident pages only. overlayfs maps
+ * the file of the layer holding the data, FUSE in passthrough mode its
+ * backing file, so this is the truth where cachestat(2) looks at an
+ * inode that holds nothing.
+ */
+static int query_mapped(struct cachectl_ctx *ctx, int fd,
+			const struct stat *st, uint64_t offset, uint64_t len,
+			struct cachectl_residency *res)
 {
-	const struct cachectl_sysops *o = ctx->ops;
-	uint64_t len = cachectl_range_clamp(st->st_size, offset, length);
-	struct cachestat cs;
 	uint64_t bytes = 0;
 	int r;
-
-	memset(res, 0, sizeof(*res));
-	res->size = st->st_size;
-	res->range = len;
-	if (len == 0)
-		return 0;
-
-	/* walk workers share the context: these flags are set atomically */
-	if (__atomic_load_n(&ctx->cachestat, __ATOMIC_RELAXED) !=
-	    CACHECTL__CS_NO) {
-		r = o->cachestat(fd, offset, len, &cs);
-		if (r == 0) {
-			uint64_t ps = ctx->page_size;
-
-			__atomic_store_n(&ctx->cachestat, CACHECTL__CS_YES,
-					 __ATOMIC_RELAXED);
-			/*
-			 * Whole pages, as the kernel counts them (and fincore
-			 * prints): a 37-byte file that is cached holds 4 KiB.
-			 */
-			res->cached = cs.nr_cache * ps;
-			res->dirty = cs.nr_dirty * ps;
-			res->writeback = cs.nr_writeback * ps;
-			res->evicted = cs.nr_evicted * ps;
-			res->recently_evicted = cs.nr_recently_evicted * ps;
-			return 0;
-		}
-		if (r == -EPERM || r == -EOPNOTSUPP) {
-			res_unknown(res);
-			return 0;
-		}
-		if (r != -ENOSYS)
-			return r;
-		__atomic_store_n(&ctx->cachestat, CACHECTL__CS_NO,
-				 __ATOMIC_RELAXED);
-		dbg(ctx, "no cachestat(2): falling back to mincore(2)\n");
-	}
 
 	res->flags |= CACHECTL_RES_NO_STATE;
 	if (!cachectl__shim_mincore_truthful(ctx, fd, st)) {
@@ -160,6 +126,107 @@ int cachectl__shim_query(struct cachectl_ctx *ctx, int fd,
 		return r;
 	res->cached = bytes;
 	return 0;
+}
+
+static void res_from_cachestat(struct cachectl_ctx *ctx,
+			       const struct cachestat *cs,
+			       struct cachectl_residency *res)
+{
+	uint64_t ps = ctx->page_size;
+
+	/*
+	 * Whole pages, as the kernel counts them (and fincore prints): a
+	 * 37-byte file that is cached holds 4 KiB.
+	 */
+	res->cached = cs->nr_cache * ps;
+	res->dirty = cs->nr_dirty * ps;
+	res->writeback = cs->nr_writeback * ps;
+	res->evicted = cs->nr_evicted * ps;
+	res->recently_evicted = cs->nr_recently_evicted * ps;
+}
+
+/*
+ * cachestat(2) found nothing: on a stacked filesystem the pages may be
+ * another inode's. overlayfs: the layer's file where we can open it (the
+ * exact figures), else its mapping (resident only). FUSE keeps pages in
+ * its own inodes unless a file is passthrough, which only its mapping
+ * tells. Returns 1 with @res filled, 0 to keep the empty answer.
+ */
+static int query_stacked(struct cachectl_ctx *ctx, int fd,
+			 const struct stat *st, uint64_t offset, uint64_t len,
+			 struct cachectl_residency *res)
+{
+	const struct cachectl_sysops *o = ctx->ops;
+	struct cachectl_residency m = *res;
+	int kind = cachectl__stacked_kind(ctx, fd);
+	struct cachestat cs;
+	int rfd, r;
+
+	if (kind == CACHECTL__STACKED_OVERLAY) {
+		rfd = cachectl__stacked_open(ctx, fd, st);
+		if (rfd >= 0) {
+			r = o->cachestat(rfd, offset, len, &cs);
+			o->close(rfd);
+			if (r == 0) {
+				res_from_cachestat(ctx, &cs, res);
+				return 1;
+			}
+		}
+		r = query_mapped(ctx, fd, st, offset, len, res);
+		return r < 0 ? r : 1;
+	}
+	if (kind != CACHECTL__STACKED_FUSE)
+		return 0;
+	r = query_mapped(ctx, fd, st, offset, len, &m);
+	if (r < 0 || (m.flags & CACHECTL_RES_UNKNOWN) || !m.cached)
+		return 0;
+	*res = m;
+	return 1;
+}
+
+int cachectl__shim_query(struct cachectl_ctx *ctx, int fd,
+			 const struct stat *st, uint64_t offset, uint64_t length,
+			 struct cachectl_residency *res)
+{
+	const struct cachectl_sysops *o = ctx->ops;
+	uint64_t len = cachectl_range_clamp(st->st_size, offset, length);
+	struct cachestat cs;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->size = st->st_size;
+	res->range = len;
+	if (len == 0)
+		return 0;
+
+	/* walk workers share the context: these flags are set atomically */
+	if (__atomic_load_n(&ctx->cachestat, __ATOMIC_RELAXED) !=
+	    CACHECTL__CS_NO) {
+		r = o->cachestat(fd, offset, len, &cs);
+		if (r == 0) {
+			__atomic_store_n(&ctx->cachestat, CACHECTL__CS_YES,
+					 __ATOMIC_RELAXED);
+			if (!cs.nr_cache && !cs.nr_evicted &&
+			    !cs.nr_recently_evicted) {
+				r = query_stacked(ctx, fd, st, offset, len, res);
+				if (r != 0)
+					return r < 0 ? r : 0;
+			}
+			res_from_cachestat(ctx, &cs, res);
+			return 0;
+		}
+		if (r == -EPERM || r == -EOPNOTSUPP) {
+			res_unknown(res);
+			return 0;
+		}
+		if (r != -ENOSYS)
+			return r;
+		__atomic_store_n(&ctx->cachestat, CACHECTL__CS_NO,
+				 __ATOMIC_RELAXED);
+		dbg(ctx, "no cachestat(2): falling back to mincore(2)\n");
+	}
+	/* a mapping of an overlayfs file maps the layer's: no detour here */
+	return query_mapped(ctx, fd, st, offset, len, res);
 }
 
 /* ---- prefetch ---------------------------------------------------------- */

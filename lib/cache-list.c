@@ -352,6 +352,13 @@ static bool uses_fscache(struct libmnt_fs *fs)
 	return !strcmp(type, "afs");
 }
 
+/* the mount table every reader in the library parses, or NULL */
+struct libmnt_table *cachectl__mount_table(void)
+{
+	return mnt_new_table_from_file(path_or("CACHECTL_MOUNTINFO",
+					       "/proc/self/mountinfo"));
+}
+
 /* the mount points of fscache-backed filesystems, NULL-terminated */
 char **cachectl__fscache_mounts(void)
 {
@@ -361,8 +368,7 @@ char **cachectl__fscache_mounts(void)
 	char **v = NULL;
 	size_t n = 0;
 
-	tb = mnt_new_table_from_file(path_or("CACHECTL_MOUNTINFO",
-					     "/proc/self/mountinfo"));
+	tb = cachectl__mount_table();
 	it = mnt_new_iter(MNT_ITER_FORWARD);
 	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
 		const char *target = mnt_fs_get_target(fs);

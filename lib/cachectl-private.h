@@ -2,6 +2,7 @@
 #ifndef CACHECTL_PRIVATE_H
 #define CACHECTL_PRIVATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -53,6 +54,14 @@ struct cachectl_sysops {
 	int (*fstatat)(int dirfd, const char *name, struct stat *st,
 		       int flags);
 	int (*statfs)(const char *path, struct statfs *sf);
+	int (*fstatfs)(int fd, struct statfs *sf);
+	/* the path @fd was opened by, as this process sees it, and the
+	 * mountinfo ID of its mount: the ID, or -errno */
+	int (*fd_path)(int fd, char *buf, size_t len);
+	/* getxattr(2) of @path, not following a last symlink */
+	int64_t (*getxattr)(const char *path, const char *name, void *buf,
+			    size_t len);
+	int (*close)(int fd);
 	/* lseek SEEK_DATA / SEEK_HOLE */
 	int64_t (*seek)(int fd, uint64_t off, int whence);
 	int (*access_write)(int fd);	/* 0 if the caller could write fd */
@@ -77,6 +86,8 @@ struct cachectl_ctx {
 	int fowner;			/* CAP_FOWNER: -1 not yet asked */
 	int cachestat;			/* 0 untried, 1 works, 2 ENOSYS */
 	bool fcachectl_v1;		/* PROBE answered at the 6.1 number */
+	pthread_mutex_t stacked_lock;
+	struct cachectl__stacked *stacked;	/* stacked.c: the last overlay */
 };
 
 /* For tests: swap the kernel seam. */
@@ -112,9 +123,22 @@ cachectl_log_null(struct cachectl_ctx *ctx, const char *format, ...) {}
 #endif
 
 /* cache-list.c: the table is $CACHECTL_MOUNTINFO or ours; NULL: none */
+struct libmnt_table;
+struct libmnt_table *cachectl__mount_table(void);
 char **cachectl__fscache_mounts(void);
 /* "fstype:source" of the mount holding @path (attachments group by it) */
 int cachectl__mount_source(const char *path, char **ret);
+
+/* stacked.c: the file holding the pages of an overlayfs file */
+enum {
+	CACHECTL__STACKED_NO = 0,
+	CACHECTL__STACKED_OVERLAY,	/* the pages are a layer's file's */
+	CACHECTL__STACKED_FUSE,		/* its own, or a passthrough's */
+};
+int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd);
+int cachectl__stacked_open(struct cachectl_ctx *ctx, int fd,
+			   const struct stat *st);
+void cachectl__stacked_free(struct cachectl_ctx *ctx);
 
 /* log.c */
 void cachectl__log_stderr(void *data, int priority, const char *file,

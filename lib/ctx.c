@@ -23,6 +23,7 @@ CACHECTL_EXPORT int cachectl_new(struct cachectl_ctx **ret_ctx)
 	ctx->log_priority = LOG_ERR;
 	ctx->ops = &cachectl__default_sysops;
 	ctx->fowner = -1;
+	pthread_mutex_init(&ctx->stacked_lock, NULL);
 	ps = sysconf(_SC_PAGESIZE);
 	ctx->page_size = ps > 0 ? (int)ps : 4096;
 
@@ -53,6 +54,8 @@ CACHECTL_EXPORT struct cachectl_ctx *cachectl_unref(struct cachectl_ctx *ctx)
 		return NULL;
 	if (--ctx->refcount > 0)
 		return ctx;
+	cachectl__stacked_free(ctx);
+	pthread_mutex_destroy(&ctx->stacked_lock);
 	free(ctx);
 	return NULL;
 }

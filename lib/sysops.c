@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <sys/capability.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,6 +217,50 @@ static int sys_statfs(const char *path, struct statfs *sf)
 	return r < 0 ? -errno : 0;
 }
 
+static int sys_fstatfs(int fd, struct statfs *sf)
+{
+	int r;
+
+	do
+		r = fstatfs(fd, sf);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+static int sys_fd_path(int fd, char *buf, size_t len)
+{
+	struct statx stx;
+	char p[64];
+	ssize_t n;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID,
+		  &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	n = readlink(p, buf, len);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return (int)stx.stx_mnt_id;
+}
+
+static int64_t sys_getxattr(const char *path, const char *name, void *buf,
+			    size_t len)
+{
+	ssize_t n = lgetxattr(path, name, buf, len);
+
+	return n < 0 ? -errno : n;
+}
+
+static int sys_close(int fd)
+{
+	return close(fd) < 0 ? -errno : 0;
+}
+
 static int64_t sys_seek(int fd, uint64_t off, int whence)
 {
 	off_t r;
@@ -269,6 +316,10 @@ const struct cachectl_sysops cachectl__default_sysops = {
 	.populate = sys_populate,
 	.fstat = sys_fstat,
 	.statfs = sys_statfs,
+	.fstatfs = sys_fstatfs,
+	.fd_path = sys_fd_path,
+	.getxattr = sys_getxattr,
+	.close = sys_close,
 	.openat = sys_openat,
 	.getdents64 = sys_getdents64,
 	.fstatat = sys_fstatat,

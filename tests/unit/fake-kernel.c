@@ -470,6 +470,14 @@ static int f_access_write(int fd)
 	return fk.access_err;
 }
 
+/* a plain disk filesystem: nothing stacked */
+static int f_fstatfs(int fd, struct statfs *sf)
+{
+	memset(sf, 0, sizeof(*sf));
+	sf->f_type = 0xEF53;
+	return 0;
+}
+
 static int f_has_cap(int cap)
 {
 	return fk.caps & (1ull << cap) ? 1 : 0;
@@ -489,6 +497,7 @@ const struct cachectl_sysops fake_sysops = {
 	.populate = f_populate,
 	.fstat = f_fstat,
 	.statfs = f_statfs,
+	.fstatfs = f_fstatfs,
 	.openat = f_openat,
 	.getdents64 = f_getdents64,
 	.fstatat = f_fstatat,

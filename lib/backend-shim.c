@@ -158,7 +158,7 @@ static int query_stacked(struct cachectl_ctx *ctx, int fd,
 {
 	const struct cachectl_sysops *o = ctx->ops;
 	struct cachectl_residency m = *res;
-	int kind = cachectl__stacked_kind(ctx, fd);
+	int kind = cachectl__stacked_kind(ctx, fd, st);
 	struct cachestat cs;
 	int rfd, r;
 

@@ -88,6 +88,8 @@ struct cachectl_ctx {
 	bool fcachectl_v1;		/* PROBE answered at the 6.1 number */
 	pthread_mutex_t stacked_lock;
 	struct cachectl__stacked *stacked;	/* stacked.c: the last overlay */
+	dev_t stacked_dev;		/* and the last device's kind + 1 */
+	int stacked_kind;
 };
 
 /* For tests: swap the kernel seam. */
@@ -135,7 +137,8 @@ enum {
 	CACHECTL__STACKED_OVERLAY,	/* the pages are a layer's file's */
 	CACHECTL__STACKED_FUSE,		/* its own, or a passthrough's */
 };
-int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd);
+int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd,
+			   const struct stat *st);
 int cachectl__stacked_open(struct cachectl_ctx *ctx, int fd,
 			   const struct stat *st);
 void cachectl__stacked_free(struct cachectl_ctx *ctx);

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <libmount.h>
 
 #include "cachectl-private.h"
@@ -30,18 +31,40 @@
 #define OVERLAYFS_MAGIC 0x794c7630
 #define FUSE_MAGIC 0x65735546
 
-/* CACHECTL__STACKED_*: one fstatfs(2), asked only of empty answers */
-int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd)
+/*
+ * CACHECTL__STACKED_*, asked only of empty answers. Both kinds live on
+ * anonymous devices (major 0), so a disk's files cost nothing; fstatfs on
+ * FUSE is a round trip to its server, so each device is asked once in a
+ * row (a walk stays on one) and @st, when given, tells it.
+ */
+int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd,
+			   const struct stat *st)
 {
 	struct statfs sf;
+	int kind = -1;
 
+	if (st && major(st->st_dev) != 0)
+		return CACHECTL__STACKED_NO;
+	if (st) {
+		pthread_mutex_lock(&ctx->stacked_lock);
+		if (ctx->stacked_kind && ctx->stacked_dev == st->st_dev)
+			kind = ctx->stacked_kind - 1;
+		pthread_mutex_unlock(&ctx->stacked_lock);
+		if (kind >= 0)
+			return kind;
+	}
 	if (!ctx->ops->fstatfs || ctx->ops->fstatfs(fd, &sf) < 0)
 		return CACHECTL__STACKED_NO;
-	if (sf.f_type == OVERLAYFS_MAGIC)
-		return CACHECTL__STACKED_OVERLAY;
-	if (sf.f_type == FUSE_MAGIC)
-		return CACHECTL__STACKED_FUSE;
-	return CACHECTL__STACKED_NO;
+	kind = sf.f_type == OVERLAYFS_MAGIC ? CACHECTL__STACKED_OVERLAY :
+	       sf.f_type == FUSE_MAGIC ? CACHECTL__STACKED_FUSE :
+	       CACHECTL__STACKED_NO;
+	if (st) {
+		pthread_mutex_lock(&ctx->stacked_lock);
+		ctx->stacked_dev = st->st_dev;
+		ctx->stacked_kind = kind + 1;
+		pthread_mutex_unlock(&ctx->stacked_lock);
+	}
+	return kind;
 }
 
 struct cachectl__stacked {

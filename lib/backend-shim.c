@@ -26,8 +26,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/capability.h>
+#include <sys/sysmacros.h>
 
 #include "backend.h"
+#include "fstype.h"
 
 /* ---- query ------------------------------------------------------------- */
 
@@ -441,6 +443,7 @@ int cachectl__evict_with(struct cachectl_ctx *ctx,
 	uint64_t len = cachectl_range_clamp(st->st_size, offset, length);
 	uint64_t prev = UINT64_MAX;
 	unsigned int nap = 2;
+	struct statfs sf;
 	int i, r;
 
 	*ret_left = 0;
@@ -458,6 +461,10 @@ int cachectl__evict_with(struct cachectl_ctx *ctx,
 		*ret_left = after->cached;
 		if (!after->cached)
 			return 0;
+		if (i == 0 && major(st->st_dev) == 0 && o->fstatfs &&
+		    o->fstatfs(fd, &sf) == 0 &&
+		    cachectl__magic_is_memory((long)sf.f_type))
+			return -EOPNOTSUPP;
 		/* reads in flight may hold pages for a while (~170 ms) */
 		if (after->cached >= prev && i >= 4)
 			break;

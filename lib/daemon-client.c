@@ -12,6 +12,7 @@
 #include "cachectl-private.h"
 #include "extensible.h"
 #include "pin-private.h"
+#include "pin-private.h"
 #include "proto.h"
 
 #define REPLY_TIMEOUT_MS 30000
@@ -285,7 +286,7 @@ CACHECTL_EXPORT int cachectl_daemon_unpin(struct cachectl_daemon *d,
 
 	if (!d || !path || !*path)
 		return -EINVAL;
-	canonical = realpath(path, NULL);
+	canonical = cachectl__pin_path(path);
 	kv[1] = canonical ? canonical : path;
 	r = simple(d, "UNPIN", -1, kv, 1);
 	free(canonical);

@@ -271,7 +271,7 @@ int cachectl__engine_run(struct cachectl_walk *w, int fd,
 		return r < 0 ? r : 0;
 	case CACHECTL_WALK_OP_EVICT:
 		r = be->evict(ctx, fd, st, 0, 0, &e->bytes, &e->res);
-		if (r == -EBUSY)
+		if (r == -EBUSY || r == -EOPNOTSUPP)
 			e->has_res = true;
 		return r;
 	case CACHECTL_WALK_OP_PIN:

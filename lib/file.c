@@ -84,7 +84,7 @@ CACHECTL_EXPORT int cachectl_file_evict(struct cachectl_ctx *ctx, int fd,
 	if (r < 0)
 		return r;
 	r = be->evict(ctx, fd, &st, offset, length, &left, &after);
-	if (ret_left && (r >= 0 || r == -EBUSY))
+	if (ret_left && (r >= 0 || r == -EBUSY || r == -EOPNOTSUPP))
 		*ret_left = left;
 	return r;
 }

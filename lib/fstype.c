@@ -71,6 +71,15 @@ bool cachectl__magic_is_pseudo(long magic)
 	return false;
 }
 
+/*
+ * tmpfs (shmem, also /dev/shm and memfd) and ramfs: the page cache is
+ * the file, so no advice drops it; only swap could take shmem out.
+ */
+bool cachectl__magic_is_memory(long magic)
+{
+	return magic == TMPFS_MAGIC || magic == (long)RAMFS_MAGIC;
+}
+
 bool cachectl__error_is_gone(int error)
 {
 	switch (-error) {

@@ -16,4 +16,7 @@ bool cachectl__magic_is_pseudo(long magic);
  */
 bool cachectl__error_is_gone(int error);
 
+/* statfs(2) f_type of a filesystem whose pages are the only copy? */
+bool cachectl__magic_is_memory(long magic);
+
 #endif

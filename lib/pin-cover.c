@@ -124,7 +124,7 @@ CACHECTL_EXPORT int cachectl_pinstore_find(struct cachectl_pinstore *store,
 	if (!store || !path || !ret_pin)
 		return -EINVAL;
 	/* a pin is recorded canonical; its path may be gone by now */
-	real = realpath(path, NULL);
+	real = cachectl__pin_path(path);
 	for (k = 0; !found && k < cachectl_pinstore_get_count(store); k++) {
 		struct cachectl_pin *pin = cachectl_pinstore_get_pin(store, k);
 		const char *p = pin->path;

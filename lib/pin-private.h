@@ -15,6 +15,8 @@ struct cachectl_pin {
 	uint64_t budget;
 };
 
+/* pin.c: the canonical name of @path, also of one that is gone */
+char *cachectl__pin_path(const char *path);
 /* A pin for a path already canonical (from a store or the wire). */
 int cachectl__pin_alloc(struct cachectl_ctx *ctx, const char *canonical,
 	      unsigned int flags, struct cachectl_pin **ret);

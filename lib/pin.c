@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -80,6 +81,83 @@ CACHECTL_EXPORT int cachectl_pin_new_resolved(struct cachectl_ctx *ctx,
 	if (!canonical || canonical[0] != '/' || !ret_pin)
 		return -EINVAL;
 	return cachectl__pin_alloc(ctx, canonical, flags, ret_pin);
+}
+
+/*
+ * The name a pin of @path was recorded under, also once @path is gone:
+ * made absolute and normalised as text ("d/sub/", "./d//sub" and
+ * "d/x/../sub" are one), then its longest existing prefix resolved as
+ * cachectl_pin_new() resolves the whole. NULL with errno on failure.
+ */
+char *cachectl__pin_path(const char *path)
+{
+	char *abs, *out, *real, *cut;
+	size_t n = 0, i;
+
+	real = realpath(path, NULL);
+	if (real || errno != ENOENT)
+		return real;
+	if (*path == '/') {
+		abs = strdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+
+		if (!cwd || asprintf(&abs, "%s/%s", cwd, path) < 0)
+			abs = NULL;
+		free(cwd);
+	}
+	out = abs ? malloc(strlen(abs) + 2) : NULL;
+	if (!out) {
+		free(abs);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; abs[i];) {
+		size_t len;
+
+		while (abs[i] == '/')
+			i++;
+		len = strcspn(abs + i, "/");
+		if (!len)
+			break;
+		if (len == 1 && abs[i] == '.') {
+			/* nothing */
+		} else if (len == 2 && abs[i] == '.' && abs[i + 1] == '.') {
+			while (n && out[n - 1] != '/')
+				n--;
+			if (n)
+				n--;
+		} else {
+			out[n++] = '/';
+			memcpy(out + n, abs + i, len);
+			n += len;
+		}
+		i += len;
+	}
+	if (!n)
+		out[n++] = '/';
+	out[n] = '\0';
+	free(abs);
+	/* the parents that are still there, resolved: symlinks and all */
+	for (cut = strrchr(out, '/'); cut && cut > out; cut = memrchr(out, '/', (size_t)(cut - out))) {
+		char *joined;
+
+		*cut = '\0';
+		real = realpath(out, NULL);
+		*cut = '/';
+		if (!real)
+			continue;
+		if (asprintf(&joined, "%s%s", strcmp(real, "/") ? real : "",
+			     cut) < 0)
+			joined = NULL;
+		free(real);
+		if (joined) {
+			free(out);
+			return joined;
+		}
+		break;
+	}
+	return out;
 }
 
 CACHECTL_EXPORT int cachectl_pin_new(struct cachectl_ctx *ctx, const char *path,

@@ -591,7 +591,7 @@ CACHECTL_EXPORT int cachectl_pinstore_remove(struct cachectl_pinstore *st,
 	/* a pin's own path needs no resolving (which could hang on its fs) */
 	at = find(st, own);
 	if (at < 0) {
-		canonical = realpath(own, NULL);
+		canonical = cachectl__pin_path(own);
 		at = canonical ? find(st, canonical) : -1;
 		free(canonical);
 	}

@@ -163,7 +163,8 @@ void path_list_free(struct path_list *l);
 struct guard_shared {		/* shared with a supervised child */
 	uint64_t last_tick;
 	int done, code;
-	bool progress_shown;
+	int progress_len;	/* of the progress line shown, 0: none */
+	bool progress_plain;
 };
 
 struct guard_mount {
@@ -194,7 +195,21 @@ int guard_supervise(struct guard *g);
 void guard_done(struct guard *g, int code);
 void guard_free(struct guard *g);
 void guard_tick(struct guard *g);
-void guard_progress_shown(struct guard *g, bool shown);
+void guard_progress_shown(struct guard *g, int len, bool plain);
+
+/* progress.c: the one progress line on stderr */
+struct progress {
+	bool plain;		/* TERM=dumb: no escape codes */
+	bool shown;
+	int len;
+	struct guard *guard;	/* told, to wipe it on a signal; or NULL */
+};
+
+void progress_init(struct progress *p, struct guard *g);
+void progress_show(struct progress *p, const char *verb,
+		   const struct cachectl_totals *t);
+void progress_clear(struct progress *p);
+size_t progress_wipe_text(char *buf, size_t size, int len, bool plain);
 void guard_print_mounts(const struct guard *g, FILE *f);
 
 /* output.c: the one output layer (see there) */
@@ -249,6 +264,7 @@ struct table_opts {
 int table_parse_columns(struct table_opts *o, const char *list,
 			const int *defaults, int ndefaults);
 void table_all_columns(struct table_opts *o);
+void table_columns_help(FILE *out);
 struct table *table_new(const struct table_opts *o);
 int table_add(struct table *t, const char *file,
 	      const struct cachectl_residency *res, uint64_t bytes);

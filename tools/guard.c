@@ -139,15 +139,21 @@ void guard_tick(struct guard *g)
 	__atomic_store_n(&g->sh->last_tick, cc_now_ms(), __ATOMIC_RELAXED);
 }
 
-void guard_progress_shown(struct guard *g, bool shown)
+void guard_progress_shown(struct guard *g, int len, bool plain)
 {
-	__atomic_store_n(&g->sh->progress_shown, shown, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->sh->progress_plain, plain, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->sh->progress_len, len, __ATOMIC_RELAXED);
 }
 
 static void wipe_progress(struct guard *g)
 {
-	if (__atomic_load_n(&g->sh->progress_shown, __ATOMIC_RELAXED))
-		(void)!write(STDERR_FILENO, "\r\033[K", 4);
+	int len = __atomic_load_n(&g->sh->progress_len, __ATOMIC_RELAXED);
+	char buf[200];
+
+	if (len)
+		(void)!write(STDERR_FILENO, buf,
+			     progress_wipe_text(buf, sizeof(buf), len,
+						g->sh->progress_plain));
 }
 
 /* Dies of @sig (default action), or exits 128 + @sig. */

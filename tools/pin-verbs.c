@@ -130,32 +130,44 @@ static void pin_usage(const struct common_opts *co)
 	exit(EXIT_SUCCESS);
 }
 
-struct pin_progress {
-	bool shown;
-};
+/*
+ * Ctrl-C while the first fill runs: the pins are recorded already, and
+ * the user is told so on a clean line. Only write(2) in the handler, so
+ * the words are made before the walk starts.
+ */
+static struct {
+	char text[512];
+	size_t len;
+	struct progress *pl;
+} interrupted;
+
+static void on_interrupt(int sig)
+{
+	char buf[200];
+
+	if (interrupted.pl && interrupted.pl->shown)
+		(void)!write(STDERR_FILENO, buf,
+			     progress_wipe_text(buf, sizeof(buf),
+						interrupted.pl->len,
+						interrupted.pl->plain));
+	(void)!write(STDERR_FILENO, interrupted.text, interrupted.len);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static void pin_progress_fn(struct cachectl_walk *w,
 			    const struct cachectl_totals *t, void *data)
 {
-	struct pin_progress *p = data;
-	char a[32], b[32];
-
-	fprintf(stderr, "\r\033[Kpin: %llu files, %s of %s cached",
-		(unsigned long long)t->files, size_human(t->cached, a, sizeof(a)),
-		size_human(t->size, b, sizeof(b)));
-	p->shown = true;
+	progress_show(data, "pin", t);
 }
 
 static int pin_warn(struct cachectl_walk *w, const struct cachectl_entry *e,
 		    void *data)
 {
-	struct pin_progress *p = data;
 	int error = cachectl_entry_get_error(e);
 
 	if (error < 0) {
-		if (p->shown)
-			fputs("\r\033[K", stderr);
-		p->shown = false;
+		progress_clear(data);
 		warnx_path(cachectl_entry_get_path(e), "%s", strerror(-error));
 	}
 	return 0;
@@ -164,12 +176,15 @@ static int pin_warn(struct cachectl_walk *w, const struct cachectl_entry *e,
 /*
  * Bring the files the pins cover in now, with progress: their first fill.
  * One walk for all: the pins of one command line have the same flags.
+ * @kept says who keeps them afterwards, for the words on Ctrl-C.
  */
-static int prefetch(struct cachectl_pin **pins, int n, bool progress)
+static int prefetch(struct cachectl_pin **pins, int n, int recorded,
+		    const char *kept, bool progress)
 {
-	struct pin_progress p = { 0 };
+	struct sigaction sa = { .sa_handler = on_interrupt }, old_int, old_term;
+	struct progress pl;
 	struct cachectl_walk *w = NULL;
-	int i, r = 0;
+	int i, r = 0, k;
 
 	for (i = 0; r >= 0 && i < n; i++) {
 		if (!pins[i])
@@ -179,12 +194,23 @@ static int prefetch(struct cachectl_pin **pins, int n, bool progress)
 	}
 	if (!w)
 		return r;
+	progress_init(&pl, NULL);
 	if (r >= 0 && progress)
-		r = cachectl_walk_set_progress_fn(w, pin_progress_fn, &p, 200);
+		r = cachectl_walk_set_progress_fn(w, pin_progress_fn, &pl, 200);
+	k = snprintf(interrupted.text, sizeof(interrupted.text),
+		     "%s: interrupted: %d pin(s) recorded, not all of it "
+		     "cached yet; %s\n", program_name, recorded, kept);
+	interrupted.len = k < 0 ? 0 : MIN((size_t)k, sizeof(interrupted.text) - 1);
+	interrupted.pl = &pl;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
 	if (r >= 0)
-		r = cachectl_walk_run(w, CACHECTL_WALK_OP_PREFETCH, 0, pin_warn, &p);
-	if (p.shown)
-		fputs("\r\033[K", stderr);
+		r = cachectl_walk_run(w, CACHECTL_WALK_OP_PREFETCH, 0, pin_warn, &pl);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	interrupted.pl = NULL;
+	progress_clear(&pl);
 	cachectl_walk_unref(w);
 	return r;
 }
@@ -459,7 +485,10 @@ int verb_pin(int argc, char **argv)
 	if (ok && do_prefetch) {
 		bool show = progress < 0 ? isatty(STDERR_FILENO) : progress;
 
-		r = prefetch(pins + optind, argc - optind, show);
+		r = prefetch(pins + optind, argc - optind, ok,
+			     d ? "cachectld fills the rest" :
+			     "no cachectld is running, so nothing fills the rest",
+			     show);
 		if (r != 0)
 			failed++;
 	}
@@ -633,11 +662,23 @@ static void pins_usage(const struct common_opts *co)
 	       "Options:\n"
 	       "     --system             the system pins\n", program_name);
 	common_usage(co);
-	printf("\nColumns: PATH MODE OPTS PRIO BUDGET FILES SIZE CACHED PCT LOCKED SHORTFALL\n"
-	       "         FSCACHE KPINNED STATUS HOLDER (with -J: RECURSIVE INHERIT PRIORITY\n"
-	       "         for OPTS and PRIO, KPINNED and KFILES for KPINNED)\n"
-	       "HOLDER names who holds a pin kept only while its holder runs (e.g. a\n"
-	       "Slurm job), '-' for the store's pins; shown when there are such pins.\n\n"
+	printf("\nAvailable output columns:\n"
+	       "        PATH  the pinned file or directory\n"
+	       "        MODE  soft (refilled when evicted) or hard (locked)\n"
+	       "        OPTS  r: recursive, i: inherit (-J: RECURSIVE, INHERIT)\n"
+	       "        PRIO  priority, lower gives way first (-J: PRIORITY)\n"
+	       "      BUDGET  most bytes kept of the pin, '-' for no limit\n"
+	       "       FILES  files the pin covers\n"
+	       "        SIZE  their size\n"
+	       "      CACHED  bytes of them in the page cache\n"
+	       "         PCT  percentage cached\n"
+	       "      LOCKED  bytes locked in memory (hard pins)\n"
+	       "   SHORTFALL  bytes the budget or memory left out\n"
+	       "     FSCACHE  bytes in the fscache cache (kernel backend)\n"
+	       "     KPINNED  files pinned in fscache, of those on it (-J: KPINNED, KFILES)\n"
+	       "      STATUS  kept, filling, over-budget, no-memory, error, no-daemon\n"
+	       "      HOLDER  who holds a pin kept only while it runs (e.g. a Slurm\n"
+	       "              job), '-' for the store's; shown when there are such pins\n\n"
 	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
@@ -956,10 +997,20 @@ static void print_event(const struct common_opts *co, const char *name,
 {
 	if (co->json) {
 		struct outbuf o = { 0 };
-		char num[32];
+		struct timespec now;
+		struct tm tm;
+		char num[32], ts[64];
 
+		/* when it came, in UTC to the millisecond (ISO 8601) */
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(num, sizeof(num), ".%03ldZ\"", now.tv_nsec / 1000000);
 		/* one object a line, for line-by-line readers */
-		out_puts(&o, "{\"type\": ");
+		out_puts(&o, "{\"time\": \"");
+		out_puts(&o, ts);
+		out_puts(&o, num);
+		out_puts(&o, ", \"type\": ");
 		out_json_string(&o, name);
 		out_puts(&o, ", \"path\": ");
 		if (path)

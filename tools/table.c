@@ -8,7 +8,8 @@
  * syscalls cost. scols_table_print_range() and removing the printed lines
  * would bound the memory, but each range would be sized on its own, so
  * columns would not line up from one range to the next, and the cost a
- * row stays. Columns have fixed widths instead, the FILE column last.
+ * row stays. Columns have fixed widths instead, the FILE column last;
+ * a FILE column elsewhere (-o) is sized from the first rows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,16 +38,16 @@ static const struct colinfo cols[COL_COUNT] = {
 	[COL_CACHED] = { "CACHED", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
 			 "bytes in the page cache" },
 	[COL_PCT] = { "PCT", 6, 6, ALIGN_RIGHT, JSON_NUMBER,
-		      "percentage of the file cached" },
+		      "percentage of the file cached ('-' for an empty file)" },
 	[COL_DIRTY] = { "DIRTY", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
 			"dirty bytes" },
 	[COL_WRITEBACK] = { "WRITEBACK", 9, 14, ALIGN_RIGHT,
 			    JSON_NUMBER, "bytes under writeback" },
 	[COL_EVICTED] = { "EVICTED", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
-			  "bytes evicted" },
+			  "bytes evicted (cachestat: pages ever evicted)" },
 	[COL_RECENTLY_EVICTED] = { "RECENTLY_EVICTED", 16, 16, ALIGN_RIGHT,
 				   JSON_NUMBER,
-				   "bytes evicted recently" },
+				   "bytes evicted recently (whose reuse would be a refault)" },
 	[COL_PAGES] = { "PAGES", 8, 12, ALIGN_RIGHT, JSON_NUMBER,
 			"pages in the page cache" },
 	[COL_BYTES] = { "BYTES", 7, 14, ALIGN_RIGHT, JSON_NUMBER,
@@ -66,6 +67,18 @@ struct table {
 	bool any;		/* a JSON row was printed */
 	bool fs_any;		/* a row had fscache figures */
 	uint64_t fs_sum;	/* for the total row */
+	/* the total row's page states, summed where every file had them */
+	uint64_t dirty, writeback, evicted, recently_evicted;
+	bool no_state, no_evicted;
+	int jkeys;		/* JSON keys of the row so far */
+	/*
+	 * FILE not last: its width is not known up front. The first rows
+	 * are held to size every column, then the widths stay.
+	 */
+	bool hold;
+	char **held;		/* ncols cells a row; NULL: "?" */
+	size_t nheld, capheld, cur;
+	int width[COL_COUNT];	/* 0: the column's own */
 	struct cc_escbuf esc;	/* FILE names for people */
 };
 
@@ -118,6 +131,16 @@ void table_all_columns(struct table_opts *o)
 	o->cols[o->ncols++] = COL_FILE;
 }
 
+/* --help's list, as fincore and lsblk print theirs */
+void table_columns_help(FILE *out)
+{
+	int i;
+
+	fputs("\nAvailable output columns:\n", out);
+	for (i = 0; i < COL_COUNT; i++)
+		fprintf(out, " %16s  %s\n", cols[i].name, cols[i].help);
+}
+
 static void pad(struct outbuf *l, size_t n)
 {
 	static const char sp[] = "                ";
@@ -167,15 +190,45 @@ static const char *pct(char *buf, size_t len, uint64_t part, uint64_t whole)
 	return p;
 }
 
+/* display columns of a name escaped for a terminal (valid UTF-8) */
+static size_t text_width(const char *s, size_t n)
+{
+	size_t w = 0, i;
+
+	for (i = 0; i < n; i++)
+		w += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return w;
+}
+
+static void put_cell(struct table *t, struct outbuf *l, int i,
+		     const char *val)
+{
+	const struct colinfo *ci = &cols[t->o.cols[i]];
+	size_t n, tw, w;
+
+	if (i)
+		out_put(l, " ", 1);
+	if (!val)
+		val = "?";
+	n = strlen(val);
+	tw = text_width(val, n);
+	w = t->o.raw ? 0 : t->width[i] ? (size_t)t->width[i] :
+	    (size_t)(t->o.bytes ? ci->width_bytes : ci->width);
+	if (ci->align == ALIGN_RIGHT && tw < w)
+		pad(l, w - tw);
+	out_put(l, val, n);
+	if (ci->align == ALIGN_LEFT && i != t->o.ncols - 1 && tw < w)
+		pad(l, w - tw);
+}
+
 static void cell(struct table *t, struct outbuf *l, int i, const char *val,
 		 bool is_num)
 {
 	const struct colinfo *ci = &cols[t->o.cols[i]];
 	size_t n = val ? strlen(val) : 0;
-	size_t w;
 
 	if (t->o.json) {
-		out_json_key(l, ci->name, i == 0);
+		out_json_key(l, ci->name, t->jkeys++ == 0);
 		if (!val)
 			out_put(l, "null", 4);
 		else if (t->o.cols[i] == COL_PINNED)
@@ -187,18 +240,62 @@ static void cell(struct table *t, struct outbuf *l, int i, const char *val,
 			out_json_string(l, val);	/* names; "8M" human units */
 		return;
 	}
-	if (i)
-		out_put(l, " ", 1);
-	if (!val) {
-		val = "?";
-		n = 1;
+	if (t->hold) {
+		t->held[t->cur++] = val ? strdup(val) : NULL;
+		return;
 	}
-	w = t->o.raw ? 0 : (size_t)(t->o.bytes ? ci->width_bytes : ci->width);
-	if (ci->align == ALIGN_RIGHT && n < w)
-		pad(l, w - n);
-	out_put(l, val, n);
-	if (ci->align == ALIGN_LEFT && i != t->o.ncols - 1 && n < w)
-		pad(l, w - n);
+	put_cell(t, l, i, val);
+}
+
+#define HOLD_ROWS 4096
+
+/* the held rows, in columns as wide as their widest cell */
+static void release_held(struct table *t)
+{
+	size_t r, nrows = t->nheld / t->o.ncols;
+	int i;
+
+	for (i = 0; i < t->o.ncols; i++) {
+		const struct colinfo *ci = &cols[t->o.cols[i]];
+		size_t w = t->o.bytes ? ci->width_bytes : ci->width;
+
+		for (r = 0; r < nrows; r++) {
+			const char *v = t->held[r * t->o.ncols + i];
+			size_t n = v ? text_width(v, strlen(v)) : 1;
+
+			w = MAX(w, n);
+		}
+		t->width[i] = (int)w;
+	}
+	for (r = 0; r < nrows; r++) {
+		for (i = 0; i < t->o.ncols; i++) {
+			char *v = t->held[r * t->o.ncols + i];
+
+			put_cell(t, &t->line, i, v);
+			free(v);
+		}
+		out_put(&t->line, "\n", 1);
+	}
+	free(t->held);
+	t->held = NULL;
+	t->nheld = t->capheld = 0;
+	t->hold = false;
+}
+
+/* room for one more row of held cells */
+static int hold_row(struct table *t)
+{
+	if (t->nheld + t->o.ncols > t->capheld) {
+		size_t cap = MAX(t->capheld * 2, (size_t)t->o.ncols * 64);
+		char **h = realloc(t->held, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		t->held = h;
+		t->capheld = cap;
+	}
+	t->cur = t->nheld;
+	return 0;
 }
 
 static int flush_line(struct table *t)
@@ -214,6 +311,8 @@ struct table *table_new(const struct table_opts *o)
 		return NULL;
 	t->o = *o;
 	t->out = stdout;
+	t->hold = !o->json && !o->raw && o->ncols > 1 &&
+		  o->cols[o->ncols - 1] != COL_FILE;
 	/* a table's header waits for its first row: no rows, no header */
 	if (o->json)
 		out_json_begin(&t->line, "cachectl");
@@ -251,12 +350,25 @@ static int row(struct table *t, const char *file,
 	const char *absent = t->o.json ? NULL : "-";
 	int i;
 
-	if (t->o.json) {
+	t->jkeys = 0;
+	if (t->hold && hold_row(t) < 0)
+		return -ENOMEM;
+	if (t->o.json && is_total) {
+		/* not a row: a file called "total" must stay one */
+		out_puts(l, t->any ? "\n   ],\n   \"total\": {" :
+			 "],\n   \"total\": {");
+	} else if (t->o.json) {
 		out_json_row(l, !t->any);
 	} else if (!t->any && !t->o.noheadings) {
 		for (i = 0; i < t->o.ncols; i++)
 			cell(t, l, i, cols[t->o.cols[i]].name, false);
-		out_put(l, "\n", 1);
+		if (t->hold) {
+			t->nheld = t->cur;
+			if (hold_row(t) < 0)
+				return -ENOMEM;
+		} else {
+			out_put(l, "\n", 1);
+		}
 	}
 	t->any = true;
 	for (i = 0; i < t->o.ncols; i++) {
@@ -267,13 +379,18 @@ static int row(struct table *t, const char *file,
 
 		switch (id) {
 		case COL_FILE:
+			if (t->o.json && is_total)
+				continue;
 			val = t->o.json ? file :
 			      t->o.raw ? name_esc_raw(&t->esc, file) :
 			      name_esc(&t->esc, file);
 			cell(t, l, i, val, false);
 			continue;
 		case COL_PCT:
-			if (!unknown)
+			/* of nothing, nothing is cached: not 100%, not 0% */
+			if (!res->range)
+				val = absent;
+			else if (!unknown)
 				val = pct(buf, sizeof(buf), res->cached, res->range);
 			cell(t, l, i, val, true);
 			continue;
@@ -342,10 +459,16 @@ static int row(struct table *t, const char *file,
 		}
 		cell(t, l, i, num(buf, sizeof(buf), v, human), true);
 	}
-	if (t->o.json)
+	if (t->o.json && is_total)
+		out_puts(l, "\n   }\n}\n");
+	else if (t->o.json)
 		out_json_row_end(l);
+	else if (t->hold)
+		t->nheld = t->cur;
 	else
 		out_put(l, "\n", 1);
+	if (t->hold && t->nheld >= (size_t)HOLD_ROWS * t->o.ncols)
+		release_held(t);
 	/* a pipe reader sees whole rows, written in few big writes */
 	if (l->n >= 16384)
 		return flush_line(t);
@@ -359,6 +482,14 @@ int table_add(struct table *t, const char *file,
 		t->fs_any = true;
 		t->fs_sum += res->fscache;
 	}
+	if (res->flags & (CACHECTL_RES_UNKNOWN | CACHECTL_RES_NO_STATE))
+		t->no_state = true;
+	if (res->flags & CACHECTL_RES_NO_EVICTED)
+		t->no_evicted = true;
+	t->dirty += res->dirty;
+	t->writeback += res->writeback;
+	t->evicted += res->evicted;
+	t->recently_evicted += res->recently_evicted;
 	return row(t, file, res, bytes, res->flags & CACHECTL_RES_UNKNOWN,
 		   res->flags & CACHECTL_RES_NO_STATE, false);
 }
@@ -373,15 +504,22 @@ int table_finish(struct table *t, const char *total_name,
 			.size = tot->size,
 			.range = tot->size,
 			.cached = tot->cached,
-			.flags = t->fs_any ? CACHECTL_RES_FSCACHE : 0,
+			.dirty = t->dirty,
+			.writeback = t->writeback,
+			.evicted = t->evicted,
+			.recently_evicted = t->recently_evicted,
+			.flags = (t->fs_any ? CACHECTL_RES_FSCACHE : 0) |
+				 (t->no_evicted ? CACHECTL_RES_NO_EVICTED : 0),
 			.fscache = t->fs_sum,
 		};
 
 		/* a sum that leaves files out would be a quiet lie */
 		r = row(t, total_name, &res, tot->bytes, tot->unknown > 0,
-			true, true);
+			t->no_state, true);
 	}
-	if (t->o.json)
+	if (t->hold)
+		release_held(t);
+	if (t->o.json && !total)
 		out_json_end(&t->line);
 	if (flush_line(t) < 0 || fflush(t->out) || ferror(t->out))
 		r = -EIO;
@@ -392,6 +530,9 @@ void table_free(struct table *t)
 {
 	if (!t)
 		return;
+	while (t->nheld)
+		free(t->held[--t->nheld]);
+	free(t->held);
 	out_free(&t->line);
 	cc_escbuf_free(&t->esc);
 	free(t);

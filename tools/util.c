@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Small helpers shared by the verbs: messages, sizes, escaping. */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,32 +124,58 @@ int parse_u32(const char *s, unsigned int min, unsigned int max,
 }
 
 /*
- * "512M", "1.5G", "4096": binary units, like the sizes we print. Only
- * decimal digits: strtod would also take "nan", "inf" and hex floats.
+ * Sizes as util-linux reads them: "4096", "512K", "1.5G"; K M G T P E
+ * (either case) and "KiB"... are powers of 1024, "KB"... of 1000. Only
+ * digits and one point: no sign, exponent, hex, "nan" or "inf", and a
+ * value past 2^63 - 1 is -ERANGE, never wrapped.
  */
 int parse_size(const char *s, uint64_t *ret)
 {
-	static const char units[] = "BKMGTPE";
-	char *end;
-	double v;
-	const char *u;
+	static const char units[] = "KMGTPE";
+	uint64_t whole = 0, frac = 0, fdiv = 1, mult = 1, v;
+	const char *p = s, *u;
+	int i, n;
 
-	if ((*s < '0' || *s > '9') && *s != '.')
+	if ((*p < '0' || *p > '9') && !(*p == '.' && p[1] >= '0' && p[1] <= '9'))
 		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0 ||
-	    end > s + strspn(s, "0123456789.eE+-"))	/* 0x1p4 */
-		return -EINVAL;
-	if (*end) {
-		u = strchr(units, *end >= 'a' ? *end - 32 : *end);
-		if (!u || (end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
-			return -EINVAL;
-		while (u-- > units)
-			v *= 1024;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (uint64_t)(*p - '0');
 	}
-	if (v > 9.2e18)
+	if (*p == '.') {
+		if (p[1] < '0' || p[1] > '9')
+			return -EINVAL;
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			/* past a billionth of a unit the digits change nothing */
+			if (fdiv < 1000000000ull) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				fdiv *= 10;
+			}
+		}
+	}
+	if (*p) {
+		u = strchr(units, *p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		if (!u || !*u)
+			return -EINVAL;
+		n = (int)(u - units) + 1;
+		if (!strcmp(p + 1, "") || !strcmp(p + 1, "iB"))
+			for (i = 0; i < n; i++)
+				mult *= 1024;
+		else if (!strcmp(p + 1, "B"))
+			for (i = 0; i < n; i++)
+				mult *= 1000;
+		else
+			return -EINVAL;
+	}
+	if (whole > UINT64_MAX / mult)
 		return -ERANGE;
-	*ret = (uint64_t)v;
+	v = whole * mult;
+	/* frac / fdiv < 1 and mult <= 2^60: the product fits in 128 bits */
+	frac = (uint64_t)(((unsigned __int128)frac * mult) / fdiv);
+	/* offsets and budgets end up in off_t and the store's signed fields */
+	if (v > (uint64_t)INT64_MAX - frac)
+		return -ERANGE;
+	*ret = v + frac;
 	return 0;
 }

@@ -31,7 +31,7 @@ struct run {
 	struct table *table;
 	bool quiet_rows;	/* prefetch/evict without -J/-o/-c */
 	bool progress;
-	bool progress_shown;
+	struct progress pl;
 	int table_err;
 	uint64_t ok;
 	struct guard guard;
@@ -122,10 +122,7 @@ static void usage(const char *verb, int op, bool snap,
 		fprintf(out, "\nFor more details see cachectl(1).\n");
 		exit(EXIT_SUCCESS);
 	}
-	fputs("\nColumns: FILE SIZE CACHED PCT DIRTY WRITEBACK EVICTED "
-	      "RECENTLY_EVICTED PAGES BYTES\n"
-	      "         FSCACHE PINNED CACHE (fscache; kernel backend only, else '-')\n",
-	      out);
+	table_columns_help(out);
 	fprintf(out, "\nFor more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }
@@ -134,27 +131,15 @@ static void show_progress(struct cachectl_walk *w,
 			  const struct cachectl_totals *t, void *data)
 {
 	struct run *run = data;
-	char a[32], b[32];
 
 	guard_tick(&run->guard);
-	if (!run->progress)
-		return;
-	fprintf(stderr, "\r\033[K%s: %llu files, %s of %s cached%s",
-		run->verb, (unsigned long long)t->files,
-		size_human(t->cached, a, sizeof(a)),
-		size_human(t->size, b, sizeof(b)),
-		t->errors ? ", errors" : "");
-	run->progress_shown = true;
-	guard_progress_shown(&run->guard, true);
+	if (run->progress)
+		progress_show(&run->pl, run->verb, t);
 }
 
 static void clear_progress(struct run *run)
 {
-	if (run->progress_shown) {
-		fputs("\r\033[K", stderr);
-		run->progress_shown = false;
-		guard_progress_shown(&run->guard, false);
-	}
+	progress_clear(&run->pl);
 }
 
 static const char *error_text(int op, int error, uint64_t bytes, char *buf,
@@ -173,6 +158,14 @@ static const char *error_text(int op, int error, uint64_t bytes, char *buf,
 		if (op == CACHECTL_WALK_OP_EVICT) {
 			snprintf(buf, len, "%s still resident (dirty, mapped "
 				 "or locked pages)", size_human(bytes, h, sizeof(h)));
+			return buf;
+		}
+		break;
+	case -EOPNOTSUPP:
+		if (op == CACHECTL_WALK_OP_EVICT) {
+			snprintf(buf, len, "%s stay: tmpfs/shmem pages are the "
+				 "file's only copy and cannot be dropped",
+				 size_human(bytes, h, sizeof(h)));
 			return buf;
 		}
 		break;
@@ -534,6 +527,7 @@ static int walk_verb(int argc, char **argv, const char *verb, int op,
 	if (op == CACHECTL_WALK_OP_PREFETCH && run.quiet_rows &&
 	    !run.progress && !co.verbose)
 		rflags |= CACHECTL_RUN_NO_RESIDENCY;
+	progress_init(&run.pl, &run.guard);
 	run.guard.timeout_ms = timeout_s * 1000;
 	if (guard_start(&run.guard) < 0) {
 		fprintf(stderr, "%s: cannot start the guard thread\n",

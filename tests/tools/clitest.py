@@ -257,6 +257,11 @@ def mkfile(path, size, cold=True, owner=None, mode=0o644):
 
 # ---- output parsing ------------------------------------------------------------
 
+class Rows(list):
+    """The file rows of -J output; .total the "total" member (-c) or None."""
+    total = None
+
+
 def jrows(t, r, desc):
     """Parse -J output; returns the list of row dicts or None (and fails)."""
     try:
@@ -264,6 +269,10 @@ def jrows(t, r, desc):
         rows = doc['cachectl']
         if not isinstance(rows, list):
             raise ValueError('"cachectl" is not a list')
+        rows = Rows(rows)
+        rows.total = doc.get('total')
+        if rows.total is not None and not isinstance(rows.total, dict):
+            raise ValueError('"total" is not an object')
         return rows
     except Exception as e:  # noqa: BLE001
         t.ok(False, desc + ': JSON output parses with top key "cachectl"',
@@ -280,19 +289,18 @@ def by_path(rows, cwd):
     m = {}
     for row in rows:
         f = row.get('file')
-        if f == 'total' or not isinstance(f, str):
+        if not isinstance(f, str):
             continue
         m.setdefault(norm(f, cwd), []).append(row)
     return m
 
 
 def file_rows(rows):
-    return [r for r in rows if r.get('file') != 'total']
+    return list(rows)
 
 
 def total_row(rows):
-    t = [r for r in rows if r.get('file') == 'total']
-    return t[0] if len(t) == 1 else None
+    return getattr(rows, 'total', None)
 
 
 def err_lines(r):

@@ -211,7 +211,7 @@ def t_tree(t, E):
     rows = jrows(t, r, 'status -r -c')
     if rows is not None:
         tot = total_row(rows)
-        t.ok(tot is not None, 'status -r -c: one row with file "total"', r.show())
+        t.ok(tot is not None, 'status -r -c: a "total" member', r.show())
         t.eq(len(file_rows(rows)), len(files), 'status -r -c: per-file rows still there')
         if tot:
             rng = [krange(f) for f in files]
@@ -368,7 +368,8 @@ def t_progress(t, E):
     t.ok(r.err.strip() != b'', '--progress, stderr a pipe: progress on stderr', r.show())
     rows = jrows(t, r, 'prefetch -r --progress -c -J')
     if rows is not None:
-        t.eq(len(rows), 201, '--progress: stdout JSON holds only rows and total')
+        t.eq((len(rows), rows.total is not None), (200, True),
+             '--progress: stdout JSON holds only rows and total')
 
 
 GROUPS = {

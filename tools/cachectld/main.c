@@ -243,6 +243,8 @@ int main(int argc, char **argv)
 	char *store_path = NULL;
 	int c, r, ret = 1;
 
+	/* getopt names argv[0] in its messages: as cachectl's do, the name */
+	argv[0] = (char *)"cachectld";
 	while ((c = getopt_long(argc, argv, "fvhV", opts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_USER:
@@ -274,12 +276,15 @@ int main(int argc, char **argv)
 			printf("cachectld %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
-			usage(stderr);
+			fputs("Try 'cachectld --help' for more information.\n",
+			      stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		usage(stderr);
+		fprintf(stderr, "cachectld: unexpected argument '%s'\n"
+			"Try 'cachectld --help' for more information.\n",
+			argv[optind]);
 		return 2;
 	}
 	d->uid = geteuid();

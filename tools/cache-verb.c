@@ -39,8 +39,24 @@ static void cache_usage(const struct common_opts *co)
 	       "     --config FILE        cachefilesd configuration (default %s)\n",
 	       program_name, CACHEFILESD_CONF);
 	common_usage(co);
-	printf("\nColumns: CACHE NAME STATE VOLS OBJS DIR SIZE USED AVAIL BRUN BCULL BSTOP\n"
-	       "         FRUN FCULL FSTOP CULL FULL\n\n"
+	printf("\nAvailable output columns:\n"
+	       "  CACHE  the cache's id (/proc/fs/fscache/caches)\n"
+	       "   NAME  its name, the tag given to cachefilesd\n"
+	       "  STATE  inactive, preparing, active, failed or withdrawn\n"
+	       "   VOLS  volumes in the cache\n"
+	       "   OBJS  objects in the cache\n"
+	       "    DIR  the cache's directory\n"
+	       "   SIZE  size of the filesystem holding DIR\n"
+	       "   USED  space used there\n"
+	       "  AVAIL  space available there\n"
+	       "   BRUN  free blocks above which culling stops (%%)\n"
+	       "  BCULL  free blocks below which culling starts (%%)\n"
+	       "  BSTOP  free blocks below which no new data is cached (%%)\n"
+	       "   FRUN  free files above which culling stops (%%)\n"
+	       "  FCULL  free files below which culling starts (%%)\n"
+	       "  FSTOP  free files below which no new data is cached (%%)\n"
+	       "   CULL  on, off or unknown\n"
+	       "   FULL  below its cull limit: yes or no\n\n"
 	       "For more details see cachectl(1).\n");
 	exit(EXIT_SUCCESS);
 }

@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -137,14 +138,25 @@ def t_pin_interrupt(t, E):
             env = dict(E.env(), TERM=term)
             p = subprocess.Popen([CACHECTL, 'pin', '-r', '--progress', mnt], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(1.5)
+            # Ctrl-C once the progress line is up (the bandwidth cap is
+            # shared with reads the previous run left queued)
+            chunks = []
+            reader = threading.Thread(target=lambda: chunks.extend(iter(
+                lambda: p.stderr.read1(4096), b'')), daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 20
+            while b'pin: ' not in b''.join(chunks) and time.monotonic() < deadline \
+                    and p.poll() is None:
+                time.sleep(0.05)
+            time.sleep(0.3)
             p.send_signal(signal.SIGINT)
             try:
-                out, err = p.communicate(timeout=20)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-                out, err = p.communicate()
-            err = err.decode('utf-8', 'replace')
+                p.wait()
+            reader.join(5)
+            err = b''.join(chunks).decode('utf-8', 'replace')
             t.eq(p.returncode, -signal.SIGINT, 'TERM=%s: Ctrl-C ends pin -r (by SIGINT)' % term,
                  repr(err[-300:]))
             t.ok('pin: ' in err, 'TERM=%s: a progress line was shown first' % term,

@@ -169,10 +169,10 @@ CACHECTL_EXPORT struct cachectl_daemon *cachectl_daemon_unref(struct cachectl_da
 	return NULL;
 }
 
-static int simple(struct cachectl_daemon *d, const char *verb, int fd,
-		  const char *const *kv, size_t n)
+/* Send a request and wait for its answer, kept in @m when it is OK. */
+static int ask(struct cachectl_daemon *d, const char *verb, int fd,
+	       const char *const *kv, size_t n, struct cc_proto_msg *m)
 {
-	struct cc_proto_msg m;
 	int r;
 
 	r = cc_proto_send(d->fd, verb, fd, kv, n);
@@ -180,7 +180,16 @@ static int simple(struct cachectl_daemon *d, const char *verb, int fd,
 		set_error(d, "cannot reach cachectld");
 		return r;
 	}
-	r = reply(d, &m);
+	return reply(d, m);
+}
+
+static int simple(struct cachectl_daemon *d, const char *verb, int fd,
+		  const char *const *kv, size_t n)
+{
+	struct cc_proto_msg m;
+	int r;
+
+	r = ask(d, verb, fd, kv, n, &m);
 	if (r == 0)
 		cc_proto_msg_free(&m);
 	return r;
@@ -248,10 +257,7 @@ CACHECTL_EXPORT int cachectl_daemon_list_holds(struct cachectl_daemon *d,
 
 	if (!d || !fn)
 		return -EINVAL;
-	r = cc_proto_send(d->fd, "HOLDS", -1, NULL, 0);
-	if (r < 0)
-		return r;
-	r = reply(d, &m);
+	r = ask(d, "HOLDS", -1, NULL, 0, &m);
 	if (r < 0)
 		return r;
 	r = proto_get_u64(&m, "count", &count) < 0 ? -EPROTO : 0;
@@ -310,10 +316,7 @@ CACHECTL_EXPORT int cachectl_daemon_get_status(struct cachectl_daemon *d,
 
 	if (!d || !path || !ret || size < CACHECTL_PIN_STATUS_SIZE_VER0)
 		return -EINVAL;
-	r = cc_proto_send(d->fd, "STATUS", -1, kv, 1);
-	if (r < 0)
-		return r;
-	r = reply(d, &m);
+	r = ask(d, "STATUS", -1, kv, 1, &m);
 	if (r < 0)
 		return r;
 	if (proto_get_u64(&m, "files", &st.files) < 0 ||

@@ -260,7 +260,31 @@ def g_memory(t, work):
              r.show())
 
 
+def g_evict_after(t, work):
+    """--cachectl-evict-after drops the staged tree at the end, but not
+    what a system pin keeps."""
+    top = os.path.join(work, 'data')
+    paths = make_tree(top, 20, 64 * 1024)
+    kept = paths[0]
+    with cluster(work) as c:
+        r = c.run_cmd([CACHECTL, 'pin', '--system', kept])
+        t.eq(r.rc, 0, 'root pins one file of the tree in the system store', r.show())
+        r = c.srun(['--cachectl-pin=' + top, '--cachectl-evict-after',
+                    'sh', '-c', '%s %s' % (KCS, ' '.join(paths))])
+        t.eq(r.rc, 0, 'the step ran', r.show())
+        inside = [int(x) for x in r.text.split()]
+        t.eq(sum(inside), 20 * 64 * 1024, 'inside the job the tree was resident')
+        with open(os.path.join(c.dir, 'slurmd.log'), errors='replace') as f:
+            log = f.read()
+        t.ok('evicted 19 files (1 kept by other pins)' in log,
+             'the end says in the node\'s log what it evicted and kept', log[-2000:])
+        got = ksnap(paths)
+        t.eq(got[1:], [0] * 19, 'after the job the tree is evicted (kernel cachestat)')
+        t.eq(got[0], 64 * 1024, 'but the file the system pins stays resident')
+
+
 GROUPS = {
+    'evict-after': g_evict_after,
     'lifetime': g_lifetime,
     'scancel': g_scancel,
     'stage-timeout': g_stage_timeout,

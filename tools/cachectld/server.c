@@ -587,6 +587,16 @@ static void put_u64(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
+/* "OK count=N", the head of a listing of N messages */
+static int queue_count(struct daemon *d, struct client *c, uint64_t n)
+{
+	char count[24];
+	const char *kv[] = { "count", count };
+
+	put_u64(count, sizeof(count), n);
+	return queue_msg(d, c, "OK", kv, 1);
+}
+
 /* PIN with holder=: kept while this connection lasts, not stored */
 static void hold_pin(struct daemon *d, struct client *c,
 		     struct cachectl_pin *pin, const char *path,
@@ -620,16 +630,13 @@ static void do_release(struct daemon *d, struct client *c, struct cc_proto_msg *
 
 static void do_holds(struct daemon *d, struct client *c)
 {
-	char count[24], flags[24], uid[24];
+	char flags[24], uid[24];
 	const char *kv[8];
 	unsigned int fl;
 	uid_t u;
 	size_t i;
 
-	put_u64(count, sizeof(count), d->nholds);
-	kv[0] = "count";
-	kv[1] = count;
-	if (queue_msg(d, c, "OK", kv, 1) < 0)
+	if (queue_count(d, c, d->nholds) < 0)
 		return;
 	for (i = 0; cd_hold_get(d, i, &kv[1], &fl, &kv[5], &u) == 0; i++) {
 		put_u64(flags, sizeof(flags), fl);
@@ -898,14 +905,11 @@ static void do_status(struct daemon *d, struct client *c, struct cc_proto_msg *m
 
 static void do_list(struct daemon *d, struct client *c)
 {
-	char count[24], flags[24], prio[24], budget[24], num[6][24];
+	char flags[24], prio[24], budget[24], num[6][24];
 	const char *kv[2 * PROTO_FIELDS];
 	size_t i;
 
-	put_u64(count, sizeof(count), d->npins);
-	kv[0] = "count";
-	kv[1] = count;
-	if (queue_msg(d, c, "OK", kv, 1) < 0)
+	if (queue_count(d, c, d->npins) < 0)
 		return;
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];

@@ -128,6 +128,12 @@ static void say(const char *line)
 	slurm_spank_log("%s", line);
 }
 
+/* At the end the step's output is closed: the node's log it is. */
+static void say_log(const char *line)
+{
+	slurm_info("%s", line);
+}
+
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
 	uint32_t jobid = 0, stepid = 0;
@@ -178,7 +184,7 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	if (!spank_remote(sp) || !job.npaths)
 		return 0;
-	cs_job_finish(&job, say);
+	cs_job_finish(&job, say_log);
 	cs_job_free(&job);
 	return 0;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The kernel backend: fcachectl(2) from kernel-patches/ (either series,
- * see uapi-cachectl.h). It knows both
+ * The kernel backend: fcachectl(2) from kernel-patches/ (Linux 6.12, see
+ * uapi-cachectl.h). It knows both
  * layers of a network file's cache (page cache and the fscache object
  * on local disk) and keeps pins in the cache itself. Files on
  * filesystems without fscache still get the page-cache part of QUERY;
@@ -14,12 +14,10 @@
 #include "backend.h"
 #include "uapi-cachectl.h"
 
-/* At the number PROBE answered at (cachectl__backend_probe) */
 static long kcall(struct cachectl_ctx *ctx, int fd, unsigned int op,
 		  struct kcachectl_args *a)
 {
-	return ctx->fcachectl_v1 ? ctx->ops->fcachectl_v1(fd, op, a) :
-				   ctx->ops->fcachectl(fd, op, a);
+	return ctx->ops->fcachectl(fd, op, a);
 }
 
 static uint64_t cache_state(uint64_t k)
@@ -65,7 +63,8 @@ static int fcachectl_query(struct cachectl_ctx *ctx, int fd, uint64_t offset,
 
 /*
  * The syscall's answer, plus cachestat's eviction counts where the kernel
- * has both (cachestat came in 6.5; the patch set is for 6.1). Returns 1
+ * has both (cachestat came in 6.5; an older kernel carrying a backport of
+ * the series may lack it). Returns 1
  * when the syscall would not answer for this file, so the shim does.
  */
 static int query_kernel(struct cachectl_ctx *ctx, int fd, uint64_t offset,
@@ -219,16 +218,24 @@ static int kernel_unpin(struct cachectl_ctx *ctx, int fd)
 }
 
 /*
- * Only the 6.1 series has CACHE_POLICY; from 6.12 on culling is the cache
- * daemon's ("nocull" on /dev/cachefiles), and the op is unknown: EINVAL.
+ * Culling is a policy of the whole cache, so the series leaves it to the
+ * cache daemon ("nocull", and a bare "cull" to undo it, on
+ * /dev/cachefiles); the syscall only reports it. The file names the
+ * cache: one a cache holds (else -ENOBUFS, or -EOPNOTSUPP off fscache).
+ * cachefiles binds one cache per open of the device, and one open at a
+ * time, so the daemon holding it is that cache's.
  */
 static int kernel_set_culling(struct cachectl_ctx *ctx, int fd, bool enable)
 {
-	int r = file_op(ctx, fd, KCACHECTL_OP_CACHE_POLICY,
-			enable ? KCACHECTL_POLICY_CULL :
-				 KCACHECTL_POLICY_NOCULL);
+	struct kcachectl_args a = { 0 };
+	long r;
 
-	return r == -EINVAL ? -EOPNOTSUPP : r;
+	r = kcall(ctx, fd, KCACHECTL_OP_QUERY, &a);
+	if (r < 0)
+		return (int)r;
+	if (!(a.state & KCACHECTL_STATE_HAS_CACHE))
+		return -ENOBUFS;
+	return ctx->ops->cachefiles_cmd(enable ? "cull" : "nocull");
 }
 
 const struct cachectl_backend_ops cachectl__kernel_ops = {

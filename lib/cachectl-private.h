@@ -33,11 +33,10 @@ struct cachectl_backend_ops;
 struct cachectl_sysops {
 	int (*cachestat)(int fd, uint64_t off, uint64_t len,
 			 struct cachestat *cs);
-	/* fcachectl(2): op's answer (>= 0) or -errno; _v1 at the 6.1
-	 * series' number (uapi-cachectl.h), NULL where there is none */
+	/* fcachectl(2): op's answer (>= 0) or -errno; NULL: none */
 	long (*fcachectl)(int fd, unsigned int op, struct kcachectl_args *args);
-	long (*fcachectl_v1)(int fd, unsigned int op,
-			     struct kcachectl_args *args);
+	/* one command written to the cache daemon's /dev/cachefiles */
+	int (*cachefiles_cmd)(const char *cmd);
 	/* mincore over [off, off+len): resident page count */
 	int (*mincore)(int fd, uint64_t off, uint64_t len, uint64_t *pages);
 	/* mincore's vector of [off, off+len), off page-aligned (range.c) */
@@ -85,12 +84,14 @@ struct cachectl_ctx {
 	int page_size;
 	int fowner;			/* CAP_FOWNER: -1 not yet asked */
 	int cachestat;			/* 0 untried, 1 works, 2 ENOSYS */
-	bool fcachectl_v1;		/* PROBE answered at the 6.1 number */
 	pthread_mutex_t stacked_lock;
 	struct cachectl__stacked *stacked;	/* stacked.c: the last overlay */
 	dev_t stacked_dev;		/* and the last device's kind + 1 */
 	int stacked_kind;
 };
+
+/* cachefiles-cmd.c: one command on the cache daemon's /dev/cachefiles */
+int cachectl__cachefiles_cmd(const char *cmd);
 
 /* For tests: swap the kernel seam. */
 void cachectl__ctx_set_sysops(struct cachectl_ctx *ctx,

@@ -28,18 +28,9 @@ static bool have_cachestat(struct cachectl_ctx *ctx)
  */
 static bool have_fcachectl(struct cachectl_ctx *ctx)
 {
-	if (ctx->ops->fcachectl &&
-	    ctx->ops->fcachectl(-1, KCACHECTL_OP_PROBE, NULL) ==
-	    KCACHECTL_PROBE_MAGIC)
-		return true;
-	/* the 6.1 series, at its own number (uapi-cachectl.h) */
-	if (ctx->ops->fcachectl_v1 &&
-	    ctx->ops->fcachectl_v1(-1, KCACHECTL_OP_PROBE, NULL) ==
-	    KCACHECTL_PROBE_MAGIC) {
-		ctx->fcachectl_v1 = true;
-		return true;
-	}
-	return false;
+	return ctx->ops->fcachectl &&
+	       ctx->ops->fcachectl(-1, KCACHECTL_OP_PROBE, NULL) ==
+	       KCACHECTL_PROBE_MAGIC;
 }
 
 static bool have_uring_fadvise(void)

@@ -33,23 +33,12 @@ static int sys_cachestat(int fd, uint64_t off, uint64_t len,
  * PREFETCH with WAIT can sleep for a long time on a slow server; EINTR
  * only comes from a fatal signal, which ends us anyway.
  */
-static long fcachectl_at(long nr, int fd, unsigned int op,
-			 struct kcachectl_args *args)
-{
-	long r = syscall(nr, fd, op, args, args ? sizeof(*args) : (size_t)0);
-
-	return r < 0 ? -errno : r;
-}
-
 static long sys_fcachectl(int fd, unsigned int op, struct kcachectl_args *args)
 {
-	return fcachectl_at(KCACHECTL_NR, fd, op, args);
-}
+	long r = syscall(KCACHECTL_NR, fd, op, args,
+			 args ? sizeof(*args) : (size_t)0);
 
-static long sys_fcachectl_v1(int fd, unsigned int op,
-			     struct kcachectl_args *args)
-{
-	return fcachectl_at(KCACHECTL_NR_V1, fd, op, args);
+	return r < 0 ? -errno : r;
 }
 
 /* mincore needs a mapping; map in windows so the vector stays small. */
@@ -308,7 +297,7 @@ static void sys_nap(unsigned int ms)
 const struct cachectl_sysops cachectl__default_sysops = {
 	.cachestat = sys_cachestat,
 	.fcachectl = sys_fcachectl,
-	.fcachectl_v1 = sys_fcachectl_v1,
+	.cachefiles_cmd = cachectl__cachefiles_cmd,
 	.mincore = sys_mincore,
 	.mincore_vec = sys_mincore_vec,
 	.fadvise = sys_fadvise,

@@ -2,7 +2,8 @@
 /*
  * cache: the fscache caches behind network filesystems, as the library
  * lists them (cachectl_cache_list_new()); --no-cull and --cull turn
- * culling off and on through a file each cache holds.
+ * culling off and on for the cache that holds a file (the library sends
+ * the cache daemon's "nocull" and "cull" on its /dev/cachefiles).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,8 +35,10 @@ static void cache_usage(const struct common_opts *co)
 	       "found under PATH (default: every mount that uses fscache).\n\n"
 	       "Options:\n"
 	       "     --no-cull            stop culling the caches that hold files under PATH\n"
-	       "     --cull               let them cull again (both need CAP_SYS_RESOURCE\n"
-	       "                            and the kernel backend)\n"
+	       "     --cull               let them cull again (both are commands on the\n"
+	       "                            cache daemon's /dev/cachefiles: they need root\n"
+	       "                            (CAP_SYS_ADMIN, CAP_SYS_PTRACE) and the kernel\n"
+	       "                            backend)\n"
 	       "     --config FILE        cachefilesd configuration (default %s)\n",
 	       program_name, CACHEFILESD_CONF);
 	common_usage(co);
@@ -97,7 +100,11 @@ static int set_culling(struct cachectl_ctx *ctx, struct cachectl_cache_list *l,
 			fprintf(stderr, "%s: cache %s, holding %s: cannot "
 				"turn culling %s: %s\n", program_name, label,
 				file, enable ? "on" : "off",
-				r == -EPERM ? "needs CAP_SYS_RESOURCE" :
+				r == -EPERM ? "needs CAP_SYS_ADMIN and CAP_SYS_PTRACE "
+				"(it is a command on the cache daemon's "
+				"/dev/cachefiles)" :
+				r == -ESRCH ? "no cache daemon holds "
+				"/dev/cachefiles (is cachefilesd running?)" :
 				r == -ENOBUFS ? "no cache holds the file" :
 				strerror(-r));
 			failed++;

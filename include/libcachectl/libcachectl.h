@@ -804,9 +804,14 @@ int cachectl_file_unpin(struct cachectl_ctx *ctx, int fd, unsigned int flags);
  * @enable: 0 to stop culling (the cache fills up and then refuses new
  *	data), 1 to let the cache daemon cull again
  *
+ * Culling is the cache daemon's policy: this writes its "nocull" or
+ * "cull" command on the daemon's own /dev/cachefiles descriptor.
+ *
  * Returns: 0 on success; -EOPNOTSUPP with the shim backend or on a
  * filesystem that does not use fscache; -ENOBUFS if no cache holds the
- * file; -EPERM without CAP_SYS_RESOURCE; -EBADF; -EINVAL.
+ * file; -ESRCH if no cache daemon holds /dev/cachefiles; -EPERM without
+ * the rights over the daemon (CAP_SYS_ADMIN, CAP_SYS_PTRACE); -EBADF;
+ * -EINVAL.
  * Since: 0.4
  */
 int cachectl_cache_set_culling(struct cachectl_ctx *ctx, int fd, int enable);

@@ -605,19 +605,38 @@ def t_kernel_fake(t, E):
     r, rows = cache_rows([])
     t.ok(len(rows) == 1 and rows[0]['cull'] == 'unknown',
          'kernel: cache without PATH and no fscache mount: cull unknown', r.show())
+    # Culling goes through the cache daemon's device: the state file is
+    # it here, held open by a stand-in daemon (fakefcachectl.c).
     open(state, 'w').close()
-    r = run(['cache', '--no-cull', K], **cenv)
-    t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling off\n' and
-         'nocull' in open(state).read(),
-         'kernel: cache --no-cull PATH: exit 0, one line, culling off', r.show())
-    r = run(['cache', '--cull', K], **cenv)
-    t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling on\n' and
-         'nocull' not in open(state).read(),
-         'kernel: cache --cull PATH: culling on again', r.show())
-    r = run(['cache', '--no-cull', K], FAKE_FCACHECTL_NOPRIV='1', **cenv)
-    t.ok(r.rc == 1 and 'needs CAP_SYS_RESOURCE' in r.etext and r.out == b'',
-         'kernel: cache --no-cull without the privilege: exit 1, "needs '
-         'CAP_SYS_RESOURCE"', r.show())
+    dev = os.path.realpath(state)
+    r = run(['cache', '--no-cull', K], CACHECTL_CACHEFILES_DEV=dev, **cenv)
+    t.ok(r.rc == 1 and 'no cache daemon' in r.etext and r.out == b'',
+         'kernel: cache --no-cull without a cache daemon: exit 1, says so',
+         r.show())
+    daemon = subprocess.Popen(['sleep', '600'], stdin=open(dev, 'a'))
+    try:
+        denv = dict(cenv, CACHECTL_CACHEFILES_DEV=dev)
+        r = run(['cache', '--no-cull', K], **denv)
+        t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling off\n' and
+             open(state).read().split() == ['nocull'],
+             'kernel: cache --no-cull PATH: exit 0, one line, "nocull" written '
+             'on the daemon\'s device', r.show())
+        r, rows = cache_rows([K], **denv)
+        t.ok(len(rows) == 1 and rows[0]['cull'] == 'off',
+             'kernel: ... and QUERY then says culling is off', r.show())
+        r = run(['cache', '--cull', K], **denv)
+        t.ok(r.rc == 0 and r.text == 'cache mycache (00000001): culling on\n' and
+             open(state).read().split() == ['nocull', 'cull'],
+             'kernel: cache --cull PATH: culling on again (a bare "cull")',
+             r.show())
+        r = run(['cache', '--no-cull', K], FAKE_FCACHECTL_NOPRIV='1', **denv)
+        t.ok(r.rc == 1 and 'needs CAP_SYS_ADMIN' in r.etext and r.out == b'' and
+             open(state).read().split() == ['nocull', 'cull'],
+             'kernel: cache --no-cull without rights over the daemon: exit 1, '
+             '"needs CAP_SYS_ADMIN", nothing written', r.show())
+    finally:
+        daemon.kill()
+        daemon.wait()
     r = run(['cache', '--no-cull', loc], **cenv)
     t.ok(r.rc == 1 and 'no file found' in r.etext,
          'kernel: cache --no-cull on files no cache holds: exit 1, says so', r.show())

@@ -6,7 +6,7 @@
  * real thing is tested in the QEMU guest (tests/kernel); this only has to
  * answer the way its man page, fcachectl(2), says the kernel does.
  *
- * It replaces libc's syscall(): number 1000 is answered here, every other
+ * It replaces libc's syscall(): number 463 is answered here, every other
  * number goes to the real syscall(). The fscache state of a file lives in
  * its extended attributes, so separate processes see the same "cache":
  *
@@ -18,9 +18,14 @@
  *   user.fakefsc.deny   "1": PIN/UNPIN fail with EPERM (not the owner)
  *   user.fakefsc.cache  the cache id (default 1)
  *
- * Cache-wide: the file $FAKE_FCACHECTL_STATE holds words: "nocull"
- * (culling disabled), "full" (below the cull limit). CACHE_POLICY
- * rewrites "nocull" there; $FAKE_FCACHECTL_NOPRIV=1 makes it EPERM.
+ * Cache-wide: the file $FAKE_FCACHECTL_STATE holds words: "full" (below
+ * the cull limit), and the cache daemon's commands as they were written:
+ * culling is disabled if the last of "nocull" and "cull" is "nocull". So
+ * the file also serves as the daemon's /dev/cachefiles: a test keeps it
+ * open in a stand-in daemon process and points CACHECTL_CACHEFILES_DEV at
+ * it, and the library appends its commands there. With
+ * $FAKE_FCACHECTL_NOPRIV=1 borrowing the daemon's descriptor
+ * (pidfd_getfd()) fails with EPERM, as it does without ptrace rights.
  * PREFETCH advises WILLNEED and then "caches" the whole file.
  */
 #include <dlfcn.h>
@@ -33,25 +38,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#define NR_FCACHECTL	1000
+#define NR_FCACHECTL	463
 #define NR_CACHESTAT	451
 #define PROBE_MAGIC	0x63630001
 
-enum { OP_PROBE, OP_QUERY, OP_PIN, OP_UNPIN, OP_PREFETCH, OP_POLICY };
+enum { OP_PROBE, OP_QUERY, OP_PIN, OP_UNPIN, OP_PREFETCH };
 
 #define ST_HAS_CACHE	(1ull << 0)
 #define ST_PINNED	(1ull << 1)
 #define ST_NOCULL	(1ull << 2)
 #define ST_FULL		(1ull << 3)
-#define POLICY_NOCULL	(1ull << 0)
-#define POLICY_CULL	(1ull << 1)
+/* every field QUERY fills: pagecache, dirty, writeback, size, state,
+ * fscache, cache id */
+#define MASK_ALL	0x7full
 
 struct args {
 	uint64_t offset, length, flags, pagecache_bytes, fscache_bytes;
 	uint64_t file_size, state, cache_id, dirty_bytes, writeback_bytes;
+	uint64_t mask;
 };
 
 struct cs_range {
@@ -83,30 +91,40 @@ static const char *attr(int fd, const char *name, char *buf, size_t len)
 	return buf;
 }
 
+/* "full" anywhere; for "nocull" the last of "nocull" and "cull" */
 static bool state_has(const char *word)
 {
 	const char *path = getenv("FAKE_FCACHECTL_STATE");
-	char buf[256] = "";
+	bool cull_word = !strcmp(word, "nocull"), has = false;
+	char w[64];
 	FILE *f;
 
 	if (!path || !(f = fopen(path, "re")))
 		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
+	while (fscanf(f, "%63s", w) == 1) {
+		if (!strcmp(w, word))
+			has = true;
+		else if (cull_word && !strcmp(w, "cull"))
+			has = false;
+	}
 	fclose(f);
-	return strstr(buf, word) != NULL;
+	return has;
 }
 
-static int set_nocull(bool nocull)
-{
-	const char *path = getenv("FAKE_FCACHECTL_STATE");
-	bool full = state_has("full");
-	FILE *f;
+typedef int (*getfd_fn)(int, int, unsigned int);
 
-	if (!path || !(f = fopen(path, "we")))
-		return -EIO;
-	fprintf(f, "%s%s\n", nocull ? "nocull " : "", full ? "full" : "");
-	return fclose(f) ? -EIO : 0;
+__attribute__((visibility("default")))
+int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)
+{
+	static getfd_fn fn;
+
+	if (getenv("FAKE_FCACHECTL_NOPRIV")) {
+		errno = EPERM;
+		return -1;
+	}
+	if (!fn)
+		fn = (getfd_fn)dlsym(RTLD_NEXT, "pidfd_getfd");
+	return fn(pidfd, targetfd, flags);
 }
 
 static long fake(int fd, unsigned int op, struct args *a, size_t size)
@@ -118,7 +136,7 @@ static long fake(int fd, unsigned int op, struct args *a, size_t size)
 
 	if (op == OP_PROBE)
 		return PROBE_MAGIC;
-	if (op > OP_POLICY)
+	if (op > OP_PREFETCH)
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -EBADF;
@@ -129,8 +147,7 @@ static long fake(int fd, unsigned int op, struct args *a, size_t size)
 	fsc = attr(fd, "user.fakefsc", buf, sizeof(buf));
 	if (op != OP_QUERY && !*fsc)
 		return -EOPNOTSUPP;
-	if ((op == OP_PIN || op == OP_UNPIN || op == OP_POLICY) &&
-	    !strcmp(fsc, "none"))
+	if ((op == OP_PIN || op == OP_UNPIN) && !strcmp(fsc, "none"))
 		return -ENOBUFS;
 	switch (op) {
 	case OP_PIN:
@@ -142,14 +159,6 @@ static long fake(int fd, unsigned int op, struct args *a, size_t size)
 		else
 			fremovexattr(fd, "user.fakefsc.pin");
 		return 0;
-	case OP_POLICY:
-		if ((a->flags & (POLICY_CULL | POLICY_NOCULL)) == 0 ||
-		    (a->flags & (POLICY_CULL | POLICY_NOCULL)) ==
-		    (POLICY_CULL | POLICY_NOCULL))
-			return -EINVAL;
-		if (getenv("FAKE_FCACHECTL_NOPRIV"))
-			return -EPERM;
-		return set_nocull(a->flags & POLICY_NOCULL);
 	case OP_PREFETCH:
 		posix_fadvise(fd, (off_t)a->offset, (off_t)a->length,
 			      POSIX_FADV_WILLNEED);
@@ -178,6 +187,7 @@ static long fake(int fd, unsigned int op, struct args *a, size_t size)
 		a->state = 0;
 		a->cache_id = 0;
 		a->fscache_bytes = 0;
+		a->mask = MASK_ALL;
 		if (*fsc && strcmp(fsc, "none")) {
 			uint64_t held = strtoull(fsc, NULL, 10);
 

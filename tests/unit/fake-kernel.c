@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -140,9 +141,6 @@ static long f_fcachectl(int fd, unsigned int op, struct kcachectl_args *a)
 	case KCACHECTL_OP_UNPIN:
 		fk.kpinned = op == KCACHECTL_OP_PIN;
 		return 0;
-	case KCACHECTL_OP_CACHE_POLICY:
-		fk.nocull = a->flags & KCACHECTL_POLICY_NOCULL;
-		return 0;
 	}
 	/* QUERY, and PREFETCH's answer */
 	a->pagecache_bytes = fake_resident_bytes(a->offset, a->length);
@@ -155,6 +153,21 @@ static long f_fcachectl(int fd, unsigned int op, struct kcachectl_args *a)
 	if (fk.nocull)
 		a->state |= KCACHECTL_STATE_CULL_DISABLED;
 	a->cache_id = fk.object ? 0x2a : 0;
+	return 0;
+}
+
+/* The cache daemon's device: what a cachefiles with the series answers. */
+static int f_cachefiles_cmd(const char *cmd)
+{
+	snprintf(fk.daemon_cmd, sizeof(fk.daemon_cmd), "%s", cmd);
+	if (fk.daemon_err)
+		return fk.daemon_err;
+	if (!strcmp(cmd, "nocull"))
+		fk.nocull = true;
+	else if (!strcmp(cmd, "cull"))
+		fk.nocull = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -490,6 +503,7 @@ static void f_nap(unsigned int ms)
 const struct cachectl_sysops fake_sysops = {
 	.cachestat = f_cachestat,
 	.fcachectl = f_fcachectl,
+	.cachefiles_cmd = f_cachefiles_cmd,
 	.mincore = f_mincore,
 	.mincore_vec = f_mincore_vec,
 	.fadvise = f_fadvise,

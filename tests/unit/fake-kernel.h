@@ -53,6 +53,8 @@ struct fake_kernel {
 	bool object;			/* a cache holds the file */
 	bool fscache[FAKE_PAGES];	/* pages in the cache object */
 	bool kpinned, nocull;
+	char daemon_cmd[32];		/* last /dev/cachefiles command */
+	int daemon_err;			/* its answer, 0: as cachefiles */
 	int kcalls[8];			/* fcachectl calls per op */
 	uint64_t kflags;		/* flags of the last call */
 };

@@ -33,10 +33,8 @@ static char path[4200];
 
 static bool fcachectl_present(void)
 {
-	/* PROBE (op 0) answers with this magic: see fcachectl(2); 463 is
-	 * the 6.12 series' number, 1000 the 6.1 series' */
-	return syscall(463, -1, 0, NULL, 0) == 0x63630001 ||
-	       syscall(1000, -1, 0, NULL, 0) == 0x63630001;
+	/* PROBE (op 0) answers with this magic at 463: see fcachectl(2) */
+	return syscall(463, -1, 0, NULL, 0) == 0x63630001;
 }
 
 static int expected_backend(void)

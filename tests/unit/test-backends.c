@@ -215,7 +215,7 @@ static void kernel_pins_and_culling(void **state)
 	assert_false(fk.kpinned);
 	assert_int_equal(be->set_culling(f->ctx, f->fd, false), 0);
 	assert_true(fk.nocull);
-	assert_int_equal(fk.kflags, KCACHECTL_POLICY_NOCULL);
+	assert_string_equal(fk.daemon_cmd, "nocull");
 	assert_int_equal(be->set_culling(f->ctx, f->fd, true), 0);
 	assert_false(fk.nocull);
 	/* eviction checks with the kernel's query: both layers reported */

@@ -248,13 +248,31 @@ static void pin_unpin_and_policy(void **state)
 	assert_false(fk.kpinned);
 	assert_int_equal(cachectl_file_unpin(f->ctx, f->fd, 2), -EINVAL);
 
+	/* culling: the daemon's commands, never a syscall operation */
 	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 2), -EINVAL);
 	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 0), 0);
 	assert_true(fk.nocull);
-	assert_int_equal(fk.kflags, KCACHECTL_POLICY_NOCULL);
+	assert_string_equal(fk.daemon_cmd, "nocull");
+	assert_int_equal(fk.kcalls[5], 0);
+	assert_int_equal(cachectl_file_query(f->ctx, f->fd, 0, 0, 0, &r,
+					     sizeof(r)), 0);
+	assert_true(r.cache_state & CACHECTL_CACHE_NOCULL);
 	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 1), 0);
 	assert_false(fk.nocull);
-	assert_int_equal(fk.kflags, KCACHECTL_POLICY_CULL);
+	assert_string_equal(fk.daemon_cmd, "cull");
+	/* no daemon, or no right to its device: the caller hears why */
+	fk.daemon_err = -ESRCH;
+	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 0), -ESRCH);
+	fk.daemon_err = -EPERM;
+	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 0), -EPERM);
+	assert_false(fk.nocull);
+	/* a file no cache holds names no cache: the daemon is not asked */
+	fk.daemon_err = 0;
+	fk.daemon_cmd[0] = '\0';
+	fk.object = false;
+	assert_int_equal(cachectl_cache_set_culling(f->ctx, f->fd, 0),
+			 -ENOBUFS);
+	assert_string_equal(fk.daemon_cmd, "");
 }
 
 static void pin_needs_regular_file(void **state)

@@ -17,6 +17,16 @@ done_tap() { echo "1..$n"; exit $bad; }
 
 NINEP=${CACHECTL_9P:-/mnt/9p}
 
+# The network filesystems the library and CLI tests run on, one "NAME DIR"
+# a line: 9p (the share), and NFS (over loopback, with fsc) when the rig
+# mounted it. Both hold guest/share-setup's data.
+test_filesystems() {
+	echo "9p $NINEP"
+	if [ -n "${CACHECTL_NFS:-}" ] && grep -q " $CACHECTL_NFS nfs4 " /proc/mounts; then
+		echo "nfs $CACHECTL_NFS"
+	fi
+}
+
 # Skip unless the rig put cachectl into the initramfs (it needs a build root).
 need_cachectl() {
 	command -v cachectl >/dev/null 2>&1 ||
@@ -28,9 +38,10 @@ need_kernel_backend() {
 		skip_all "empty series: the kernel has no fcachectl()"
 }
 
-# Drop page cache, dentries and inodes. Evicting a 9p inode relinquishes
-# its fscache cookie, which commits the object (a tmpfile until then) and
-# ends its cache writes; that is asynchronous, hence the second round.
+# Drop page cache, dentries and inodes. Evicting a 9p or NFS inode
+# relinquishes its fscache cookie, which commits the object (a tmpfile
+# until then) and ends its cache writes; that is asynchronous, hence the
+# second round.
 settle() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
@@ -43,7 +54,7 @@ now() { fscobj now; }
 # elapsed T0 T1: seconds between two `now` values, 3 decimals.
 elapsed() { awk "BEGIN { printf \"%.3f\", $2 - $1 }"; }
 
-# Files of a 9p tree, one a line, sorted.
+# Files of a tree, one a line, sorted.
 files_of() { find "$@" -type f | sort; }
 
 # fscobj check on stdin's file list; output "SIZE DATA PIN PATH".

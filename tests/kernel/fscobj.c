@@ -6,7 +6,7 @@
  * check what cachectl says against what is really there.
  *
  *   fscobj check [FILE...]      (no FILE: one path a line on stdin)
- *       For each 9p file: "SIZE DATA PIN PATH", where DATA is the number of
+ *       For each 9p or NFS file: "SIZE DATA PIN PATH", where DATA is the number of
  *       bytes SEEK_DATA finds in its backing file (-1: no backing file, i.e.
  *       not in the cache or culled) and PIN is 1 if the backing file carries
  *       the kernel pin xattr (user.CacheFiles.pin), else 0. Exit 0, or 1 if
@@ -35,11 +35,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -136,6 +138,9 @@ static void index_objects(void)
 	qsort(objs, nobjs, sizeof(*objs), cmp_obj);
 }
 
+#define V9FS_MAGIC	0x01021997
+#define NFS_SUPER_MAGIC	0x6969
+
 static unsigned int hexdigits(uint32_t x)
 {
 	unsigned int n = 0;
@@ -146,53 +151,116 @@ static unsigned int hexdigits(uint32_t x)
 }
 
 /*
- * The object name of a 9p file. 9p's cookie key is qid.path as a
- * little-endian u64 and its inode number is qid.path + 2. cachefiles
- * (fs/cachefiles/key.c) prints a key of whole 32-bit words as hex words,
- * each read big-endian ("S") or little-endian ("T"), whichever string is
- * shorter (big-endian on a tie), and falls back to base64 ("E") only if
- * both would be at least as long as that; for an 8-byte key that takes a
- * qid.path above 2^59 or so, which the host's inode numbers are not.
+ * A cookie key as cachefiles names its object (fs/cachefiles/key.c,
+ * cachefiles_cook_key()): "D" and the key if it is printable; else the
+ * key as 32-bit words (zero-padded, as fscache stores it) in hex, each
+ * read big-endian ("S") or little-endian ("T"), whichever is shorter
+ * (big-endian on a tie), with zero words empty; else base64 ("E" and
+ * the pad count) if that is shorter than both.
  */
-static int object_name(ino_t ino, char *name, size_t len)
+static int cook_key(const uint8_t *key, size_t keylen, char *name, size_t len)
 {
-	uint64_t qpath = (uint64_t)ino - 2;
-	uint8_t k[8];
-	uint32_t le[2], be[2];
-	unsigned int nle = 0, nbe = 0, i;
-	const char *tag;
-	uint32_t *w;
+	static const char map[64] = "0123456789abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-";
+	uint8_t k[256] = { 0 };
+	size_t n = (keylen + 3) / 4 * 4, i, b64, l;
+	unsigned int nle = 0, nbe = 0;
+	bool print = true;
 
-	for (i = 0; i < 8; i++)
-		k[i] = (uint8_t)(qpath >> (8 * i));
-	for (i = 0; i < 2; i++) {
-		const uint8_t *b = k + 4 * i;
-
-		le[i] = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
-		be[i] = (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
-		nle += 1 + hexdigits(le[i]);
-		nbe += 1 + hexdigits(be[i]);
-	}
-	if (nbe >= 14 && nle >= 14)
+	if (keylen == 0 || keylen > sizeof(k) - 4 || len < 2 * keylen + 8)
 		return -1;
-	if (nbe <= nle) {
-		tag = "S";
-		w = be;
-	} else {
-		tag = "T";
-		w = le;
+	memcpy(k, key, keylen);
+	for (i = 0; i < keylen; i++)
+		print &= (k[i] >= 33 && k[i] <= 46) || (k[i] >= 48 && k[i] <= 127);
+	if (print) {
+		snprintf(name, len, "D%.*s", (int)keylen, (const char *)k);
+		return 0;
 	}
-	/* A zero word prints as nothing: "%x" only for non-zero words. */
-	snprintf(name, len, "%s", tag);
-	for (i = 0; i < 2; i++) {
-		size_t l = strlen(name);
+	for (i = 0; i < n; i += 4) {
+		uint32_t be = (uint32_t)k[i] << 24 | k[i + 1] << 16 |
+			      k[i + 2] << 8 | k[i + 3];
+		uint32_t le = (uint32_t)k[i + 3] << 24 | k[i + 2] << 16 |
+			      k[i + 1] << 8 | k[i];
 
-		if (w[i])
-			snprintf(name + l, len - l, "%s%x", i ? "," : "", w[i]);
-		else
-			snprintf(name + l, len - l, "%s", i ? "," : "");
+		nbe += 1 + hexdigits(be);
+		nle += 1 + hexdigits(le);
 	}
+	b64 = 2 + (keylen + 2) / 3 * 4;
+	if (nbe < b64 || nle < b64) {
+		bool big = nbe <= nle;
+
+		l = 0;
+		for (i = 0; i < n; i += 4) {
+			uint32_t x = big ?
+				(uint32_t)k[i] << 24 | k[i + 1] << 16 |
+				k[i + 2] << 8 | k[i + 3] :
+				(uint32_t)k[i + 3] << 24 | k[i + 2] << 16 |
+				k[i + 1] << 8 | k[i];
+
+			name[l++] = i ? ',' : big ? 'S' : 'T';
+			if (x)
+				l += snprintf(name + l, len - l, "%x", x);
+		}
+		name[l] = '\0';
+		return 0;
+	}
+	name[0] = 'E';
+	name[1] = (char)('0' + (keylen + 2) / 3 * 3 - keylen);
+	l = 2;
+	for (i = 0; i < keylen; i += 3) {
+		uint32_t acc = k[i];
+
+		if (i + 1 < keylen)
+			acc |= k[i + 1] << 8;
+		if (i + 2 < keylen)
+			acc |= (uint32_t)k[i + 2] << 16;
+		name[l++] = map[acc & 63];
+		name[l++] = map[(acc >> 6) & 63];
+		name[l++] = map[(acc >> 12) & 63];
+		name[l++] = map[(acc >> 18) & 63];
+	}
+	name[l] = '\0';
 	return 0;
+}
+
+/*
+ * The object name of a file. 9p's cookie key is qid.path as a
+ * little-endian u64, and its inode number is qid.path + 2. NFS's is the
+ * server's file handle, which name_to_handle_at() hands out embedded in
+ * the client's own (fs/nfs/export.c: fileid high, fileid low, type, then
+ * struct nfs_fh: a u16 size and the bytes).
+ */
+static int object_name(const char *path, const struct stat *st, char *name,
+		       size_t len)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct statfs sf;
+	uint8_t k[8];
+	uint16_t fhlen;
+	int mnt, i;
+
+	if (statfs(path, &sf) < 0)
+		return -1;
+	if (sf.f_type == V9FS_MAGIC) {
+		uint64_t qpath = (uint64_t)st->st_ino - 2;
+
+		for (i = 0; i < 8; i++)
+			k[i] = (uint8_t)(qpath >> (8 * i));
+		return cook_key(k, sizeof(k), name, len);
+	}
+	if (sf.f_type != NFS_SUPER_MAGIC)
+		return -1;
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mnt, 0) < 0 ||
+	    h.fh.handle_bytes < 14)
+		return -1;
+	memcpy(&fhlen, h.fh.f_handle + 12, sizeof(fhlen));
+	if (14u + fhlen > h.fh.handle_bytes)
+		return -1;
+	return cook_key(h.fh.f_handle + 14, fhlen, name, len);
 }
 
 static long long seek_data_bytes(const char *path)
@@ -220,7 +288,7 @@ static long long seek_data_bytes(const char *path)
 
 static int check_one(const char *path)
 {
-	char name[64], bpath[PATH_MAX * 4], v[16];
+	char name[512], bpath[PATH_MAX * 4], v[16];
 	struct obj key = { .name = name }, *o;
 	long long data = -1;
 	struct stat st;
@@ -230,7 +298,7 @@ static int check_one(const char *path)
 		fprintf(stderr, "fscobj: %s: %m\n", path);
 		return 1;
 	}
-	if (!object_name(st.st_ino, name, sizeof(name)) &&
+	if (!object_name(path, &st, name, sizeof(name)) &&
 	    (o = bsearch(&key, objs, nobjs, sizeof(*objs), cmp_obj))) {
 		snprintf(bpath, sizeof(bpath), "%s/%s", o->dir, o->name);
 		data = seek_data_bytes(bpath);

@@ -59,14 +59,11 @@ if [ "$RIG_USERSPACE" = 1 ]; then
 fi
 export CACHECTL_USERSPACE_WHY="$RIG_USERSPACE_WHY"
 
-# From 6.12 on netfs copies what it read to the cache at writeback, which
-# waits for dirty_expire (30 s); the tests expect the cache behind reads
-# within a second or two, as 6.1 wrote it at once.
-case $(uname -r) in
-6.1.*) ;;
-*)	echo 100 >/proc/sys/vm/dirty_expire_centisecs
-	echo 50 >/proc/sys/vm/dirty_writeback_centisecs ;;
-esac
+# netfs copies what it read to the cache at writeback, which waits for
+# dirty_expire (30 s); the tests expect the cache behind reads within a
+# second or two.
+echo 100 >/proc/sys/vm/dirty_expire_centisecs
+echo 50 >/proc/sys/vm/dirty_writeback_centisecs
 
 echo "CACHECTL-RIG-BOOTED $(uname -r) mode=$RIG_MODE uptime=$(cut -d" " -f1 /proc/uptime)"
 

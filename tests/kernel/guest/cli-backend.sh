@@ -6,10 +6,12 @@
 #   CACHECTL_BACKEND=shim;
 # - `cachectl cache` lists the cachefiles cache the rig bound (tag cachectl,
 #   dir /mnt/cache from /etc/cachefilesd.conf);
-# - `cachectl cache --no-cull FILE` stops culling: status -o +CACHE says
-#   nocull and, checked without cachectl, the daemon's cull of the file's
-#   object is refused with EBUSY; `--cull` lets it cull again and the same
-#   cull then succeeds. Culling is re-enabled on every exit path.
+# - `cachectl cache --no-cull FILE` stops culling (the library writes
+#   "nocull" on the cache daemon's /dev/cachefiles, here the rig's cfbind):
+#   status -o +CACHE says nocull and, checked without cachectl, a full cull
+#   pass culls nothing; `--cull` lets it cull again and the file's object
+#   is then culled. On 9p and on NFS (FILE on each). Culling is re-enabled
+#   on every exit path.
 
 # (A failing "." would end busybox sh at once, so test first.)
 [ -r /opt/cachectl/share/cli-lib.sh ] ||
@@ -18,13 +20,10 @@
 need_cachectl
 need_kernel_backend
 
-f=$NINEP/backend/file-1m
-[ -f "$f" ] || skip_all "$f missing (guest/share-setup did not run?)"
-
 # Whatever happens below, the cache must cull again afterwards: the bare
 # daemon command "cull" undoes "nocull" without going through cachectl.
 restore() {
-	cachectl cache --cull "$f" >/dev/null 2>&1
+	cachectl cache --cull "$NINEP/backend/file-1m" >/dev/null 2>&1
 	cfctl cull >/dev/null 2>&1
 }
 trap restore EXIT
@@ -57,52 +56,65 @@ check "cache -J has a string value \"cachectl\" (the tag)" grep -q '": *"cachect
 check "cache -J has a string value \"/mnt/cache\" (the directory)" grep -q '": *"/mnt/cache"' "$out"
 [ $rc = 0 ] || comment "$out"
 
-# Put the file in the cache and find its object (committed on withdrawal).
-cat "$f" >/dev/null
-# Cache writes run behind the read: up to three settles on a loaded host.
-for try in 1 2 3; do
+# cull_on FS FILE: --no-cull and --cull with FILE on FS.
+cull_on() {
+	fs=$1 f=$2
+	if [ ! -f "$f" ]; then
+		notok "$fs: $f exists (guest/share-setup did not run?)"
+		return
+	fi
+	# Put the file in the cache and find its object (committed on withdrawal).
+	cat "$f" >/dev/null
+	# Cache writes run behind the read: up to three settles on a loaded host.
+	for try in 1 2 3; do
+		settle
+		fscobj check "$f" >"$out"
+		data=$(cut -d' ' -f2 "$out")
+		[ "$data" != 1048576 ] || break
+	done
+	check "$fs: precondition: the file is in the cache ($(cat "$out"))" [ "$data" = 1048576 ]
+
+	# --no-cull
+	cachectl cache --no-cull "$f" >"$out" 2>&1
+	rc=$?
+	check "$fs: cache --no-cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
+	[ $rc = 0 ] || comment "$out"
+	cachectl status -J -o +CACHE "$f" >"$out" 2>&1
+	row=$(json_rows <"$out")
+	cstate=$(field "$row" cache)
+	check "$fs: status -o +CACHE shows nocull (cache '$cstate')" \
+		sh -c "echo '$cstate' | tr , '\n' | grep -qx nocull"
+	[ -n "$cstate" ] || comment "$out"
+	# Independently: the daemon's cull of the object is refused.
 	settle
+	pass=$(fscobj cull-all 2>&1)
+	culled=$(echo "$pass" | sed -n 's/^culled \([0-9]*\).*/\1/p')
+	check "$fs: with culling off a full cull pass culls nothing ($pass)" [ "$culled" = 0 ]
 	fscobj check "$f" >"$out"
 	data=$(cut -d' ' -f2 "$out")
-	[ "$data" != 1048576 ] || break
-done
-check "precondition: the file is in the cache ($(cat "$out"))" [ "$data" = 1048576 ]
+	check "$fs: ... and the file's object is still there ($(cat "$out"))" [ "$data" = 1048576 ]
 
-# --no-cull
-cachectl cache --no-cull "$f" >"$out" 2>&1
-rc=$?
-check "cache --no-cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
-[ $rc = 0 ] || comment "$out"
-cachectl status -J -o +CACHE "$f" >"$out" 2>&1
-row=$(json_rows <"$out")
-cstate=$(field "$row" cache)
-check "status -o +CACHE shows nocull (cache '$cstate')" \
-	sh -c "echo '$cstate' | tr , '\n' | grep -qx nocull"
-[ -n "$cstate" ] || comment "$out"
-# Independently: the daemon's cull of the object is refused.
-settle
-pass=$(fscobj cull-all 2>&1)
-culled=$(echo "$pass" | sed -n 's/^culled \([0-9]*\).*/\1/p')
-check "with culling off a full cull pass culls nothing ($pass)" [ "$culled" = 0 ]
-fscobj check "$f" >"$out"
-data=$(cut -d' ' -f2 "$out")
-check "... and the file's object is still there ($(cat "$out"))" [ "$data" = 1048576 ]
+	# --cull
+	cachectl cache --cull "$f" >"$out" 2>&1
+	rc=$?
+	check "$fs: cache --cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
+	[ $rc = 0 ] || comment "$out"
+	cachectl status -J -o +CACHE "$f" >"$out" 2>&1
+	row=$(json_rows <"$out")
+	cstate=$(field "$row" cache)
+	check "$fs: status -o +CACHE no longer shows nocull (cache '$cstate')" \
+		sh -c "[ -n '$cstate' ] && ! echo '$cstate' | tr , '\n' | grep -qx nocull"
+	settle
+	pass=$(fscobj cull-all 2>&1)
+	diag "cull pass: $pass"
+	fscobj check "$f" >"$out"
+	data=$(cut -d' ' -f2 "$out")
+	check "$fs: culling on again: a cull pass culls the file's object ($(cat "$out"))" [ "$data" = -1 ]
+}
 
-# --cull
-cachectl cache --cull "$f" >"$out" 2>&1
-rc=$?
-check "cache --cull FILE exits 0 (rc $rc)" [ $rc = 0 ]
-[ $rc = 0 ] || comment "$out"
-cachectl status -J -o +CACHE "$f" >"$out" 2>&1
-row=$(json_rows <"$out")
-cstate=$(field "$row" cache)
-check "status -o +CACHE no longer shows nocull (cache '$cstate')" \
-	sh -c "[ -n '$cstate' ] && ! echo '$cstate' | tr , '\n' | grep -qx nocull"
-settle
-pass=$(fscobj cull-all 2>&1)
-diag "cull pass: $pass"
-fscobj check "$f" >"$out"
-data=$(cut -d' ' -f2 "$out")
-check "culling on again: a cull pass culls the file's object ($(cat "$out"))" [ "$data" = -1 ]
+test_filesystems >/tmp/cli-backend.fs
+while read -r fs dir; do
+	cull_on "$fs" "$dir/backend/file-1m"
+done </tmp/cli-backend.fs
 
 done_tap

@@ -4,9 +4,10 @@
 # lib-suite (guest, busybox sh): the library's unit tests (every program of
 # the meson suite "unit", host-built, copied in by run-kernel-tests) run on
 # the booted kernel, once per backend: CACHECTL_BACKEND=shim and =kernel.
-# CACHECTL_TEST_DIR is a fresh directory on the 9p share (cache=fscache),
-# for the tests that check the library against real 9p + fscache files.
-# One TAP line per (program, backend); a failure's output follows as TAP
+# CACHECTL_TEST_DIR is a fresh directory on the 9p share (cache=fscache)
+# and, in a second round, on NFS (fsc), for the tests that check the
+# library against real network files with fscache. One TAP line per
+# (program, backend, filesystem); a failure's output follows as TAP
 # comments.
 
 # (A failing "." would end busybox sh at once, so test first.)
@@ -23,50 +24,59 @@ if [ "${CACHECTL_SERIES_EMPTY:-0}" = 1 ]; then
 	diag "empty series: the kernel backend is not there, shim only"
 fi
 
-base=$NINEP/lib-suite.$$
-mkdir -p "$base" || { echo "Bail out! cannot create $base"; exit 1; }
+# run_on FS DIR: every program and backend with its test dir under DIR.
+run_on() {
+	fs=$1
+	base=$2/lib-suite.$$
+	mkdir -p "$base" || { notok "$fs: cannot create $base"; return; }
 
-while read -r name tmo envs; do
-	[ -n "$name" ] || continue
-	# Meson's timeout is for the host; TCG runs programs 10-50x slower.
-	tmo=$((tmo * 5))
-	for be in $backends; do
-		dir=$base/$name.$be
-		# The cwd is on tmpfs: busybox timeout leaves a watcher process
-		# (for up to a second) in it, which would keep the share busy.
-		cwd=/tmp/lib-suite/$name.$be
-		mkdir -p "$dir" "$cwd"
-		t0=$(now)
-		# shellcheck disable=SC2086 # envs: NAME=VALUE words from meson
-		(cd "$cwd" && exec env $envs CACHECTL_BACKEND=$be \
-			CACHECTL_TEST_DIR="$dir" \
-			timeout -s KILL "$tmo" "/opt/cachectl/unit/$name") \
-			</dev/null >/tmp/lib-suite.out 2>&1
-		rc=$?
-		secs=$(elapsed "$t0" "$(now)")
-		if [ "$rc" = 0 ]; then
-			ok "unit/$name, CACHECTL_BACKEND=$be (${secs}s)"
-		elif [ "$rc" = 77 ]; then
-			ok "unit/$name, CACHECTL_BACKEND=$be # SKIP $(tail -n 1 /tmp/lib-suite.out)"
-		else
-			[ "$rc" = 137 ] && rc="$rc, killed after ${tmo}s"
-			notok "unit/$name, CACHECTL_BACKEND=$be (exit $rc, ${secs}s)"
-			tail -n 60 /tmp/lib-suite.out | comment
-		fi
+	while read -r name tmo envs; do
+		[ -n "$name" ] || continue
+		# Meson's timeout is for the host; TCG runs programs 10-50x slower.
+		tmo=$((tmo * 5))
+		for be in $backends; do
+			dir=$base/$name.$be
+			# The cwd is on tmpfs: busybox timeout leaves a watcher process
+			# (for up to a second) in it, which would keep the share busy.
+			cwd=/tmp/lib-suite/$name.$be
+			mkdir -p "$dir" "$cwd"
+			t0=$(now)
+			# shellcheck disable=SC2086 # envs: NAME=VALUE words from meson
+			(cd "$cwd" && exec env $envs CACHECTL_BACKEND=$be \
+				CACHECTL_TEST_DIR="$dir" \
+				timeout -s KILL "$tmo" "/opt/cachectl/unit/$name") \
+				</dev/null >/tmp/lib-suite.out 2>&1
+			rc=$?
+			secs=$(elapsed "$t0" "$(now)")
+			if [ "$rc" = 0 ]; then
+				ok "$fs: unit/$name, CACHECTL_BACKEND=$be (${secs}s)"
+			elif [ "$rc" = 77 ]; then
+				ok "$fs: unit/$name, CACHECTL_BACKEND=$be # SKIP $(tail -n 1 /tmp/lib-suite.out)"
+			else
+				[ "$rc" = 137 ] && rc="$rc, killed after ${tmo}s"
+				notok "$fs: unit/$name, CACHECTL_BACKEND=$be (exit $rc, ${secs}s)"
+				tail -n 60 /tmp/lib-suite.out | comment
+			fi
+		done
+	done <"$list"
+
+	# Anything a test left running in its directory keeps the share busy (the
+	# rig's teardown could not unmount it): name it, fail, and end it.
+	left=
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/cwd" 2>/dev/null) in
+		"$base"*) left="$left ${p#/proc/}($(cat "$p/comm" 2>/dev/null))" ;;
+		esac
 	done
-done <"$list"
+	if [ -n "$left" ]; then
+		notok "$fs: the unit tests left no process behind in $base (left:$left)"
+		for p in $left; do kill -9 "${p%%(*}" 2>/dev/null; done
+	fi
+	rm -rf "$base"
+}
 
-# Anything a test left running in its directory keeps the share busy (the
-# rig's teardown could not unmount it): name it, fail, and end it.
-left=
-for p in /proc/[0-9]*; do
-	case $(readlink "$p/cwd" 2>/dev/null) in
-	"$base"*) left="$left ${p#/proc/}($(cat "$p/comm" 2>/dev/null))" ;;
-	esac
-done
-if [ -n "$left" ]; then
-	notok "the unit tests left no process behind in $base (left:$left)"
-	for p in $left; do kill -9 "${p%%(*}" 2>/dev/null; done
-fi
-rm -rf "$base"
+test_filesystems >/tmp/lib-suite.fs
+while read -r fs dir; do
+	run_on "$fs" "$dir"
+done </tmp/lib-suite.fs
 done_tap

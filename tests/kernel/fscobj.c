@@ -138,7 +138,6 @@ static void index_objects(void)
 	qsort(objs, nobjs, sizeof(*objs), cmp_obj);
 }
 
-#define V9FS_MAGIC	0x01021997
 #define NFS_SUPER_MAGIC	0x6969
 
 static unsigned int hexdigits(uint32_t x)
@@ -242,17 +241,16 @@ static int object_name(const char *path, const struct stat *st, char *name,
 	uint16_t fhlen;
 	int mnt, i;
 
+	/* 9p's statfs passes on the server's f_type: anything but NFS */
 	if (statfs(path, &sf) < 0)
 		return -1;
-	if (sf.f_type == V9FS_MAGIC) {
+	if (sf.f_type != NFS_SUPER_MAGIC) {
 		uint64_t qpath = (uint64_t)st->st_ino - 2;
 
 		for (i = 0; i < 8; i++)
 			k[i] = (uint8_t)(qpath >> (8 * i));
 		return cook_key(k, sizeof(k), name, len);
 	}
-	if (sf.f_type != NFS_SUPER_MAGIC)
-		return -1;
 	h.fh.handle_bytes = MAX_HANDLE_SZ;
 	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mnt, 0) < 0 ||
 	    h.fh.handle_bytes < 14)

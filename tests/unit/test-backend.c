@@ -175,7 +175,12 @@ static void prefetch_wait_fills_the_caches(void **state)
 			      (unsigned long long)r.fscache,
 			      (unsigned long long)r.range,
 			      (unsigned long long)r.cache_id);
-		assert_true(r.fscache >= r.range);
+		/*
+		 * cachefiles may drop a partial last block it cannot
+		 * extend to a whole one (NFS on 6.12): the whole pages
+		 * before it are all there is then
+		 */
+		assert_true(r.fscache >= r.range / 4096 * 4096);
 	}
 	close(fd);
 	cachectl_unref(ctx);

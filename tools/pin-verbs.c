@@ -215,6 +215,62 @@ static int prefetch(struct cachectl_pin **pins, int n, int recorded,
 	return r;
 }
 
+/*
+ * A hard pin is a promise to lock: wait for cachectld's first answer
+ * and say it when nothing could be locked, and why. The daemon answers
+ * STATUS from its own state, so this costs it nothing; 30 s covers a
+ * big tree's first locks on a busy machine.
+ */
+#define HARD_ANSWER_MS 30000
+
+static int hard_answer(struct cachectl_daemon *d, const char *arg,
+		       const char *path)
+{
+	struct cachectl_pin_status ps;
+	struct timespec nap = { .tv_nsec = 100 * 1000000 };
+	char sz[32];
+	int waited, r = 0;
+
+	for (waited = 0; waited < HARD_ANSWER_MS; waited += 100) {
+		r = cachectl_daemon_get_status(d, path, &ps, sizeof(ps));
+		if (r < 0)
+			break;
+		if (ps.locked || (ps.flags & CACHECTL_PIN_STATUS_SATISFIED))
+			return 0;
+		/* refused as a whole: nothing will come */
+		if ((ps.flags & CACHECTL_PIN_STATUS_NO_MEMORY) &&
+		    ps.shortfall >= ps.size)
+			break;
+		if (ps.flags & CACHECTL_PIN_STATUS_ERROR)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	if (r < 0) {
+		const char *why = cachectl_daemon_get_error(d);
+
+		warnx_path(arg, "cachectld did not answer for the pin: %s",
+			   why ? why : strerror(-r));
+		return -1;
+	}
+	size_human(ps.size, sz, sizeof(sz));
+	if (waited >= HARD_ANSWER_MS)
+		warnx_path(arg, "cachectld has locked nothing of it in %d s; "
+			   "'cachectl pins' shows how it goes", HARD_ANSWER_MS / 1000);
+	else if (ps.flags & CACHECTL_PIN_STATUS_MEMLOCK)
+		warnx_path(arg, "cannot lock %s: cachectld's RLIMIT_MEMLOCK is "
+			   "too small and it lacks CAP_IPC_LOCK (raise its "
+			   "'ulimit -l' or grant it CAP_IPC_LOCK); the pin stays "
+			   "recorded", sz);
+	else if (ps.flags & CACHECTL_PIN_STATUS_NO_MEMORY)
+		warnx_path(arg, "cannot lock %s: not enough memory above "
+			   "cachectld's reserve (pins of higher priority come "
+			   "first); the pin stays recorded", sz);
+	else
+		warnx_path(arg, "cannot lock it: cachectld met an error (its "
+			   "log says which); the pin stays recorded");
+	return -1;
+}
+
 /* ---- pins kept by the kernel, on the fscache objects of files ---------- */
 
 struct kpin_count {
@@ -492,6 +548,14 @@ int verb_pin(int argc, char **argv)
 		if (r != 0)
 			failed++;
 	}
+	if (ok && d && (flags & CACHECTL_PIN_HARD))
+		for (i = optind; i < argc; i++)
+			if (pins[i] && hard_answer(d, argv[i],
+					cachectl_pin_get_path(pins[i])) < 0) {
+				/* recorded, but not what was asked */
+				failed++;
+				ok--;
+			}
 	if (ok && (tool_caps(ctx) & CACHECTL_CAP_PIN))
 		failed += kernel_pin(ctx, done + optind, argc - optind, flags,
 				     &kc);
@@ -734,6 +798,9 @@ static const char *status_word(const struct cachectl_pin_status *ps, bool live,
 		return daemon ? "not-loaded" : "no-daemon";
 	if (ps->flags & CACHECTL_PIN_STATUS_ERROR)
 		return "error";
+	if ((ps->flags & CACHECTL_PIN_STATUS_NO_MEMORY) &&
+	    (ps->flags & CACHECTL_PIN_STATUS_MEMLOCK))
+		return "memlock-limit";
 	if (ps->flags & CACHECTL_PIN_STATUS_NO_MEMORY)
 		return "no-memory";
 	if (ps->flags & CACHECTL_PIN_STATUS_OVER_BUDGET)

@@ -1404,6 +1404,8 @@ struct cachectl_pin_status {
 #define CACHECTL_PIN_STATUS_ERROR	(1u << 3)  /* see the daemon's log */
 /* the kernel hides the residency of some files (seccomp, permission): 0.6 */
 #define CACHECTL_PIN_STATUS_UNKNOWN	(1u << 4)
+/* with NO_MEMORY: the daemon's RLIMIT_MEMLOCK, not RAM (Since: 0.6) */
+#define CACHECTL_PIN_STATUS_MEMLOCK	(1u << 5)
 
 /* Event types from cachectl_event_get_type() */
 enum {

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'pylib'))
-from cachectl_test import MiB, run, Skip  # noqa: E402
+from cachectl_test import ival, MiB, run, Skip  # noqa: E402
 from daemontest import (CACHECTL, evict, kcached, main, pinned_paths,  # noqa: E402
                         wait_satisfied, write_file)
 
@@ -177,7 +177,42 @@ def t_pin_interrupt(t, E):
             run([CACHECTL, 'unpin', mnt], env=E.env())
 
 
+def t_hard_answer(t, E):
+    """pin --hard waits for the daemon's first answer: a file the daemon's
+    RLIMIT_MEMLOCK cannot hold is refused with that cause, not 'no memory';
+    one it can hold is locked before pin returns."""
+    if os.geteuid() != 0:
+        raise Skip('needs root (setpriv to uid 65534, prlimit)')
+    fdir = E.path('hfiles')
+    os.makedirs(fdir)
+    os.chmod(fdir, 0o755)
+    big = write_file(os.path.join(fdir, 'big.bin'), 4 * MiB)
+    small = write_file(os.path.join(fdir, 'small.bin'), 256 * 1024)
+    for f in (big, small):
+        os.chmod(f, 0o644)
+    d = E.start_daemon(t, 'cachectld as nobody with RLIMIT_MEMLOCK 1 MiB', user='nobody',
+                       pre=['prlimit', '--memlock=%d:%d' % (MiB, MiB)])
+    r = E.cachectl(['pin', '--hard', big], user='nobody')
+    t.eq(r.rc, 1, 'pin --hard of 4 MiB past a 1 MiB RLIMIT_MEMLOCK exits 1', r.show())
+    t.ok(big in r.etext and 'RLIMIT_MEMLOCK' in r.etext and 'CAP_IPC_LOCK' in r.etext and
+         'not enough memory' not in r.etext,
+         'it names the file and the cause: RLIMIT_MEMLOCK without CAP_IPC_LOCK, '
+         'not memory', r.show())
+    r = E.cachectl(['pins', '-J'], user='nobody')
+    st = {p.get('path'): p.get('status') for p in json.loads(r.out or b'{"pins":[]}')['pins']}
+    t.eq(st.get(big), 'memlock-limit', 'pins: its status says memlock-limit', r.show())
+    t0 = time.monotonic()
+    r = E.cachectl(['pin', '--hard', small], user='nobody')
+    t.eq(r.rc, 0, 'pin --hard of 256 KiB within the limit exits 0 (%.1f s)'
+         % (time.monotonic() - t0), r.show())
+    verb, f = d.status(small)
+    t.ok((ival(f, 'locked') or 0) > 0, 'when it returns the daemon has locked it',
+         repr(f))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+
+
 GROUPS = {
+    'hard-answer': t_hard_answer,
     'unpin-gone': t_unpin_gone,
     'monitor-json': t_monitor_json,
     'pin-interrupt': t_pin_interrupt,

@@ -99,6 +99,8 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st)
 		st->flags |= CACHECTL_PIN_STATUS_OVER_BUDGET;
 	if (nomem)
 		st->flags |= CACHECTL_PIN_STATUS_NO_MEMORY;
+	if (nomem && hard && p->memlock_refused)
+		st->flags |= CACHECTL_PIN_STATUS_MEMLOCK;
 	if (error)
 		st->flags |= CACHECTL_PIN_STATUS_ERROR;
 	if (unknown)

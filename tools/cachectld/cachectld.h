@@ -170,6 +170,7 @@ struct dpin {
 	/* last reported state, to emit changes only */
 	uint64_t rep_flags;
 	bool memlock_warned;
+	bool memlock_refused;		/* RLIMIT_MEMLOCK said no to a lock */
 	bool fs_gone;			/* its filesystem said so, once */
 	uint64_t short_lim, short_mem;	/* cd_plan_locks(): refused by ... */
 	uint32_t report_tick;		/* last cd_pins_report() from a tick */

@@ -450,6 +450,7 @@ void cd_lock_plan(struct daemon *d)
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];
 
+		p->memlock_refused = p->short_lim > 0;
 		if (p->short_lim)
 			warn_short(d, p, true, p->short_lim);
 		else if (p->short_mem)
@@ -514,11 +515,12 @@ static void lock_result(struct daemon *d, struct worker *w,
 	f->locked = f->lock_len = 0;
 	cd_fmt_size(sz, sizeof(sz), f->size);
 	if ((r->err == -ENOMEM || r->err == -EPERM || r->err == -EAGAIN) &&
-	    !d->cap_ipc_lock)
+	    !d->cap_ipc_lock) {
+		f->pin->memlock_refused = true;
 		cd_log(d, LOG_ERR,
 		     "hard pin %s: cannot lock %s (%s): %s; RLIMIT_MEMLOCK applies and CAP_IPC_LOCK is missing",
 		     cd_pesc(d, f->pin->path), cd_pesc(d, f->path), sz, strerror(-r->err));
-	else if (r->err == -ESTALE)
+	} else if (r->err == -ESTALE)
 		d->plan_needed = true;	/* replaced; the next check relooks */
 	else
 		cd_log(d, LOG_ERR, "hard pin %s: cannot lock %s (%s): %s",

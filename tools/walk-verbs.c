@@ -488,15 +488,19 @@ static int walk_verb(int argc, char **argv, const char *verb, int op,
 
 	ctx = tool_ctx(co.verbose, &backend);
 	if (!ctx) {
+		snapshot_free(&snap_in);
 		free(excl);
 		free(incl);
+		free(rng);
 		return EXIT_FAILURE;
 	}
 	if (backend_only) {
 		printf("%s\n", cachectl_backend_name(backend));
 		cachectl_unref(ctx);
+		snapshot_free(&snap_in);
 		free(excl);
 		free(incl);
+		free(rng);
 		return EXIT_SUCCESS;
 	}
 	if (tool_caps(ctx) & CACHECTL_CAP_FSCACHE) {
@@ -533,6 +537,10 @@ static int walk_verb(int argc, char **argv, const char *verb, int op,
 		fprintf(stderr, "%s: cannot start the guard thread\n",
 			program_name);
 		cachectl_unref(ctx);
+		snapshot_free(&snap_in);
+		free(excl);
+		free(incl);
+		free(rng);
 		return EXIT_FAILURE;
 	}
 

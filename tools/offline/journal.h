@@ -83,6 +83,9 @@ struct co_jentry {
 				 * and for conflict records after renames */
 	uint64_t parent2;	/* RENAME/LINK destination */
 	char *name2;
+	char *path2;		/* origin-relative path of parent2/name2
+				 * when made: replay applies an entry at the
+				 * paths the tree had then */
 	char *target;		/* SYMLINK */
 	unsigned int flags;	/* RENAME_NOREPLACE/RENAME_EXCHANGE */
 	uint64_t off, len;	/* WRITE */
@@ -137,5 +140,14 @@ int co_journal_set_state(struct co_mgr *m, uint64_t seq, enum co_jstate st);
 
 /* the base version of node @id as the store has it now (for recorders) */
 int co_journal_base_of(struct co_mgr *m, uint64_t id, struct co_jbase *ret);
+
+/*
+ * A node made offline is provisional while its row's ino is 0: there is
+ * no origin object behind it yet, so nothing may revalidate it against
+ * the origin. Replay settles it (replay.c): once its CREATE/MKDIR/
+ * SYMLINK/MKNOD took effect the row gets the origin's attributes, whose
+ * ino is never 0, in the transaction that marks the entry DONE.
+ */
+int co_journal_settle(struct co_mgr *m, uint64_t id, const struct stat *st);
 
 #endif

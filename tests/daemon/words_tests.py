@@ -85,22 +85,34 @@ def t_monitor_json(t, E):
                          stderr=subprocess.PIPE, start_new_session=True)
     try:
         time.sleep(0.5)
-        evict(f)
-        r = run([CACHECTL, 'pin', f], env=E.env())
-        t.eq(r.rc, 0, 'pin exits 0', r.show())
-        ok, _ = wait_satisfied(t, E, d, f, [f], 30)
-        t.ok(ok, 'the pin is satisfied')
-        quiet = read_lines(p, 2.0)
-        evs = []
-        for ln in quiet:
-            try:
-                evs.append(json.loads(ln))
-            except ValueError:
-                t.ok(False, 'monitor -J line is JSON', repr(ln))
-        kinds = [e.get('type') for e in evs if e.get('path') == f]
-        t.ok('evicted' not in kinds and 'refilled' not in kinds,
+        # The kernel may reclaim the file on a loaded host at any time, and
+        # then "evicted" is the truth; a daemon that calls its own first
+        # fill an eviction does it every round.  Three rounds tell them apart.
+        rounds = []
+        for rnd in range(3):
+            if rnd:
+                r = run([CACHECTL, 'unpin', f], env=E.env())
+                t.eq(r.rc, 0, 'round %d: unpin exits 0' % rnd, r.show())
+                read_lines(p, 0.5)
+            evict(f)
+            r = run([CACHECTL, 'pin', f], env=E.env())
+            t.eq(r.rc, 0, 'round %d: pin exits 0' % rnd, r.show())
+            ok, _ = wait_satisfied(t, E, d, f, [f], 30)
+            t.ok(ok, 'round %d: the pin is satisfied' % rnd)
+            evs = []
+            for ln in read_lines(p, 2.0):
+                try:
+                    evs.append(json.loads(ln))
+                except ValueError:
+                    t.ok(False, 'monitor -J line is JSON', repr(ln))
+            kinds = [e.get('type') for e in evs if e.get('path') == f]
+            if 'evicted' not in kinds and 'refilled' not in kinds:
+                break
+            rounds.append(evs)
+            t.diag('round %d: evicted/refilled right after the pin' % rnd, repr(evs))
+        t.ok(len(rounds) < 3,
              'right after the pin: no evicted/refilled pair for a file nobody evicted',
-             repr(evs))
+             repr(rounds))
         evict(f)
         lines = read_lines(p, 6.0)
         t.ok(kcached(f) > 0, 'kernel: the file was refilled')

@@ -857,6 +857,25 @@ def g_cull(e):
          'pins beyond --size: a cache-full event', lines,
          open(events).read()[-1000:] if os.path.exists(events) else 'no events file',
          xattr(e.path, 'state'))
+    # unpinned: no longer kept, culled like any other file
+    keep = sorted(f for f in os.listdir(os.path.join(e.back, 'keep000')))
+    r = e.cl('unpin', os.path.join(e.path, 'keep000'))
+    T.ok(r.rc == 0, 'cachectl unpin of the hoarded tree', r.show())
+    first = os.path.join(e.path, 'keep000', keep[0])
+    ok, secs = wait_for(lambda: 'pinned=0' in xattr(first, 'state'), 30, 0.2)
+    T.ok(ok, 'unpinned: the hoarded files are no longer marked pinned (%.1f s)'
+         % secs, xattr(first, 'state'))
+    for f in files:
+        with open(os.path.join(e.path, f), 'rb') as fh:
+            fh.read()
+    claims = e.claims()
+    held = {rel for _, rel, _, _ in claims}
+    total = sum(end - start for _, _, start, end in claims)
+    T.ok(total <= 2 << 20 and set(files[-4:]) <= held and
+         not all('keep000/' + k in held for k in keep),
+         'unpinned files are culled for newer reads (%d bytes held)' % total,
+         sorted(held))
+    T.eq(e.check_claims(), [], 'and what is held holds the origin\'s bytes')
 
 
 GROUPS = {

@@ -4,7 +4,9 @@
  * user's pin store) bring their files and directories into the local
  * cache whole, in the background, and keep them from culling. The store
  * is read again whenever it changes (inotify on its directory) and after
- * every reconnect.
+ * every reconnect. A pass that reached every pin it names unmarks what
+ * no pin reaches any more: an unpinned file's data stays, for LRU culling
+ * to take like any other's.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,10 +26,30 @@ static bool online(struct co_mgr *m)
 	return co_mode_get(m) == CO_CONNECTED && !m->stopping;
 }
 
-static void mark(struct co_mgr *m, uint64_t id)
+/* the nodes one pass marked */
+struct marks {
+	uint64_t *v;
+	size_t n, cap;
+	bool lost;		/* one did not fit: unmark nothing */
+};
+
+static void mark(struct co_mgr *m, struct marks *k, uint64_t id)
 {
 	struct co_node *n;
 
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 256;
+		uint64_t *nv = realloc(k->v, cap * sizeof(*nv));
+
+		if (nv) {
+			k->v = nv;
+			k->cap = cap;
+		}
+	}
+	if (k->n < k->cap)
+		k->v[k->n++] = id;
+	else
+		k->lost = true;
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, id);
 	if (n && !n->pinned) {
@@ -73,7 +95,7 @@ static int fetch_whole(struct co_mgr *m, uint64_t id)
 	return r;
 }
 
-static void walk(struct co_mgr *m, uint64_t id, bool recursive)
+static void walk(struct co_mgr *m, struct marks *k, uint64_t id, bool recursive)
 {
 	uint64_t *kids = NULL;
 	size_t nkids = 0, i;
@@ -90,7 +112,7 @@ static void walk(struct co_mgr *m, uint64_t id, bool recursive)
 	pthread_mutex_unlock(&m->lock);
 	if (!n)
 		return;
-	mark(m, id);
+	mark(m, k, id);
 	if (co_fetch_xattrs(m, id, NULL) < 0)
 		m->hoard_errors++;
 	if (S_ISREG(mode)) {
@@ -113,7 +135,7 @@ static void walk(struct co_mgr *m, uint64_t id, bool recursive)
 		pthread_mutex_unlock(&m->lock);
 		if (S_ISDIR(mode) && !recursive)
 			continue;
-		walk(m, kids[i], recursive);
+		walk(m, k, kids[i], recursive);
 	}
 	free(kids);
 }
@@ -140,10 +162,46 @@ static int resolve(struct co_mgr *m, const char *rel, uint64_t *ret)
 	return r ? (r > 0 ? -EHOSTDOWN : r) : 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* pinned before, reached by no pin now: culled like the rest from now on */
+static void unmark(struct co_mgr *m, struct marks *k)
+{
+	uint64_t *was;
+	size_t nwas, i;
+
+	if (co_store_pinned(m->store, &was, &nwas))
+		return;
+	qsort(k->v, k->n, sizeof(*k->v), id_cmp);
+	pthread_mutex_lock(&m->lock);
+	co_store_begin(m->store);
+	for (i = 0; i < nwas; i++) {
+		struct co_node *n;
+
+		if (k->n && bsearch(&was[i], k->v, k->n, sizeof(*k->v), id_cmp))
+			continue;
+		n = co_node_get(m, was[i]);
+		if (n && n->pinned) {
+			n->pinned = false;
+			co_store_put(m->store, n);
+		}
+	}
+	co_store_commit(m->store);
+	pthread_mutex_unlock(&m->lock);
+	free(was);
+}
+
 static void hoard_run(struct co_mgr *m, struct cachectl_ctx *ctx)
 {
 	struct cachectl_pinstore *ps = NULL;
 	size_t len = strlen(m->o.path), i;
+	struct marks k = { 0 };
+	int errors = m->hoard_errors;
 
 	if (cachectl_pinstore_open(ctx, CACHECTL_SCOPE_USER, &ps) < 0)
 		return;
@@ -155,15 +213,24 @@ static void hoard_run(struct co_mgr *m, struct cachectl_ctx *ctx)
 
 		if (!strncmp(path, m->o.path, len) &&
 		    (path[len] == '\0' || path[len] == '/')) {
-			if (resolve(m, path + len + (path[len] == '/'), &id) == 0)
-				walk(m, id, rec);
+			int r = resolve(m, path + len + (path[len] == '/'), &id);
+
+			if (r == 0)
+				walk(m, &k, id, rec);
+			else if (r != -ENOENT)
+				k.lost = true;	/* not known: keep its marks */
 		} else if (rec && !strncmp(m->o.path, path, strlen(path)) &&
 			   m->o.path[strlen(path)] == '/') {
 			/* a pin of a tree the attachment lies in */
-			walk(m, FUSE_ROOT_ID, true);
+			walk(m, &k, FUSE_ROOT_ID, true);
 		}
 	}
+	/* only a whole pass knows what no pin reaches */
+	if (i == cachectl_pinstore_get_count(ps) && online(m) && !k.lost &&
+	    m->hoard_errors == errors)
+		unmark(m, &k);
 	cachectl_pinstore_unref(ps);
+	free(k.v);
 }
 
 static void *hoard_thread(void *arg)

@@ -218,6 +218,8 @@ int co_store_commit(struct co_store *s);
 int co_store_lru(struct co_store *s, uint64_t **ret_ids, size_t *ret_n,
 		 size_t max);
 uint64_t co_store_cached_total(struct co_store *s);
+/* nodes marked pinned by the hoarder */
+int co_store_pinned(struct co_store *s, uint64_t **ret_ids, size_t *ret_n);
 
 /* ---- node.c: the node table, revalidation, listings, fills ------------ */
 

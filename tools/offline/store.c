@@ -534,3 +534,39 @@ uint64_t co_store_cached_total(struct co_store *s)
 	pthread_mutex_unlock(&s->lock);
 	return t;
 }
+
+/* every node the hoarder marked pinned: ids, malloc'ed */
+int co_store_pinned(struct co_store *s, uint64_t **ret_ids, size_t *ret_n)
+{
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = sqlite3_prepare_v2(s->db, "SELECT id FROM node WHERE pinned != 0",
+				-1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			uint64_t *nv = realloc(v, (cap ? cap * 2 : 64) * sizeof(*nv));
+
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 64;
+		}
+		v[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+	}
+	*ret_ids = v;
+	*ret_n = n;
+	return 0;
+}

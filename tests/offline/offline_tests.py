@@ -346,8 +346,25 @@ def g_offline(e):
     os.listdir(e.path)
     os.listdir(os.path.join(e.path, 'd001'))     # listed, data not read
     os.stat(os.path.join(e.path, 'unlisted000'))  # known, never listed
+    # the events file near its bound: the next line empties it first
+    events = os.path.join(e.run, 'offline-events')
+    filler = '1.000 1 connected no\\x20such /no/such -\n'
+    with open(events, 'a') as f:
+        f.write(filler * ((64 << 10) // len(filler) - 1))
+    full = os.path.getsize(events)
+    mon = subprocess.Popen([CACHECTL, 'monitor', '--offline'], env=e.env,
+                           stdout=subprocess.PIPE, start_new_session=True)
+    time.sleep(0.3)
     r = e.cl('disconnect', e.path)
     T.ok(r.rc == 0, 'cachectl disconnect: exit 0', r.show())
+    lines = read_lines(mon.stdout, 1, 10)
+    size = os.path.getsize(events)
+    T.ok(size < 4096 and full + 100 > 64 << 10,
+         'the events file stays bounded: %d bytes, then %d after one more line'
+         % (full, size))
+    T.ok(len(lines) == 1 and 'disconnected' in lines[0] and e.path in lines[0],
+         'cachectl monitor, behind the truncation, sees the event after it',
+         lines)
     T.eq(xattr(e.path, 'mode'), 'disconnected', 'user.cachectl.mode says disconnected')
     r = e.cl('status', e.path)
     T.ok('attached, disconnected' in r.etext, 'cachectl status names the mode',
@@ -386,6 +403,11 @@ def g_offline(e):
     r = e.cl('reconnect', e.path)
     T.ok(r.rc == 0 and xattr(e.path, 'mode') == 'connected',
          'cachectl reconnect: connected again', r.show())
+    lines = read_lines(mon.stdout, 1, 10)
+    os.killpg(mon.pid, signal.SIGKILL)
+    mon.wait()
+    T.ok(len(lines) == 1 and lines[0].split()[1] == 'connected',
+         'and the next one', lines)
     err, _, data = read_errno(unc)
     T.ok(err == 0 and data == open(os.path.join(e.back, files[12]), 'rb').read(),
          'connected: the uncached file is read from the origin')

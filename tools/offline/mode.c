@@ -6,13 +6,19 @@
  * per event, written with O_APPEND in one write(2) each so lines of
  * several managers never mix; `cachectl monitor --offline` follows it,
  * and so does every manager, to switch with the others of its server.
+ * A line that would take the file past CO_EVENTS_MAX empties it first
+ * (under flock, so two writers never both do), which its followers
+ * notice as a file shorter than they had read (common/lines.c): a user
+ * whose managers run for months keeps a few pages there, not the months.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -21,6 +27,10 @@
 #include "common/escape.h"
 #include "common/lines.h"
 #include "offline.h"
+
+/* followers are woken per line and read within milliseconds: the last
+ * few hundred lines is more than any of them is behind */
+#define CO_EVENTS_MAX (64u << 10)
 
 struct co_event {
 	char *type, *detail;
@@ -189,6 +199,22 @@ static char *esc(const char *s)
 	return d;
 }
 
+static void event_append(struct co_mgr *m, const char *line, size_t n)
+{
+	struct stat st;
+	bool locked = flock(m->events_fd, LOCK_EX) == 0;
+
+	if (locked && fstat(m->events_fd, &st) == 0 &&
+	    (uint64_t)st.st_size + n > CO_EVENTS_MAX &&
+	    ftruncate(m->events_fd, 0) < 0)
+		co_log("%s: cannot empty it: %m", m->events_path);
+	/* one write, under PIPE_BUF: appended whole or not at all */
+	if (write(m->events_fd, line, n) != (ssize_t)n)
+		co_log("%s: %m", m->events_path);
+	if (locked)
+		flock(m->events_fd, LOCK_UN);
+}
+
 static void event_write(struct co_mgr *m, const struct co_event *e)
 {
 	char *srv = esc(m->o.server), *path = esc(m->o.path),
@@ -202,10 +228,8 @@ static void event_write(struct co_mgr *m, const struct co_event *e)
 		n = snprintf(line, sizeof(line), "%lld.%03d %d %s %s %s %s\n",
 			     (long long)tv.tv_sec, (int)(tv.tv_usec / 1000),
 			     (int)getpid(), e->type, srv, path, detail);
-		/* one write, under PIPE_BUF: appended whole or not at all */
-		if (n > 0 && n < (int)sizeof(line) &&
-		    write(m->events_fd, line, (size_t)n) != n)
-			co_log("%s: %m", m->events_path);
+		if (n > 0 && n < (int)sizeof(line))
+			event_append(m, line, (size_t)n);
 	}
 	free(srv);
 	free(path);

@@ -36,6 +36,7 @@
 enum { CO_CONNECTED = 1, CO_DISCONNECTED = 2 };
 
 struct co_store;
+struct co_journal;
 struct co_mgr;
 
 struct co_range {
@@ -91,6 +92,7 @@ struct co_mgr {
 	int data_fd;			/* the cache's data directory */
 	struct fuse_session *se;
 	struct co_store *store;
+	struct co_journal *journal;	/* offline changes (journal.c) */
 
 	pthread_mutex_t lock;		/* nodes, ranges, totals */
 	struct co_node **by_id, **by_name;
@@ -214,6 +216,15 @@ int co_store_put_xattrs(struct co_store *s, uint64_t id,
 int co_store_get_xattrs(struct co_store *s, uint64_t id, struct co_xattrs *x);
 int co_store_begin(struct co_store *s);
 int co_store_commit(struct co_store *s);
+int co_store_abort(struct co_store *s, int err);
+struct sqlite3 *co_store_db(struct co_store *s);
+struct sqlite3_stmt;
+int co_store_prepare(struct co_store *s, const char *sql,
+		     struct sqlite3_stmt **st);
+/* a statement's end (reset, unbound): 0 or the errno @rc stands for */
+int co_store_done(struct co_store *s, struct sqlite3_stmt *st, int rc);
+void co_store_lock(struct co_store *s);
+void co_store_unlock(struct co_store *s);
 /* least recently used nodes holding data and not pinned */
 int co_store_lru(struct co_store *s, uint64_t **ret_ids, size_t *ret_n,
 		 size_t max);

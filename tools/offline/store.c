@@ -29,6 +29,7 @@ struct co_store {
 	pthread_mutex_t lock;
 	pthread_mutex_t tx;		/* held from BEGIN to COMMIT, recursive */
 	int depth;
+	int doomed;			/* error that rolls the outer tx back */
 	sqlite3_stmt *load, *find, *ins, *upd, *kids, *rdel, *rins, *rget,
 		     *xdel, *xins, *xget, *lru, *ndel;
 };
@@ -484,19 +485,64 @@ int co_store_begin(struct co_store *s)
 
 int co_store_commit(struct co_store *s)
 {
-	int rc;
+	int rc, doomed;
 
 	if (--s->depth) {
 		pthread_mutex_unlock(&s->tx);
 		return 0;
 	}
+	doomed = s->doomed;
+	s->doomed = 0;
 	pthread_mutex_lock(&s->lock);
-	rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	rc = doomed ? SQLITE_ABORT : sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&s->tx);
-	return rc == SQLITE_OK ? 0 : -EIO;
+	return doomed ? doomed : rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/*
+ * Ends one level as failed: the outermost level then rolls back all of
+ * it, so a journal entry and the node rows it changed go together.
+ * Returns @err (or -EIO).
+ */
+int co_store_abort(struct co_store *s, int err)
+{
+	if (!err)
+		err = -EIO;
+	if (!s->doomed)
+		s->doomed = err;
+	co_store_commit(s);
+	return err;
+}
+
+/* the connection, the lock its statements run under and their helpers,
+ * for the journal's table in the same database (journal.c) */
+struct sqlite3 *co_store_db(struct co_store *s)
+{
+	return s->db;
+}
+
+int co_store_prepare(struct co_store *s, const char *sql,
+		     struct sqlite3_stmt **st)
+{
+	return prep(s, sql, st);
+}
+
+int co_store_done(struct co_store *s, struct sqlite3_stmt *st, int rc)
+{
+	return done(s, st, rc);
+}
+
+void co_store_lock(struct co_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+}
+
+void co_store_unlock(struct co_store *s)
+{
+	pthread_mutex_unlock(&s->lock);
 }
 
 int co_store_lru(struct co_store *s, uint64_t **ret_ids, size_t *ret_n,

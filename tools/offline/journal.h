@@ -107,6 +107,7 @@ struct co_jentry {
 
 /* opens (creating) the journal table in m->store; 0 or negative errno */
 int co_journal_open(struct co_mgr *m);
+void co_journal_close(struct co_mgr *m);
 
 /*
  * Appends @e (assigning e->seq) in the store's current transaction when
@@ -114,7 +115,10 @@ int co_journal_open(struct co_mgr *m);
  * same node (a WRITE extending an earlier WRITE merges into it; an UNLINK
  * of a node created offline drops every entry of that node and itself).
  * Durable against kill -9 on return; against power loss after
- * co_journal_sync().
+ * co_journal_sync(). On return e->seq is the entry that now holds the
+ * change (an earlier one when merged), or 0 when compaction left nothing.
+ * A SETATTR following a pending SETATTR of the node merges into it too.
+ * On failure nothing of the caller's open transaction is committed.
  */
 int co_journal_append(struct co_mgr *m, struct co_jentry *e);
 
@@ -138,15 +142,30 @@ void co_jentries_free(struct co_jentry *v, size_t n);
  * rows it changed (a provisional id becoming the origin's inode) at once. */
 int co_journal_set_state(struct co_mgr *m, uint64_t seq, enum co_jstate st);
 
-/* the base version of node @id as the store has it now (for recorders) */
+/*
+ * The base version for a new entry of node @id (for recorders, before
+ * they change the node's row or data): the base of the node's first entry
+ * still in the journal, else the origin's attributes the row holds, with
+ * the data's hash when the file is cached whole. Unknown (provisional).
+ */
 int co_journal_base_of(struct co_mgr *m, uint64_t id, struct co_jbase *ret);
+
+/*
+ * Replay applied one entry of @id and the origin's object is now @b: the
+ * node's PENDING entries are made against that, so the next of them is
+ * no conflict with the change just sent. In the caller's transaction.
+ */
+int co_journal_rebase(struct co_mgr *m, uint64_t id, const struct co_jbase *b);
 
 /*
  * A node made offline is provisional while its row's ino is 0: there is
  * no origin object behind it yet, so nothing may revalidate it against
  * the origin. Replay settles it (replay.c): once its CREATE/MKDIR/
  * SYMLINK/MKNOD took effect the row gets the origin's attributes, whose
- * ino is never 0, in the transaction that marks the entry DONE.
+ * ino is never 0, in the transaction that marks the entry DONE. While
+ * other entries of the node are pending only the ino is taken (the rest
+ * is the local version the user sees). Under m->lock (then the store's
+ * transaction: the lock order).
  */
 int co_journal_settle(struct co_mgr *m, uint64_t id, const struct stat *st);
 

@@ -23,6 +23,7 @@
 #include <libcachectl/libcachectl.h>
 
 #include "config.h"
+#include "journal.h"
 #include "offline.h"
 
 void co_log(const char *fmt, ...)
@@ -278,6 +279,8 @@ int main(int argc, char **argv)
 	}
 	r = co_store_open(m, &m->store);
 	if (!r)
+		r = co_journal_open(m);
+	if (!r)
 		r = co_nodes_init(m);
 	if (!r)
 		r = co_origin_start(m);
@@ -344,6 +347,7 @@ out_session:
 out:
 	co_mode_stop(m);
 	co_origin_stop(m);
+	co_journal_close(m);
 	co_store_close(m->store);
 	co_nodes_free(m);
 	fuse_opt_free_args(&args);

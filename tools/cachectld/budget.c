@@ -105,6 +105,7 @@ void cd_pin_status(const struct dpin *p, struct cachectl_pin_status *st)
 		st->flags |= CACHECTL_PIN_STATUS_ERROR;
 	if (unknown)
 		st->flags |= CACHECTL_PIN_STATUS_UNKNOWN;
-	if (complete && !st->shortfall && !error)
+	/* a tree still being walked is not all known yet */
+	if (complete && !st->shortfall && !error && !p->walking)
 		st->flags |= CACHECTL_PIN_STATUS_SATISFIED;
 }

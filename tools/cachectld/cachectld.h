@@ -176,6 +176,10 @@ struct dpin {
 	uint32_t report_tick;		/* last cd_pins_report() from a tick */
 	bool in_store;			/* reload bookkeeping */
 	unsigned int nholds;		/* connections holding it (hold.c) */
+	/* walks on threads (keep.c) */
+	struct cd_job *walk;		/* of the whole tree, or NULL */
+	bool walk_again;		/* asked again while it ran */
+	unsigned int walking;		/* walks of it not applied yet */
 };
 
 struct client;
@@ -184,19 +188,22 @@ struct watch;
 struct cd_hold;
 struct cd_user;
 
-enum { CD_JOB_STATUS, CD_JOB_PIN, CD_JOB_UNPIN };
+enum { CD_JOB_STATUS, CD_JOB_PIN, CD_JOB_UNPIN, CD_JOB_WALK };
 
 /* A client's path being resolved on a thread (resolve.c). */
 struct cd_job {
 	struct cd_job *next, **pprev;	/* the daemon's jobs, loop only */
 	struct client *owner;		/* waits for it; NULL once abandoned */
-	struct cd_user *user;		/* counted against */
+	struct cd_user *user;		/* counted against; NULL: the daemon's */
 	int kind;			/* CD_JOB_* */
 	char *path;			/* as the client named it */
 	int fd;				/* PIN: the client's proof, or -1 */
 	uint64_t flags, budget;		/* PIN */
 	int priority;
 	char *holder;			/* PIN: held, not stored, or NULL */
+	void (*run)(void *data);	/* WALK: on the thread */
+	void *data;			/* WALK: keep.c's walk */
+	struct cd_job *qnext;		/* WALK: waiting for a thread */
 	uint64_t started;		/* ms */
 	int done_fd;
 	/* results, read by the loop once the job came back */
@@ -229,7 +236,14 @@ struct daemon {
 	struct cd_source resolve;
 	int resolve_wfd;
 	struct cd_job *jobs;
-	int njobs;
+	int njobs;			/* clients' (not walks) */
+	/* pins' trees walked on threads (keep.c) */
+	struct cd_job *walk_q, **walk_qtail;	/* waiting for a thread */
+	int nwalks;			/* walks on threads */
+	bool walks_held;		/* till the system-call filter is in */
+	struct cd_stash *stash;		/* inotify events of watches being made */
+	size_t stash_bytes;
+	bool stash_overflow;
 
 	struct dpin **pins;		/* priority, highest first */
 	size_t npins;
@@ -360,7 +374,14 @@ void cd_refill_query_pin(struct daemon *d, struct dpin *p);
 
 /* watch.c */
 int cd_watch_init(struct daemon *d);
-int cd_watch_add(struct daemon *d, struct dpin *p, const char *dir);
+int cd_watch_kernel(int ifd, const char *dir);
+void cd_watch_failed(struct daemon *d, struct dpin *p, const char *dir,
+		     int error);
+int cd_watch_register(struct daemon *d, struct dpin *p, int wd, const char *dir);
+void cd_watch_drop_unused(struct daemon *d, int wd);
+bool cd_watch_known(const struct daemon *d, int wd);
+void cd_watch_replace_pin(struct daemon *d, struct dpin *p, const int *wds,
+			  char *const *dirs, size_t n);
 void cd_watch_remove_pin(struct daemon *d, struct dpin *p);
 void cd_watch_remove_prefix(struct daemon *d, struct dpin *p, const char *dir);
 void cd_watch_forget(struct daemon *d, int wd);
@@ -368,11 +389,14 @@ void cd_watch_free(struct daemon *d);
 int cd_watch_get(struct daemon *d, int wd, struct cd_watch_hit *hits, int max);
 
 /* keep.c */
-int cd_pins_sync(struct daemon *d);
+int cd_walk_done(struct daemon *d, struct cd_job *j);
+void cd_walks_start(struct daemon *d);
+void cd_walks_free(struct daemon *d);
 int cd_pins_load(struct daemon *d);
 void cd_pins_free(struct daemon *d);
 int cd_pin_set(struct daemon *d, struct cachectl_pin *pin);
 void cd_pin_drop(struct daemon *d, struct dpin *p);
+int cd_pins_sync(struct daemon *d);
 int cd_pin_expand(struct daemon *d, struct dpin *p);
 int cd_pin_walk(struct daemon *d, struct dpin *p, const char *root);
 struct dfile *cd_pin_add_file(struct daemon *d, struct dpin *p,
@@ -394,11 +418,15 @@ void cd_holds_free(struct daemon *d);
 
 /* inherit.c */
 void cd_inherit_event(struct daemon *d);
+void cd_inherit_replay(struct daemon *d);
+void cd_stash_free(struct daemon *d);
 
 /* resolve.c */
 int cd_resolve_init(struct daemon *d);
 struct cd_job *cd_job_new(int kind, const char *path, struct cd_user *user);
 int cd_job_start(struct daemon *d, struct cd_job *j);
+void cd_job_link(struct daemon *d, struct cd_job *j);
+int cd_job_spawn(struct cd_job *j);
 struct cd_job *cd_resolve_take(struct daemon *d);
 void cd_job_free(struct cd_job *j);
 

@@ -3,9 +3,12 @@
  * Inherit pins: every directory of the tree is watched (watch.c), so a
  * file created, written or moved in later joins the pin and is made
  * resident (or locked) without anyone asking; files deleted or moved out
- * leave it. A queue overflow re-walks the inherit pins.
+ * leave it. A queue overflow re-walks the inherit pins. Trees are walked
+ * on threads that add their directories' watches as they go, so events
+ * can come before the loop knows whose they are: those wait (stash()).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,118 @@ static void on_event(struct daemon *d, struct dpin *p, const char *dir,
 	free(path);
 }
 
+/*
+ * Events of a watch a walk's thread added but the loop has not registered
+ * yet (the walk is still out): kept, within STASH_MAX, until it is back.
+ */
+#define STASH_MAX (1u << 20)
+
+struct cd_stash {
+	struct cd_stash *next;
+	size_t len;
+	struct inotify_event ev;	/* and its name: len bytes in all */
+};
+
+static void overflow(struct daemon *d, const char *why)
+{
+	size_t j;
+
+	cd_log(d, LOG_WARNING, "%s: walking the inherit pins again", why);
+	for (j = 0; j < d->npins; j++)
+		if (d->pins[j]->flags & CACHECTL_PIN_INHERIT)
+			cd_pin_expand(d, d->pins[j]);
+}
+
+static void dispatch(struct daemon *d, const struct inotify_event *ev)
+{
+	struct cd_watch_hit todo[16];
+	int k, i;
+
+	if (ev->mask & IN_IGNORED) {
+		cd_watch_forget(d, ev->wd);
+		return;
+	}
+	k = cd_watch_get(d, ev->wd, todo, ARRAY_LEN(todo));
+	for (i = 0; i < k; i++) {
+		size_t j;
+
+		/* the pin may have been dropped meanwhile */
+		for (j = 0; j < d->npins; j++)
+			if (d->pins[j] == todo[i].pin)
+				break;
+		if (j < d->npins)
+			on_event(d, todo[i].pin, todo[i].dir, ev);
+		free(todo[i].dir);
+	}
+}
+
+static bool walks_out(const struct daemon *d)
+{
+	return d->nwalks || d->walk_q;
+}
+
+/* An event of a watch nobody knows yet: keep it while walks are out. */
+static void stash(struct daemon *d, const struct inotify_event *ev)
+{
+	size_t len = sizeof(*ev) + ev->len;
+	struct cd_stash *s, **pp;
+
+	if (d->stash_bytes + len > STASH_MAX) {
+		d->stash_overflow = true;
+		return;
+	}
+	s = malloc(offsetof(struct cd_stash, ev) + len);
+	if (!s) {
+		d->stash_overflow = true;
+		return;
+	}
+	s->next = NULL;
+	s->len = len;
+	memcpy(&s->ev, ev, len);
+	for (pp = &d->stash; *pp; pp = &(*pp)->next)
+		;
+	*pp = s;
+	d->stash_bytes += len;
+}
+
+void cd_stash_free(struct daemon *d)
+{
+	while (d->stash) {
+		struct cd_stash *s = d->stash;
+
+		d->stash = s->next;
+		free(s);
+	}
+	d->stash_bytes = 0;
+}
+
+/* A walk is back, its watches registered: their kept events, in order. */
+void cd_inherit_replay(struct daemon *d)
+{
+	struct cd_stash **pp = &d->stash, *s;
+	bool lost;
+
+	while ((s = *pp)) {
+		if (!cd_watch_known(d, s->ev.wd)) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		d->stash_bytes -= s->len;
+		dispatch(d, &s->ev);
+		free(s);
+		pp = &d->stash;		/* dispatching may have changed it */
+	}
+	if (walks_out(d))
+		return;
+	/* nobody will claim the rest: watches of dropped pins */
+	lost = d->stash_overflow;
+	cd_stash_free(d);
+	d->stash_overflow = false;
+	if (lost)
+		overflow(d, "too many events while directories were walked");
+}
+
 void cd_inherit_event(struct daemon *d)
 {
 	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -73,36 +188,14 @@ void cd_inherit_event(struct daemon *d)
 			return;
 		for (ptr = buf; ptr < buf + n;) {
 			const struct inotify_event *ev = (const void *)ptr;
-			struct cd_watch_hit todo[16];
-			int k, i;
 
 			ptr += sizeof(*ev) + ev->len;
-			if (ev->mask & IN_Q_OVERFLOW) {
-				size_t j;
-
-				cd_log(d, LOG_WARNING,
-				     "inotify queue overflow: walking the inherit pins again");
-				for (j = 0; j < d->npins; j++)
-					if (d->pins[j]->flags & CACHECTL_PIN_INHERIT)
-						cd_pin_expand(d, d->pins[j]);
-				continue;
-			}
-			if (ev->mask & IN_IGNORED) {
-				cd_watch_forget(d, ev->wd);
-				continue;
-			}
-			k = cd_watch_get(d, ev->wd, todo, ARRAY_LEN(todo));
-			for (i = 0; i < k; i++) {
-				size_t j;
-
-				/* the pin may have been dropped meanwhile */
-				for (j = 0; j < d->npins; j++)
-					if (d->pins[j] == todo[i].pin)
-						break;
-				if (j < d->npins)
-					on_event(d, todo[i].pin, todo[i].dir, ev);
-				free(todo[i].dir);
-			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				overflow(d, "inotify queue overflow");
+			else if (!cd_watch_known(d, ev->wd) && walks_out(d))
+				stash(d, ev);
+			else
+				dispatch(d, ev);
 		}
 	}
 }

@@ -289,6 +289,7 @@ int main(int argc, char **argv)
 	}
 	d->uid = geteuid();
 	d->journal = cd_log_is_journal();
+	d->walk_qtail = &d->walk_q;
 
 	r = cachectl_new(&d->ctx);
 	if (r < 0) {
@@ -328,9 +329,13 @@ int main(int argc, char **argv)
 	}
 	cd_lock_init(d);
 	cd_mem_read(d);
+	/* the filter is the process's only if no other thread runs yet */
+	d->walks_held = true;
 	cd_pins_load(d);
 	if (cd_seccomp_install(d) < 0)
 		goto out;
+	d->walks_held = false;
+	cd_walks_start(d);
 	cd_log(d, LOG_NOTICE, "ready: %zu pins", d->npins);
 	loop(d);
 	ret = 0;
@@ -339,11 +344,15 @@ out:
 	cd_clients_free(d);
 	cd_holds_free(d);
 	cd_pins_free(d);
+	cd_walks_free(d);
+	cd_stash_free(d);
 	cd_watch_free(d);
 	cd_mem_free(d);
 	cd_server_close(d);
 	cd_loop_close(&d->loop);
 	cachectl_pinstore_unref(d->store);
-	cachectl_unref(d->ctx);
+	/* a walk still out (a hung mount) uses the context till exit */
+	if (!d->nwalks)
+		cachectl_unref(d->ctx);
 	return ret;
 }

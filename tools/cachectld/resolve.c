@@ -9,6 +9,9 @@
  * until its thread returns, so hung threads cannot pile up past the caps
  * the caller (server.c) enforces.
  *
+ * A pin's tree is walked the same way (CD_JOB_WALK: keep.c's walk runs
+ * on the thread, the loop applies what it found).
+ *
  * The threads touch nothing but their job: no context, no daemon state.
  * The loop owns the list and every field but the results, which it reads
  * only once the job came back through the pipe.
@@ -75,7 +78,9 @@ static void *job_run(void *arg)
 	struct cd_job *j = arg;
 	ssize_t n;
 
-	if (j->kind == CD_JOB_PIN) {
+	if (j->kind == CD_JOB_WALK) {
+		j->run(j->data);
+	} else if (j->kind == CD_JOB_PIN) {
 		pin_checks(j);
 	} else {
 		j->canon = realpath(j->path, NULL);
@@ -129,31 +134,56 @@ void cd_job_free(struct cd_job *j)
 	free(j);
 }
 
-/* Start @j on a thread of its own; the daemon owns it from here. */
-int cd_job_start(struct daemon *d, struct cd_job *j)
+/* Put @j on the daemon's list: it counts, and times out, from now. */
+void cd_job_link(struct daemon *d, struct cd_job *j)
 {
-	pthread_attr_t a;
-	pthread_t t;
-	int r;
-
 	j->done_fd = d->resolve_wfd;
 	j->started = cc_now_ms();
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, JOB_STACK);
-	r = -pthread_create(&t, &a, job_run, j);
-	pthread_attr_destroy(&a);
-	if (r < 0) {
-		cd_job_free(j);
-		return r;
-	}
 	j->next = d->jobs;
 	if (j->next)
 		j->next->pprev = &j->next;
 	j->pprev = &d->jobs;
 	d->jobs = j;
-	d->njobs++;
-	return 0;
+	if (j->kind != CD_JOB_WALK)
+		d->njobs++;
+}
+
+static void job_unlink(struct daemon *d, struct cd_job *j)
+{
+	*j->pprev = j->next;
+	if (j->next)
+		j->next->pprev = j->pprev;
+	if (j->kind != CD_JOB_WALK)
+		d->njobs--;
+}
+
+/* Run a linked @j on a thread of its own. */
+int cd_job_spawn(struct cd_job *j)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int r;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, JOB_STACK);
+	r = -pthread_create(&t, &a, job_run, j);
+	pthread_attr_destroy(&a);
+	return r;
+}
+
+/* Start @j on a thread of its own; the daemon owns it from here. */
+int cd_job_start(struct daemon *d, struct cd_job *j)
+{
+	int r;
+
+	cd_job_link(d, j);
+	r = cd_job_spawn(j);
+	if (r < 0) {
+		job_unlink(d, j);
+		cd_job_free(j);
+	}
+	return r;
 }
 
 /* The next job that came back, or NULL; the caller frees it. */
@@ -163,9 +193,6 @@ struct cd_job *cd_resolve_take(struct daemon *d)
 
 	if (read(d->resolve.fd, &j, sizeof(j)) != sizeof(j))
 		return NULL;
-	*j->pprev = j->next;
-	if (j->next)
-		j->next->pprev = j->pprev;
-	d->njobs--;
+	job_unlink(d, j);
 	return j;
 }

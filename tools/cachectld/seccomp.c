@@ -131,6 +131,8 @@ int cd_seccomp_install(struct daemon *d)
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, FCACHECTL_NR_V1, 0);
 	if (r < 0 && r != -EDOM)
 		goto out;
+	/* no thread runs yet (main.c holds the walks back): no TSYNC, whose
+	 * seccomp(2) a unit's own filter may refuse */
 	r = seccomp_load(ctx);
 out:
 	seccomp_release(ctx);

@@ -598,9 +598,10 @@ static int queue_count(struct daemon *d, struct client *c, uint64_t n)
 }
 
 /* PIN with holder=: kept while this connection lasts, not stored */
-static void hold_pin(struct daemon *d, struct client *c,
-		     struct cachectl_pin *pin, const char *path,
-		     const char *holder)
+/* Returns 0 if held (the caller answers), or -errno once answered. */
+static int hold_pin(struct daemon *d, struct client *c,
+		    struct cachectl_pin *pin, const char *path,
+		    const char *holder)
 {
 	int r;
 
@@ -610,8 +611,7 @@ static void hold_pin(struct daemon *d, struct client *c,
 			  path);
 	else if (r < 0)
 		queue_err(d, c, r, "held %s, but cannot keep it: %s", path, strerror(-r));
-	else
-		queue_msg(d, c, "OK", NULL, 0);
+	return r < 0 ? r : 0;
 }
 
 static void do_release(struct daemon *d, struct client *c, struct cc_proto_msg *m)
@@ -741,11 +741,33 @@ static void do_pin(struct daemon *d, struct client *c, struct cc_proto_msg *m)
 	}
 }
 
-/* The path of a PIN resolved and checked: record the pin and keep it. */
-static void finish_pin(struct daemon *d, struct client *c, struct cd_job *j)
+/*
+ * A pin just set is walked on a thread: its client hears OK once the
+ * walk is in (or its time is up), so what it asks next sees the files.
+ * Returns true if @c now waits for it.
+ */
+static bool wait_walk(struct daemon *d, struct client *c, const char *canon)
+{
+	struct dpin *p = cd_pin_find(d, canon);
+
+	if (!p || !p->walk || p->walk->owner) {
+		queue_msg(d, c, "OK", NULL, 0);
+		return false;
+	}
+	p->walk->owner = c;
+	c->job = p->walk;
+	return true;
+}
+
+/*
+ * The path of a PIN resolved and checked: record the pin and keep it.
+ * Returns true if @c waits on the pin's walk.
+ */
+static bool finish_pin(struct daemon *d, struct client *c, struct cd_job *j)
 {
 	const char *path = j->path;
 	struct cachectl_pin *pin = NULL;
+	bool waits = false;
 	int r;
 
 	if (j->no_proof) {
@@ -753,21 +775,22 @@ static void finish_pin(struct daemon *d, struct client *c, struct cd_job *j)
 			  path, (unsigned int)c->cred.uid);
 		cd_log(d, LOG_NOTICE, "refused pin of %s by uid %u: no proof it can read it",
 		     cd_pesc(d, path), (unsigned int)c->cred.uid);
-		return;
+		return false;
 	}
 	if (j->err) {
 		queue_err(d, c, -j->err, "cannot pin %s: %s", path, j->why);
-		return;
+		return false;
 	}
 	r = cachectl_pin_new_resolved(d->ctx, j->canon, (unsigned int)j->flags, &pin);
 	if (r < 0) {
 		queue_err(d, c, -r, "cannot pin %s: %s", path, strerror(-r));
-		return;
+		return false;
 	}
 	cachectl_pin_set_priority(pin, j->priority);
 	cachectl_pin_set_budget(pin, j->budget);
 	if (j->holder) {
-		hold_pin(d, c, pin, path, j->holder);
+		if (hold_pin(d, c, pin, path, j->holder) == 0)
+			waits = wait_walk(d, c, j->canon);
 		goto out;
 	}
 	r = cachectl_pinstore_add(d->store, pin);
@@ -787,9 +810,10 @@ static void finish_pin(struct daemon *d, struct client *c, struct cd_job *j)
 		queue_err(d, c, -r, "pinned %s, but cannot keep it: %s", path,
 			  strerror(-r));
 	else
-		queue_msg(d, c, "OK", NULL, 0);
+		waits = wait_walk(d, c, j->canon);
 out:
 	cachectl_pin_unref(pin);
+	return waits;
 }
 
 /* @name: the pin's own path, or the path resolved to it */
@@ -1063,14 +1087,28 @@ void cd_server_resolved(struct daemon *d)
 
 	while ((j = cd_resolve_take(d))) {
 		struct client *c = j->owner;
+		bool waits = false;
 		struct dpin *p;
+		int r;
 
+		if (j->kind == CD_JOB_WALK) {
+			r = cd_walk_done(d, j);
+			if (c && r < 0)
+				queue_err(d, c, -r, "pinned %s, but cannot keep it: %s",
+					  j->path, strerror(-r));
+			else if (c)
+				queue_msg(d, c, "OK", NULL, 0);
+			if (c)
+				resume(d, c);
+			cd_job_free(j);
+			continue;
+		}
 		/* still counted while its client goes on: that may free the
 		 * client, and the uid with it, but for this job */
 		if (c) {
 			switch (j->kind) {
 			case CD_JOB_PIN:
-				finish_pin(d, c, j);
+				waits = finish_pin(d, c, j);
 				break;
 			case CD_JOB_UNPIN:
 				unpin(d, c, j->path, j->canon ? j->canon : j->path);
@@ -1083,7 +1121,8 @@ void cd_server_resolved(struct daemon *d)
 					queue_err(d, c, ENOENT, "%s is not pinned", j->path);
 				break;
 			}
-			resume(d, c);
+			if (!waits)
+				resume(d, c);
 		}
 		j->user->jobs--;
 		user_put(d, j->user);
@@ -1104,6 +1143,15 @@ static void jobs_tick(struct daemon *d, uint64_t now)
 
 		if (!c || now - j->started <= RESOLVE_MS)
 			continue;
+		if (j->kind == CD_JOB_WALK) {
+			/* pinned: the tree is kept once its walk is in */
+			queue_msg(d, c, "OK", NULL, 0);
+			cd_log(d, LOG_NOTICE, "pin %s: its tree is still being walked after %d s",
+			       cd_pesc(d, j->path), RESOLVE_MS / 1000);
+			j->owner = NULL;
+			resume(d, c);
+			continue;
+		}
 		queue_err(d, c, ETIMEDOUT, "%s: its filesystem did not answer within %d s",
 			  j->path, RESOLVE_MS / 1000);
 		cd_log(d, LOG_NOTICE, "request of pid %d uid %u timed out: %s does not answer",

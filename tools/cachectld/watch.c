@@ -34,24 +34,36 @@ int cd_watch_init(struct daemon *d)
 	return cd_loop_add(&d->loop, &d->inotify, EPOLLIN);
 }
 
-int cd_watch_add(struct daemon *d, struct dpin *p, const char *dir)
+/*
+ * Watch @dir on inotify descriptor @ifd: the watch descriptor, or -errno.
+ * No daemon state, so a walk's thread adds its directories' watches
+ * before it reads them (no file slips through); the loop registers them.
+ */
+int cd_watch_kernel(int ifd, const char *dir)
+{
+	int wd = inotify_add_watch(ifd, dir, WATCH_MASK);
+
+	return wd < 0 ? -errno : wd;
+}
+
+/* A directory of @p that could not be watched (@error: -errno). */
+void cd_watch_failed(struct daemon *d, struct dpin *p, const char *dir,
+		     int error)
+{
+	if (!p->watch_failed)
+		cd_log(d, LOG_ERR,
+		     "pin %s: cannot watch %s: %s%s; files created there will not join the pin",
+		     cd_pesc(d, p->path), cd_pesc(d, dir), strerror(-error),
+		     error == -ENOSPC ? " (fs.inotify.max_user_watches reached)" : "");
+	p->watch_failed = true;
+	p->dirty = true;
+}
+
+/* Record that @wd stands for @dir of @p. */
+int cd_watch_register(struct daemon *d, struct dpin *p, int wd, const char *dir)
 {
 	struct watch *w;
-	int wd;
 
-	wd = inotify_add_watch(d->inotify.fd, dir, WATCH_MASK);
-	if (wd < 0) {
-		int e = errno;
-
-		if (!p->watch_failed)
-			cd_log(d, LOG_ERR,
-			     "pin %s: cannot watch %s: %s%s; files created there will not join the pin",
-			     cd_pesc(d, p->path), cd_pesc(d, dir), strerror(e),
-			     e == ENOSPC ? " (fs.inotify.max_user_watches reached)" : "");
-		p->watch_failed = true;
-		p->dirty = true;
-		return -e;
-	}
 	if (wd >= d->nwatches) {
 		int n = wd + 1024, i;
 		struct watch **a = realloc(d->watches, n * sizeof(*a));
@@ -77,8 +89,24 @@ int cd_watch_add(struct daemon *d, struct dpin *p, const char *dir)
 	return 0;
 }
 
-/* Forget the watches of @p (under @dir only, if not NULL). */
-static void unwatch(struct daemon *d, struct dpin *p, const char *dir)
+/* A watch a walk added that nobody registered (its pin went): drop it. */
+void cd_watch_drop_unused(struct daemon *d, int wd)
+{
+	if (wd >= 0 && (wd >= d->nwatches || !d->watches[wd]))
+		inotify_rm_watch(d->inotify.fd, wd);
+}
+
+bool cd_watch_known(const struct daemon *d, int wd)
+{
+	return wd >= 0 && wd < d->nwatches && d->watches[wd];
+}
+
+/*
+ * Forget the watches of @p (under @dir only, if not NULL). With @keep,
+ * the kernel's watches stay for the caller to register again or drop.
+ */
+static void unwatch(struct daemon *d, struct dpin *p, const char *dir,
+		    bool keep)
 {
 	size_t n = dir ? strlen(dir) : 0;
 	int wd;
@@ -98,19 +126,48 @@ static void unwatch(struct daemon *d, struct dpin *p, const char *dir)
 				pp = &w->next;
 			}
 		}
-		if (had && !d->watches[wd])
+		if (had && !d->watches[wd] && !keep)
 			inotify_rm_watch(d->inotify.fd, wd);
 	}
 }
 
 void cd_watch_remove_pin(struct daemon *d, struct dpin *p)
 {
-	unwatch(d, p, NULL);
+	unwatch(d, p, NULL, false);
 }
 
 void cd_watch_remove_prefix(struct daemon *d, struct dpin *p, const char *dir)
 {
-	unwatch(d, p, dir);
+	unwatch(d, p, dir, false);
+}
+
+/*
+ * The watches of @p become those a walk of its whole tree added (@n
+ * descriptors @wds for @dirs); the kernel's watches nobody needs any
+ * more go.
+ */
+void cd_watch_replace_pin(struct daemon *d, struct dpin *p, const int *wds,
+			  char *const *dirs, size_t n)
+{
+	int old = d->nwatches, wd;
+	bool *had = calloc(old ? old : 1, sizeof(*had));
+	size_t i;
+
+	for (wd = 0; had && wd < old; wd++) {
+		struct watch *w;
+
+		for (w = d->watches[wd]; w; w = w->next)
+			if (w->pin == p)
+				had[wd] = true;
+	}
+	unwatch(d, p, NULL, true);
+	for (i = 0; i < n; i++)
+		if (cd_watch_register(d, p, wds[i], dirs[i]) < 0)
+			cd_watch_failed(d, p, dirs[i], -ENOMEM);
+	for (wd = 0; had && wd < old; wd++)
+		if (had[wd] && !d->watches[wd])
+			inotify_rm_watch(d->inotify.fd, wd);
+	free(had);
 }
 
 /* At exit: every watch, the table and the inotify descriptor. */

@@ -384,6 +384,31 @@ static int sfs_getxattr(const char *path, const char *name, char *value,
 	return err ? err : (int)n;
 }
 
+static int sfs_setxattr(const char *path, const char *name, const char *value,
+			size_t size, int flags)
+{
+	char p[PATH_MAX + 64];
+	int err = op_begin();
+
+	if (!err)
+		err = xattr_path(path, p, sizeof(p));
+	if (!err)
+		err = ERRNO_OR_0(lsetxattr(p, name, value, size, flags));
+	return op_end(err);
+}
+
+static int sfs_removexattr(const char *path, const char *name)
+{
+	char p[PATH_MAX + 64];
+	int err = op_begin();
+
+	if (!err)
+		err = xattr_path(path, p, sizeof(p));
+	if (!err)
+		err = ERRNO_OR_0(lremovexattr(p, name));
+	return op_end(err);
+}
+
 static int sfs_listxattr(const char *path, char *list, size_t size)
 {
 	char p[PATH_MAX + 64];
@@ -867,6 +892,8 @@ static const struct fuse_operations sfs_ops = {
 	.fsync		= sfs_fsync,
 	.getxattr	= sfs_getxattr,
 	.listxattr	= sfs_listxattr,
+	.setxattr	= sfs_setxattr,
+	.removexattr	= sfs_removexattr,
 };
 
 /* milliseconds as a float, >= 0 */

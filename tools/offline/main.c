@@ -300,6 +300,9 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts) ||
 	    (m->o.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out;
+	/* the kernel has applied the user's umask to the modes it sends:
+	 * the origin's new objects get them as they are */
+	umask(0);
 	m->se = fuse_session_new(&args, &co_ops, sizeof(co_ops), m);
 	if (!m->se)
 		goto out;

@@ -125,23 +125,39 @@ struct co_node *co_node_child(struct co_mgr *m, struct co_node *dir,
 		return NULL;
 	for (n = m->by_id[tmp.id % NBUCKETS]; n; n = n->next_id)
 		if (n->id == tmp.id) {
-			/* renamed in memory is not possible read-only: stale row */
 			free(tmp.name);
 			free(tmp.link);
 			free(tmp.ranges);
-			return n;
+			if (!n->parent && tmp.parent == dir->id &&
+			    !strcmp(n->name, name)) {
+				/* unnamed when the origin said ENOENT, its row kept:
+				 * the name is back */
+				size_t b = hash_name(dir->id, name);
+
+				n->parent = dir->id;
+				n->next_name = m->by_name[b];
+				m->by_name[b] = n;
+				return n;
+			}
+			/* moved in memory since (a rename whose row did not
+			 * commit): the row is stale */
+			return n->parent == dir->id && !strcmp(n->name, name) ? n : NULL;
 		}
 	return adopt(m, &tmp);
 }
 
 int co_nodes_init(struct co_mgr *m)
 {
+	size_t b;
+
 	m->by_id = calloc(NBUCKETS, sizeof(*m->by_id));
 	m->by_name = calloc(NBUCKETS, sizeof(*m->by_name));
 	if (!m->by_id || !m->by_name)
 		return -ENOMEM;
 	m->nbuckets = NBUCKETS;
 	pthread_mutex_init(&m->lock, NULL);
+	for (b = 0; b < CO_DLOCKS; b++)
+		pthread_mutex_init(&m->dlock[b], NULL);
 	m->cached_bytes = co_store_cached_total(m->store);
 	return co_node_get(m, FUSE_ROOT_ID) ? 0 : -EIO;
 }
@@ -651,12 +667,14 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 	struct co_node *n;
 	char *path;
 	bool keep = true;
-	uint64_t gen0;
+	uint64_t gen0, wgen0;
 	size_t done = 0;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, id);
+	/* a write through after this point makes what we read old */
+	wgen0 = n ? n->wgen : 0;
 	path = n ? strdup(n->path) : NULL;
 	j = path ? co_job_new(co_job_read, path) : NULL;
 	if (j && *ofd >= 0)
@@ -702,6 +720,14 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 	}
 	pthread_mutex_unlock(&m->lock);
 
+	/* the bytes go in only while no write through has changed them */
+	pthread_mutex_lock(co_data_lock(m, id));
+	if (keep) {
+		pthread_mutex_lock(&m->lock);
+		n = co_node_get(m, id);
+		keep = n && n->gen == gen0 && n->wgen == wgen0;
+		pthread_mutex_unlock(&m->lock);
+	}
 	while (keep && done < j->size) {
 		ssize_t w = pwrite(cfd, (char *)j->buf + done, j->size - done,
 				   (off_t)(off + done));
@@ -722,7 +748,9 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 		pthread_mutex_lock(&m->lock);
 		n = co_node_get(m, id);
 		/* dropped meanwhile (truncated under our bytes): claim nothing */
-		if (n && n->gen == gen0 && !version_changed(&n->st, &j->st)) {
+		if (n && n->gen == gen0 && n->wgen == wgen0 &&
+		    (n->parent || n->id == FUSE_ROOT_ID) &&
+		    !version_changed(&n->st, &j->st)) {
 			uint64_t before = co_node_cached(n);
 
 			range_add(n, off, off + j->size);
@@ -734,6 +762,7 @@ int co_fill(struct co_mgr *m, uint64_t id, int cfd, int *ofd, uint64_t off,
 		}
 		pthread_mutex_unlock(&m->lock);
 	}
+	pthread_mutex_unlock(co_data_lock(m, id));
 	*ret_buf = j->buf;
 	*ret_size = j->size;
 	j->buf = NULL;
@@ -762,4 +791,145 @@ int co_fetch_xattrs(struct co_mgr *m, uint64_t id, fuse_req_t req)
 	pthread_mutex_unlock(&m->lock);
 	co_job_put(m, j);
 	return r;
+}
+
+/* ---- for the write side (write.c) -------------------------------------- */
+
+struct co_node *co_node_upsert(struct co_mgr *m, struct co_node *dir,
+			       const char *name, const struct stat *st,
+			       const char *link)
+{
+	return upsert(m, dir, name, st, link);
+}
+
+void co_node_forget_data(struct co_mgr *m, struct co_node *n)
+{
+	forget_data(m, n);
+}
+
+bool co_version_changed(const struct stat *a, const struct stat *b)
+{
+	return version_changed(a, b);
+}
+
+void co_range_add(struct co_node *n, uint64_t start, uint64_t end)
+{
+	if (start < end)
+		range_add(n, start, end);
+}
+
+/* [start, end) no longer held; complete follows what is left */
+void co_range_clip(struct co_node *n, uint64_t start, uint64_t end)
+{
+	struct co_range *v = NULL;
+	size_t i, k = 0;
+
+	if (start >= end)
+		return;
+	if (n->complete && !n->nranges && n->st.st_size > 0) {
+		/* a file complete without ranges is empty: nothing to clip */
+		n->complete = false;
+		return;
+	}
+	if (n->nranges)
+		v = malloc((n->nranges + 1) * sizeof(*v));
+	if (!v && n->nranges) {
+		/* cannot say what is left: hold nothing */
+		free(n->ranges);
+		n->ranges = NULL;
+		n->nranges = 0;
+		n->complete = false;
+		return;
+	}
+	for (i = 0; i < n->nranges; i++) {
+		struct co_range r = n->ranges[i];
+
+		if (r.end <= start || r.start >= end) {
+			v[k++] = r;
+			continue;
+		}
+		if (r.start < start)
+			v[k++] = (struct co_range){ r.start, start };
+		if (r.end > end)
+			v[k++] = (struct co_range){ end, r.end };
+	}
+	free(n->ranges);
+	n->ranges = v;
+	n->nranges = k;
+	n->complete = n->st.st_size == 0 ||
+		      (k == 1 && v[0].start == 0 && v[0].end >= (uint64_t)n->st.st_size);
+}
+
+void co_node_unname(struct co_mgr *m, struct co_node *n)
+{
+	if (n->parent)
+		table_unname(m, n);
+}
+
+/*
+ * @n now has the name @name in @parent (in memory; the caller writes the
+ * row). A directory's descendants in memory get their new paths: every
+ * origin call uses them.
+ */
+int co_node_move(struct co_mgr *m, struct co_node *n, uint64_t parent,
+		 const char *name)
+{
+	struct co_node *p = co_node_get(m, parent);
+	char *nname = strdup(name), *npath = NULL, *old = n->path;
+	size_t oldlen = strlen(old), b;
+
+	if (p && nname) {
+		if (*p->path) {
+			if (asprintf(&npath, "%s/%s", p->path, name) < 0)
+				npath = NULL;
+		} else {
+			npath = strdup(name);
+		}
+	}
+	if (!npath) {
+		free(nname);
+		return p ? -ENOMEM : -ENOENT;
+	}
+	co_node_unname(m, n);
+	free(n->name);
+	n->name = nname;
+	n->parent = parent;
+	n->path = npath;
+	b = hash_name(n->parent, n->name);
+	n->next_name = m->by_name[b];
+	m->by_name[b] = n;
+	if (S_ISDIR(n->st.st_mode)) {
+		for (b = 0; b < NBUCKETS; b++) {
+			struct co_node *c;
+
+			for (c = m->by_id[b]; c; c = c->next_id) {
+				char *np;
+
+				if (c == n || strncmp(c->path, old, oldlen) ||
+				    c->path[oldlen] != '/')
+					continue;
+				if (asprintf(&np, "%s%s", n->path, c->path + oldlen) < 0)
+					continue;
+				free(c->path);
+				c->path = np;
+			}
+		}
+	}
+	free(old);
+	return 0;
+}
+
+void co_cull(struct co_mgr *m, uint64_t want)
+{
+	cull(m, want);
+}
+
+void co_data_drop(struct co_mgr *m, uint64_t id)
+{
+	data_drop(m, id);
+}
+
+pthread_mutex_t *co_data_lock(struct co_mgr *m, uint64_t id)
+{
+	return &m->dlock[id % CO_DLOCKS];
 }

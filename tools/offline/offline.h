@@ -10,7 +10,9 @@
  *              listings, data fills (the origin's answers kept)
  *   mode.c     connected/disconnected, the probe, the server group, events
  *   notify.c   desktop notifications over the session bus
+ *   write.c    the changing operations: through to the origin, kept
  *   origin.c   origin I/O in worker threads, every call with a deadline
+ *   origin_write.c  the origin's changing calls, as the request's user
  *   store.c    SQLite metadata and the sparse data files
  */
 #ifndef CACHECTL_OFFLINE_H
@@ -63,6 +65,7 @@ struct co_node {
 	size_t nranges;
 	uint64_t gen;			/* bumped when the origin's data changed */
 	uint64_t kgen;			/* gen the kernel's page cache holds */
+	uint64_t wgen;			/* bumped by each change made here */
 	uint64_t used;			/* LRU clock */
 	struct co_node *next_id, *next_name;
 };
@@ -84,6 +87,16 @@ struct co_opts {
 	unsigned int probe_ms;
 	int ready_fd;
 	bool debug;
+};
+
+#define CO_DLOCKS 64
+
+/* an open file (fi->fh) */
+struct co_file {
+	uint64_t id;
+	int cfd;		/* the cache's data file */
+	int ofd;		/* the origin's, for reads, opened on the first miss */
+	int wfd;		/* the origin's, for writes; -1 when read-only */
 };
 
 struct co_mgr {
@@ -130,6 +143,10 @@ struct co_mgr {
 	char *state_dir;
 	pthread_t hoard_thread;
 
+	/* writers of an object's data file and its claims, by id % CO_DLOCKS:
+	 * a fill and a write through never interleave on one object */
+	pthread_mutex_t dlock[CO_DLOCKS];
+
 	/* kernel invalidations, sent outside the request that found them */
 	uint64_t *inval;
 	size_t ninval, inval_cap;
@@ -156,6 +173,20 @@ struct co_job {
 	struct stat st;
 	void *out;			/* fn-specific result */
 	void (*out_free)(void *out);
+	/* changing calls (origin_write.c) */
+	char *path2;			/* rename/link destination */
+	char *target;			/* symlink target */
+	struct stat st2;		/* write: before it; exchange: the other */
+	struct stat pst, pst2;		/* parents of path, path2 after it */
+	mode_t mode;
+	dev_t rdev;
+	int flags;			/* open/rename/xattr flags */
+	int valid;			/* setattr: FUSE_SET_ATTR_* */
+	uid_t uid, cred_uid;
+	gid_t gid, cred_gid;
+	struct timespec times[2];
+	char *xname;
+	int xerr;			/* reading the xattrs back: 0 or -errno */
 };
 
 int co_origin_start(struct co_mgr *m);
@@ -173,6 +204,25 @@ int co_job_readlink(struct co_mgr *m, struct co_job *j);
 int co_job_list(struct co_mgr *m, struct co_job *j);
 int co_job_read(struct co_mgr *m, struct co_job *j);
 int co_job_xattrs(struct co_mgr *m, struct co_job *j);
+
+/* changing job functions (origin_write.c): each runs as j->cred_uid/gid,
+ * and leaves the object's attributes after the change in j->st */
+int co_job_create(struct co_mgr *m, struct co_job *j);
+int co_job_open_write(struct co_mgr *m, struct co_job *j);
+int co_job_write(struct co_mgr *m, struct co_job *j);
+int co_job_setattr(struct co_mgr *m, struct co_job *j);
+int co_job_mknod(struct co_mgr *m, struct co_job *j);
+int co_job_mkdir(struct co_mgr *m, struct co_job *j);
+int co_job_symlink(struct co_mgr *m, struct co_job *j);
+int co_job_link(struct co_mgr *m, struct co_job *j);
+int co_job_unlink(struct co_mgr *m, struct co_job *j);
+int co_job_rmdir(struct co_mgr *m, struct co_job *j);
+int co_job_rename(struct co_mgr *m, struct co_job *j);
+int co_job_setxattr(struct co_mgr *m, struct co_job *j);
+int co_job_removexattr(struct co_mgr *m, struct co_job *j);
+int co_job_flush(struct co_mgr *m, struct co_job *j);
+int co_job_fsync(struct co_mgr *m, struct co_job *j);
+int co_job_close(struct co_mgr *m, struct co_job *j);
 
 /* a listing: names, their attributes and link targets */
 struct co_dirent {
@@ -211,6 +261,8 @@ int co_store_children(struct co_store *s, uint64_t parent, uint64_t **ret_ids,
 int co_store_prune(struct co_store *s, uint64_t parent,
 		   const struct co_listing *keep, uint64_t **ret_gone,
 		   size_t *ret_ngone);
+/* the row of @id with its ranges and xattrs, in the store's transaction */
+int co_store_delete(struct co_store *s, uint64_t id);
 int co_store_put_xattrs(struct co_store *s, uint64_t id,
 			const struct co_xattrs *x);
 int co_store_get_xattrs(struct co_store *s, uint64_t id, struct co_xattrs *x);
@@ -256,6 +308,20 @@ int co_data_open(struct co_mgr *m, uint64_t id);
 void co_inval_flush(struct co_mgr *m);
 /* an origin call's error: switch modes if it says the server is gone */
 int co_origin_failed(struct co_mgr *m, const char *what, int err);
+/* for the write side (under m->lock unless said) */
+struct co_node *co_node_upsert(struct co_mgr *m, struct co_node *dir,
+			       const char *name, const struct stat *st,
+			       const char *link);
+void co_node_forget_data(struct co_mgr *m, struct co_node *n);
+bool co_version_changed(const struct stat *a, const struct stat *b);
+void co_range_add(struct co_node *n, uint64_t start, uint64_t end);
+void co_range_clip(struct co_node *n, uint64_t start, uint64_t end);
+void co_node_unname(struct co_mgr *m, struct co_node *n);
+int co_node_move(struct co_mgr *m, struct co_node *n, uint64_t parent,
+		 const char *name);
+void co_cull(struct co_mgr *m, uint64_t want);
+void co_data_drop(struct co_mgr *m, uint64_t id);	/* not under m->lock */
+pthread_mutex_t *co_data_lock(struct co_mgr *m, uint64_t id);
 
 /* ---- mode.c ------------------------------------------------------------ */
 
@@ -281,6 +347,36 @@ void co_hoard_kick(struct co_mgr *m);
 /* ---- ops.c ------------------------------------------------------------- */
 
 extern const struct fuse_lowlevel_ops co_ops;
+
+/* ---- write.c: the changing operations ---------------------------------- */
+
+void co_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void co_release_write(struct co_mgr *m, struct co_file *f);
+void co_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void co_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void co_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev);
+void co_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void co_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void co_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void co_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void co_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void co_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void co_setxattr_origin(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags);
+void co_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void co_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void co_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void co_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
 
 /* ---- main.c ------------------------------------------------------------ */
 

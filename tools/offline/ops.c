@@ -4,8 +4,7 @@
  * (revalidated after actimeo, data kept as it passes); disconnected, the
  * cache's, exactly as it was kept, or one of the documented errors:
  * ENODATA (data not cached), EACCES (permission not knowable offline),
- * EHOSTDOWN (not available while disconnected). The origin is read-only
- * through the attachment in this version: changes get EROFS.
+ * EHOSTDOWN (not available while disconnected). Changes are write.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,12 +17,6 @@
 #include "offline.h"
 
 #define CHUNK (1u << 20)	/* fills are whole MiB-aligned chunks */
-
-struct co_file {
-	uint64_t id;
-	int cfd;		/* the cache's data file */
-	int ofd;		/* the origin's, opened on the first miss */
-};
 
 struct co_dir {
 	uint64_t *ids;
@@ -258,8 +251,9 @@ static void co_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct co_node *n;
 	int r, cfd;
 
+	/* O_TRUNC comes here too: libfuse asks for atomic_o_trunc */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+		co_open_write(req, ino, fi);
 		return;
 	}
 	r = co_revalidate(m, ino, req);
@@ -279,6 +273,7 @@ static void co_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	f->id = ino;
 	f->cfd = cfd;
 	f->ofd = -1;
+	f->wfd = -1;
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, ino);
 	if (!n) {
@@ -370,6 +365,7 @@ static void co_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct co_file *f = (struct co_file *)(uintptr_t)fi->fh;
 
 	if (f) {
+		co_release_write(mgr(req), f);
 		close(f->cfd);
 		if (f->ofd >= 0)
 			close(f->ofd);
@@ -626,8 +622,13 @@ static void co_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct co_mgr *m = mgr(req);
 	char v[32];
 
+	if (strncmp(name, CO_XATTR_PREFIX, strlen(CO_XATTR_PREFIX))) {
+		co_setxattr_origin(req, ino, name, value, size, flags);
+		return;
+	}
 	if (strcmp(name, CO_XATTR_PREFIX "mode") || size >= sizeof(v)) {
-		fuse_reply_err(req, EROFS);
+		/* the others say what the manager knows: not settable */
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	memcpy(v, value, size);
@@ -640,59 +641,6 @@ static void co_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else {
 		fuse_reply_err(req, EINVAL);
 	}
-}
-
-static void co_erofs_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
-			   mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_erofs_name(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int to_set, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-		       const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void co_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, EROFS);
 }
 
 const struct fuse_lowlevel_ops co_ops = {
@@ -712,11 +660,16 @@ const struct fuse_lowlevel_ops co_ops = {
 	.getxattr = co_getxattr,
 	.listxattr = co_listxattr,
 	.setxattr = co_setxattr,
+	/* the changing operations (write.c) */
+	.write = co_write,
+	.flush = co_flush,
+	.fsync = co_fsync,
+	.fsyncdir = co_fsyncdir,
 	.setattr = co_setattr,
 	.mknod = co_mknod,
-	.mkdir = co_erofs_entry,
-	.unlink = co_erofs_name,
-	.rmdir = co_erofs_name,
+	.mkdir = co_mkdir,
+	.unlink = co_unlink,
+	.rmdir = co_rmdir,
 	.symlink = co_symlink,
 	.rename = co_rename,
 	.link = co_link,

@@ -32,6 +32,8 @@ struct co_job *co_job_new(co_job_fn fn, const char *path)
 	j->fn = fn;
 	j->fd = -1;
 	j->refs = 1;
+	j->cred_uid = (uid_t)-1;
+	j->cred_gid = (gid_t)-1;
 	{
 		pthread_condattr_t a;
 
@@ -57,6 +59,9 @@ static void job_free(struct co_job *j)
 		close(j->fd);
 	pthread_cond_destroy(&j->cond);
 	free(j->path);
+	free(j->path2);
+	free(j->target);
+	free(j->xname);
 	free(j->buf);
 	free(j);
 }

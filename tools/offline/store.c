@@ -30,7 +30,8 @@ struct co_store {
 	pthread_mutex_t tx;		/* held from BEGIN to COMMIT, recursive */
 	int depth;
 	int doomed;			/* error that rolls the outer tx back */
-	sqlite3_stmt *load, *find, *ins, *upd, *kids, *rdel, *rins, *rget,
+	uint64_t max_id;		/* ids are never reused: see co_store_put */
+	sqlite3_stmt *hw, *load, *find, *ins, *upd, *kids, *rdel, *rins, *rget,
 		     *xdel, *xins, *xget, *lru, *ndel;
 };
 
@@ -51,6 +52,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS xattr(node INTEGER NOT NULL, name BLOB NOT NULL,"
 	" value BLOB, PRIMARY KEY(node, name));"
 	"CREATE INDEX IF NOT EXISTS node_lru ON node(used) WHERE cached > 0;"
+	/* the highest id a deleted row had: never given again */
+	"CREATE TABLE IF NOT EXISTS idmax(k INTEGER PRIMARY KEY CHECK(k = 0),"
+	" v INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO node(id, parent, name) VALUES(1, 0, '');";
 
 #define COLS "id, parent, name, ino, mode, nlink, uid, gid, rdev, size, " \
@@ -103,8 +107,8 @@ int co_store_open(struct co_mgr *m, struct co_store **ret)
 	    prep(s, "SELECT " COLS " FROM node WHERE parent = ? AND name = ?", &s->find) ?:
 	    prep(s, "INSERT INTO node(parent, name, ino, mode, nlink, uid, gid,"
 		 " rdev, size, blocks, blksize, atime, mtime, ctime, link, listed,"
-		 " xattrs, pinned, complete, used, cached)"
-		 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s->ins) ?:
+		 " xattrs, pinned, complete, used, cached, id)"
+		 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s->ins) ?:
 	    prep(s, "UPDATE node SET parent=?, name=?, ino=?, mode=?, nlink=?,"
 		 " uid=?, gid=?, rdev=?, size=?, blocks=?, blksize=?, atime=?,"
 		 " mtime=?, ctime=?, link=?, listed=?, xattrs=?, pinned=?,"
@@ -118,10 +122,23 @@ int co_store_open(struct co_mgr *m, struct co_store **ret)
 	    prep(s, "SELECT name, value FROM xattr WHERE node = ?", &s->xget) ?:
 	    prep(s, "SELECT id FROM node WHERE cached > 0 AND pinned = 0"
 		 " ORDER BY used LIMIT ?", &s->lru) ?:
-	    prep(s, "DELETE FROM node WHERE id = ?", &s->ndel);
+	    prep(s, "DELETE FROM node WHERE id = ?", &s->ndel) ?:
+	    prep(s, "INSERT INTO idmax(k, v) VALUES(0, ?) ON CONFLICT(k)"
+		 " DO UPDATE SET v = max(v, excluded.v)", &s->hw);
 	if (r) {
 		co_store_close(s);
 		return r;
+	}
+	{
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(s->db, "SELECT max((SELECT max(id) FROM node),"
+				       " coalesce((SELECT v FROM idmax), 0))", -1,
+				       &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				s->max_id = (uint64_t)sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
 	}
 	*ret = s;
 	return 0;
@@ -129,7 +146,7 @@ int co_store_open(struct co_mgr *m, struct co_store **ret)
 
 void co_store_close(struct co_store *s)
 {
-	sqlite3_stmt *all[] = { s->load, s->find, s->ins, s->upd, s->kids,
+	sqlite3_stmt *all[] = { s->hw, s->load, s->find, s->ins, s->upd, s->kids,
 				s->rdel, s->rins, s->rget, s->xdel, s->xins,
 				s->xget, s->lru, s->ndel };
 	size_t i;
@@ -291,11 +308,16 @@ int co_store_put(struct co_store *s, struct co_node *n)
 	sqlite3_bind_int(st, 19, n->complete);
 	sqlite3_bind_int64(st, 20, (int64_t)n->used);
 	sqlite3_bind_int64(st, 21, (int64_t)co_node_cached(n));
-	if (n->id)
-		sqlite3_bind_int64(st, 22, (int64_t)n->id);
+	/*
+	 * An id is a FUSE node id and names a data file: one given again
+	 * while the kernel still holds the old one would mix two objects'
+	 * pages, so new rows count up from the highest id ever used rather
+	 * than SQLite's max(rowid) + 1, which reuses a deleted last row's.
+	 */
+	sqlite3_bind_int64(st, 22, (int64_t)(n->id ? n->id : s->max_id + 1));
 	rc = sqlite3_step(st);
 	if (!n->id && rc == SQLITE_DONE)
-		n->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+		n->id = ++s->max_id;
 	rc = done(s, st, rc);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -396,6 +418,8 @@ int co_store_prune(struct co_store *s, uint64_t parent,
 	}
 	done(s, s->kids, SQLITE_DONE);
 	for (i = 0; i < ngone; i++) {
+		sqlite3_bind_int64(s->hw, 1, (int64_t)gone[i]);
+		done(s, s->hw, sqlite3_step(s->hw));
 		sqlite3_bind_int64(s->rdel, 1, (int64_t)gone[i]);
 		done(s, s->rdel, sqlite3_step(s->rdel));
 		sqlite3_bind_int64(s->xdel, 1, (int64_t)gone[i]);
@@ -407,6 +431,32 @@ int co_store_prune(struct co_store *s, uint64_t parent,
 	*ret_gone = gone;
 	*ret_ngone = ngone;
 	return 0;
+}
+
+int co_store_delete(struct co_store *s, uint64_t id)
+{
+	int r;
+
+	r = co_store_begin(s);
+	if (r)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_bind_int64(s->hw, 1, (int64_t)id);
+	r = done(s, s->hw, sqlite3_step(s->hw));
+	if (!r) {
+		sqlite3_bind_int64(s->rdel, 1, (int64_t)id);
+		r = done(s, s->rdel, sqlite3_step(s->rdel));
+	}
+	if (!r) {
+		sqlite3_bind_int64(s->xdel, 1, (int64_t)id);
+		r = done(s, s->xdel, sqlite3_step(s->xdel));
+	}
+	if (!r) {
+		sqlite3_bind_int64(s->ndel, 1, (int64_t)id);
+		r = done(s, s->ndel, sqlite3_step(s->ndel));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r ? co_store_abort(s, r) : co_store_commit(s);
 }
 
 int co_store_put_xattrs(struct co_store *s, uint64_t id,

@@ -734,6 +734,9 @@ def user_cycle(e, as_user, path, home, env):
     r = run(SETPRIV + ['cat', os.path.join(path, 'a')], env=env)
     T.ok(r.rc == 0 and top_fstype(path) == 'fuse.cachectl-offline' and
          len(r.out) == 50000, 'the user reads through it', r.show()[:300])
+    r = run(SETPRIV + ['sh', '-c', 'echo written by the user > "$1"', 'sh',
+                       os.path.join(path, 'b')], env=env)
+    T.ok(r.rc == 0, 'the user writes through it', r.show()[:300])
     r = as_user('disconnect', path)
     r2 = run(SETPRIV + ['cat', os.path.join(path, 'a')], env=env)
     T.ok(r.rc == 0 and r2.rc == 0 and len(r2.out) == 50000,
@@ -741,6 +744,10 @@ def user_cycle(e, as_user, path, home, env):
     r = as_user('detach', path)
     T.ok(r.rc == 0 and top_fstype(path) != 'fuse.cachectl-offline',
          'detach as the user', r.show())
+    b = os.path.join(path, 'b')
+    T.ok(os.path.exists(b) and os.stat(b).st_uid == NOBODY and
+         open(b, 'rb').read() == b'written by the user\n',
+         'on the origin: the written file, the user\'s')
     T.ok(os.path.isdir(os.path.join(home, '.cache', 'cachectl', 'offline')),
          'the default cache is under $XDG_CACHE_HOME/cachectl/offline')
 
@@ -900,6 +907,276 @@ def g_cull(e):
     T.eq(e.check_claims(), [], 'and what is held holds the origin\'s bytes')
 
 
+
+# ---- changes through the attachment ----------------------------------------
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+
+
+def renameat2(a, b, flags):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), a)
+
+
+def attrs(path):
+    """what a change must leave the same on both sides"""
+    st = os.lstat(path)
+    data = None
+    if stat.S_ISREG(st.st_mode):
+        with open(path, 'rb') as f:
+            data = sha(f.read())
+    elif stat.S_ISLNK(st.st_mode):
+        data = os.readlink(path)
+    return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_size,
+            st.st_uid, st.st_gid, st.st_mtime_ns, data)
+
+
+def tree(base):
+    """every name under base with attrs() and xattrs, the root excluded"""
+    out = {}
+    for root, dirs, files in os.walk(base):
+        for n in dirs + files:
+            p = os.path.join(root, n)
+            x = {}
+            if not os.path.islink(p):
+                for k in os.listxattr(p, follow_symlinks=False):
+                    if not k.startswith('user.cachectl.'):
+                        x[k] = os.getxattr(p, k, follow_symlinks=False)
+            a = attrs(p)
+            if stat.S_ISDIR(a[0]):
+                a = a[:2] + a[3:5]      # a directory's size and mtime: the fs's
+            out[os.path.relpath(p, base)] = (a, sorted(x.items()))
+    return out
+
+
+def child_errno(code, *args, timeout=20):
+    """(errno or 0, seconds) of code (an OSError ends it) run in a child"""
+    prog = ('import os,sys,ctypes\ntry:\n' +
+            ''.join(' ' + ln + '\n' for ln in code.splitlines()) +
+            'except OSError as e:\n sys.exit(100+e.errno)\n')
+    r = run([sys.executable, '-c', prog] + list(args), timeout=timeout)
+    e = r.rc - 100 if r.rc is not None and r.rc >= 100 else (0 if r.rc == 0 else -1)
+    return e, r.elapsed
+
+
+def changes(e, P):
+    """every kind of change, through the attachment at P(...)"""
+    data = os.urandom(300000)
+    with open(P('new.bin'), 'wb') as f:
+        f.write(data)
+    with open(P('d000', 'f0000'), 'r+b') as f:     # cached: read before
+        f.seek(1000)
+        f.write(b'X' * 5000)
+        f.seek(0, 2)
+        f.write(b'appended')
+        f.flush()
+        os.fsync(f.fileno())
+    with open(P('d000', 'f0001'), 'ab') as f:
+        f.write(b'Y' * 70000)
+    os.truncate(P('d000', 'f0002'), 1000)
+    os.truncate(P('d000', 'f0003'), 90000)
+    with open(P('d000', 'f0004'), 'wb') as f:       # O_TRUNC, then write
+        f.write(b'rewritten\n')
+    os.chmod(P('d000', 'f0005'), 0o600)
+    os.chown(P('d000', 'f0006'), 1234, 4321)
+    os.utime(P('d000', 'f0007'), ns=(1000000000123, 2000000000456))
+    os.mkdir(P('newdir'), 0o750)
+    with open(P('newdir', 'inner'), 'wb') as f:
+        f.write(b'inner bytes')
+    os.mkdir(P('gone'))
+    os.rmdir(P('gone'))
+    os.unlink(P('d000', 'f0008'))
+    os.rename(P('d000', 'f0009'), P('renamed'))
+    os.rename(P('d001'), P('moved'))                # a directory, listed
+    os.rename(P('new.bin'), P('moved', 'f0000'))    # over an existing name
+    renameat2(P('d000', 'f0010'), P('d000', 'f0011'), RENAME_EXCHANGE)
+    err = errno_of(renameat2, P('d000', 'f0012'), P('d000', 'f0013'),
+                   RENAME_NOREPLACE)
+    os.link(P('d000', 'f0014'), P('hardlink'))
+    os.symlink('d000/f0015', P('symlink'))
+    os.setxattr(P('d000', 'f0015'), 'user.color', b'green')
+    os.removexattr(P('d000', 'f0016'), 'user.color')
+    fd = os.open(P('moved'), os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(fd)
+    os.close(fd)
+    return err
+
+
+def g_write(e):
+    """connected: every change reaches the origin and stays in the cache;
+    offline, what was written is served, and changes fail EHOSTDOWN"""
+    files = make_tree(e.back, 2, 20, 30000)
+    for f in files:
+        os.setxattr(os.path.join(e.back, f), 'user.color', b'blue')
+    fs = e.origin()
+    T.ok(e.attach().rc == 0, 'attach')
+
+    def P(*a):
+        return os.path.join(e.path, *a)
+    for f in files:                     # in the cache before the changes
+        with open(P(f), 'rb') as fh:
+            fh.read()
+    os.listdir(P('d001'))
+    err = changes(e, P)
+    T.eq(errno.errorcode.get(err), 'EEXIST',
+         'rename with RENAME_NOREPLACE over a name: EEXIST from the origin')
+    back = tree(e.back)
+    T.eq(back.get('moved/f0000', ((None,) * 7,))[0][6],
+         sha(open(os.path.join(e.back, 'moved', 'f0000'), 'rb').read()),
+         'sanity: the origin tree is read')
+    want = {
+        'd000/f0002': 1000, 'd000/f0003': 90000, 'd000/f0001': 30000 + 70000,
+        'd000/f0000': 30008, 'd000/f0004': 10, 'moved/f0000': 300000,
+    }
+    T.eq({k: back[k][0][2] for k in want}, want,
+         'the origin has the sizes the changes made')
+    T.ok(back['d000/f0005'][0][1] == 0o600 and
+         back['d000/f0006'][0][3:5] == (1234, 4321) and
+         back['d000/f0007'][0][5] == 2000000000456,
+         'chmod, chown, utimes reached the origin')
+    T.ok('d000/f0008' not in back and 'd000/f0009' not in back and
+         'renamed' in back and 'd001' not in back and 'moved/f0019' in back and
+         'gone' not in back and back['newdir'][0][1] == 0o750,
+         'unlink, rename (a file, a directory), mkdir, rmdir on the origin')
+    T.eq(os.readlink(os.path.join(e.back, 'symlink')), 'd000/f0015',
+         'symlink on the origin')
+    T.eq(os.stat(os.path.join(e.back, 'hardlink')).st_ino,
+         os.stat(os.path.join(e.back, 'd000', 'f0014')).st_ino,
+         'link: the same inode on the origin')
+    T.ok(dict(back['d000/f0015'][1]).get('user.color') == b'green' and
+         'user.color' not in dict(back['d000/f0016'][1]),
+         'setxattr, removexattr on the origin')
+    exch = (open(os.path.join(e.back, 'd000', 'f0010'), 'rb').read(),
+            open(os.path.join(e.back, 'd000', 'f0011'), 'rb').read())
+    T.eq(tree(e.path), back,
+         'through the attachment: the tree, bytes, attributes and xattrs the '
+         'origin has')
+    T.eq(e.check_claims(), [], 'every range the cache claims holds the origin\'s bytes')
+    claimed = {rel for _, rel, _, _ in e.claims()}
+    T.ok({'moved/f0000', 'd000/f0000', 'd000/f0004', 'newdir/inner'} <= claimed,
+         'written files are kept in the cache', sorted(claimed)[:20])
+    # another writer changes a file the kernel has pages of
+    with open(P('d000', 'f0017'), 'rb') as fh:
+        fh.read()
+    other = os.path.join(e.back, 'd000', 'f0017')
+    with open(other, 'r+b') as fh:
+        fh.write(b'changed by another writer')
+    new = open(other, 'rb').read()
+    ok, secs = wait_for(lambda: open(P('d000', 'f0017'), 'rb').read() == new, 5, 0.2)
+    T.ok(ok, 'a file changed on the origin by another writer is read new '
+         '(%.2f s, actimeo 1 s)' % secs)
+    os.listxattr(P('d000', 'f0017'))    # a new version's xattrs, asked again
+
+    # offline: what was written is served
+    fs.gone('enotconn')
+    ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'disconnected', 10, 0.1)
+    T.ok(ok, 'server gone: disconnected')
+    back.pop('d000/f0017')
+    got = tree(e.path)
+    got.pop('d000/f0017', None)
+    T.eq(got, back, 'offline: the tree as the changes left it, bytes included')
+    T.eq((open(P('d000', 'f0010'), 'rb').read(), open(P('d000', 'f0011'), 'rb').read()),
+         exch, 'offline: RENAME_EXCHANGE\'s two files in their new places')
+
+    # changes while disconnected fail with the documented error, at once
+    tries = [
+        ('open(sys.argv[1] + "/d000/f0000", "r+b")', 'open for writing'),
+        ('open(sys.argv[1] + "/brand-new", "wb")', 'create'),
+        ('os.mkdir(sys.argv[1] + "/nd")', 'mkdir'),
+        ('os.unlink(sys.argv[1] + "/renamed")', 'unlink'),
+        ('os.rmdir(sys.argv[1] + "/newdir")', 'rmdir'),
+        ('os.rename(sys.argv[1] + "/renamed", sys.argv[1] + "/r2")', 'rename'),
+        ('os.link(sys.argv[1] + "/renamed", sys.argv[1] + "/l2")', 'link'),
+        ('os.symlink("x", sys.argv[1] + "/s2")', 'symlink'),
+        ('os.truncate(sys.argv[1] + "/renamed", 3)', 'truncate'),
+        ('os.chmod(sys.argv[1] + "/renamed", 0o644)', 'chmod'),
+        ('os.utime(sys.argv[1] + "/renamed")', 'utimes'),
+        ('os.setxattr(sys.argv[1] + "/renamed", "user.a", b"1")', 'setxattr'),
+        ('os.removexattr(sys.argv[1] + "/renamed", "user.color")', 'removexattr'),
+    ]
+    bad = []
+    for code, what in tries:
+        err, secs = child_errno(code, e.path)
+        if err != errno.EHOSTDOWN or secs > 1.0:
+            bad.append((what, errno.errorcode.get(err, err), round(secs, 2)))
+    T.eq(bad, [], 'offline: %d kinds of change fail EHOSTDOWN within 1 s' % len(tries))
+    T.eq(tree(e.path).get('renamed'), back['renamed'], 'and change nothing')
+    fs.back()
+    ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
+    T.ok(ok, 'server back: connected')
+    with open(P('renamed'), 'ab') as fh:
+        fh.write(b'after')
+    T.eq(open(os.path.join(e.back, 'renamed'), 'rb').read()[-5:], b'after',
+         'reconnected: writes go through again')
+
+
+def g_write_hang(e):
+    """a hung origin costs a change at most the deadline and disconnects"""
+    make_tree(e.back, 1, 3, 100000)
+    fs = e.origin(gone_timeout=60)
+    T.ok(e.attach().rc == 0, 'attach')
+    f = os.path.join(e.path, 'd000', 'f0000')
+    with open(f, 'rb') as fh:
+        fh.read()
+    code = ('import os,sys,time\n'
+            'fd = os.open(sys.argv[1], os.O_WRONLY)\n'
+            'os.pwrite(fd, b"1" * 4096, 0)\n'
+            'print("open", flush=True)\n'
+            'sys.stdin.readline()\n'
+            't0 = time.monotonic()\n'
+            'try:\n'
+            ' os.pwrite(fd, b"2" * 4096, 8192)\n'
+            ' e = 0\n'
+            'except OSError as x:\n'
+            ' e = x.errno\n'
+            'print(e, time.monotonic() - t0, flush=True)\n')
+    p = subprocess.Popen([sys.executable, '-c', code, f], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        T.eq(p.stdout.readline().strip(), 'open', 'a writer wrote through')
+        fs.gone('block')
+        p.stdin.write('go\n')
+        p.stdin.flush()
+        import select
+        rd, _, _ = select.select([p.stdout], [], [], 10)
+        out = p.stdout.readline().split() if rd else ['hung', '10']
+    finally:
+        p.kill()
+        p.wait()
+    T.ok(out[0] == str(errno.EIO) and float(out[1]) < 1.0 + 1.5,
+         'a write that meets the hang fails EIO after the 1 s deadline (%s)'
+         % (out,))
+    T.eq(xattr(e.path, 'mode'), 'disconnected', 'and the attachment is disconnected')
+    err, secs = child_errno('os.mkdir(sys.argv[1] + "/x")', e.path)
+    T.ok(err == errno.EHOSTDOWN and secs < 1.0,
+         'then a mkdir fails EHOSTDOWN at once (%s, %.2f s)'
+         % (errno.errorcode.get(err, err), secs))
+    fs.back()
+    ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
+    T.ok(ok, 'server back: connected')
+    # a change cut off by the deadline may still be made: nothing claimed
+    # of what it touched may be wrong (the name is known to the kernel, so
+    # the UNLINK itself meets the hang, not a LOOKUP before it)
+    victim = os.path.join(e.path, 'd000', 'f0002')
+    os.stat(victim)
+    fs.gone('block')
+    err, secs = child_errno('os.unlink(sys.argv[1])', victim)
+    T.ok(err == errno.EIO and secs < 2.5, 'an unlink that meets the hang: EIO '
+         'within the deadline (%s, %.2f s)' % (errno.errorcode.get(err, err), secs))
+    fs.back()
+    ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
+    T.ok(ok and not os.path.exists(os.path.join(e.back, 'd000', 'f0002')),
+         'back: the origin made the unlink after all')
+    T.ok(not os.path.exists(victim), 'and the attachment shows it')
+    e.cl('disconnect', e.path)
+    err = errno_of(os.stat, os.path.join(e.path, 'd000', 'nosuch'))
+    T.eq(errno.errorcode.get(err), 'EHOSTDOWN',
+         'offline, the directory it touched is no longer known whole')
+    e.cl('reconnect', e.path)
+    T.eq(e.check_claims(), [], 'every range the cache claims holds the origin\'s bytes')
+
 GROUPS = {
     'attach': g_attach,
     'offline': g_offline,
@@ -912,6 +1189,8 @@ GROUPS = {
     'user': g_user,
     'sshfs': g_sshfs,
     'cull': g_cull,
+    'write': g_write,
+    'write-hang': g_write_hang,
 }
 
 

@@ -8,8 +8,10 @@
  * file so a later disconnect serves them.
  *
  * Data before the claim, as for fills: bytes are written and fdatasync'ed
- * before the row that claims them commits, and a claimed range is
- * released (committed) before its bytes are overwritten.
+ * before the row that claims them commits, and a claimed range a change
+ * will overwrite or cut is released (committed) before the change goes to
+ * the origin, so after a kill -9 at any point every claim still holds the
+ * origin's bytes.
  *
  * Disconnected, every change fails at once with EHOSTDOWN ("not available
  * disconnected") until the offline journal (journal.h) takes them. A change
@@ -282,27 +284,22 @@ void co_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (j)
 		j->flags = fi->flags;
 	if (fi->flags & O_TRUNC) {
+		/* what the truncate cuts is unclaimed before it happens */
 		pthread_mutex_lock(co_data_lock(m, ino));
 		pthread_mutex_lock(&m->lock);
 		n = co_node_get(m, ino);
-		if (n)
+		if (n) {
 			n->wgen++;
+			release_range(m, n, 0, UINT64_MAX);
+		}
 		pthread_mutex_unlock(&m->lock);
 	}
 	r = change(m, j, req, &unsure);
 	if (r) {
-		if (fi->flags & O_TRUNC) {
-			if (unsure) {
-				pthread_mutex_lock(&m->lock);
-				n = co_node_get(m, ino);
-				if (n) {
-					release_range(m, n, 0, UINT64_MAX);
-					n->validated_ns = 0;
-				}
-				pthread_mutex_unlock(&m->lock);
-			}
+		if (fi->flags & O_TRUNC)
 			pthread_mutex_unlock(co_data_lock(m, ino));
-		}
+		if (unsure)
+			node_unsure(m, ino);
 		co_job_put(m, j);
 		fuse_reply_err(req, -r);
 		return;
@@ -428,6 +425,8 @@ static void write_through(struct co_mgr *m, uint64_t id, int cfd,
 		pthread_mutex_unlock(co_data_lock(m, id));
 		return;
 	}
+	/* a fill that read while the write was on its way keeps nothing */
+	n->wgen++;
 	if (co_version_changed(&n->st, pre))
 		co_node_forget_data(m, n);
 	old_size = (uint64_t)n->st.st_size;
@@ -444,9 +443,7 @@ static void write_through(struct co_mgr *m, uint64_t id, int cfd,
 			}
 		}
 	}
-	/* the old bytes' claim goes before they are overwritten */
-	if (overlaps(n, off, end) && keep)
-		release_range(m, n, off, end);
+	/* (the old bytes' claim went before the write was sent) */
 	confirmed(m, n, post);
 	/* grown past what is held: not whole until the new bytes are in */
 	recompute_complete(n);
@@ -509,14 +506,19 @@ void co_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	if (refused_offline(m, req))
 		return;
+	pthread_mutex_lock(co_data_lock(m, ino));
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, ino);
 	if (n) {
-		/* a fill that read before this write must not keep its bytes */
+		/* a fill that read before this write must not keep its bytes,
+		 * and the bytes it overwrites are no longer claimed */
 		n->wgen++;
+		if (overlaps(n, (uint64_t)off, (uint64_t)off + size))
+			release_range(m, n, (uint64_t)off, (uint64_t)off + size);
 		path = strdup(n->path);
 	}
 	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(co_data_lock(m, ino));
 	if (path)
 		j = job(req, co_job_write, path);
 	free(path);
@@ -531,18 +533,10 @@ void co_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		unsure = false;
 	}
 	if (r) {
-		if (unsure) {
-			/* the origin may hold these bytes or the old ones */
-			pthread_mutex_lock(co_data_lock(m, ino));
-			pthread_mutex_lock(&m->lock);
-			n = co_node_get(m, ino);
-			if (n) {
-				release_range(m, n, (uint64_t)off, (uint64_t)off + size);
-				n->validated_ns = 0;
-			}
-			pthread_mutex_unlock(&m->lock);
-			pthread_mutex_unlock(co_data_lock(m, ino));
-		}
+		/* the origin may hold these bytes or the old ones: neither is
+		 * claimed, and its size is asked again */
+		if (unsure)
+			node_unsure(m, ino);
 		co_job_put(m, j);
 		fuse_reply_err(req, -r);
 		return;
@@ -616,12 +610,17 @@ void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 	if (refused_offline(m, req))
 		return;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		pthread_mutex_lock(co_data_lock(m, ino));
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, ino);
 	if (n) {
 		reg = S_ISREG(n->st.st_mode);
-		if (to_set & FUSE_SET_ATTR_SIZE)
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			/* what a shrink cuts is unclaimed before it happens */
 			n->wgen++;
+			release_range(m, n, (uint64_t)attr->st_size, UINT64_MAX);
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	/* only ftruncate(2) sends a handle: a file's, never a directory's */
@@ -643,22 +642,9 @@ void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (f && f->wfd >= 0)
 			j->fd = dup(f->wfd);
 	}
-	if (to_set & FUSE_SET_ATTR_SIZE)
-		pthread_mutex_lock(co_data_lock(m, ino));
 	if (!r)
 		r = change(m, j, req, &unsure);
 	if (r) {
-		if (unsure && (to_set & FUSE_SET_ATTR_SIZE)) {
-			pthread_mutex_lock(&m->lock);
-			n = co_node_get(m, ino);
-			if (n) {
-				uint64_t keep = (uint64_t)attr->st_size < (uint64_t)n->st.st_size ?
-						(uint64_t)attr->st_size : (uint64_t)n->st.st_size;
-
-				release_range(m, n, keep, UINT64_MAX);
-			}
-			pthread_mutex_unlock(&m->lock);
-		}
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			pthread_mutex_unlock(co_data_lock(m, ino));
 		if (unsure)

@@ -140,6 +140,7 @@ enum {
 };
 int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd,
 			   const struct stat *st);
+int cachectl__stacked_kind_nowait(struct cachectl_ctx *ctx, int fd);
 int cachectl__stacked_open(struct cachectl_ctx *ctx, int fd,
 			   const struct stat *st);
 void cachectl__stacked_free(struct cachectl_ctx *ctx);

@@ -158,9 +158,12 @@ CACHECTL_EXPORT int cachectl_file_query_cached(struct cachectl_ctx *ctx, int fd,
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctx->cachestat, CACHECTL__CS_YES, __ATOMIC_RELAXED);
-	/* an empty inode of a stacked filesystem: the pages are elsewhere */
+	/*
+	 * An empty inode of a stacked filesystem: the pages are elsewhere.
+	 * Only what is known without a request to the filesystem counts.
+	 */
 	if (!cs.nr_cache && !cs.nr_evicted && !cs.nr_recently_evicted &&
-	    cachectl__stacked_kind(ctx, fd, NULL) != CACHECTL__STACKED_NO)
+	    cachectl__stacked_kind_nowait(ctx, fd) != CACHECTL__STACKED_NO)
 		return -EXDEV;
 	*ret_bytes = cs.nr_cache * (uint64_t)ctx->page_size;
 	return 0;

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <libmount.h>
 
@@ -64,6 +65,30 @@ int cachectl__stacked_kind(struct cachectl_ctx *ctx, int fd,
 		ctx->stacked_kind = kind + 1;
 		pthread_mutex_unlock(&ctx->stacked_lock);
 	}
+	return kind;
+}
+
+/*
+ * The same without asking the filesystem, whose server may never answer
+ * (a FUSE server's statfs, on a hung mount): the device from statx()
+ * without a sync, then what the last answer for that device said. -1
+ * when only asking would tell.
+ */
+int cachectl__stacked_kind_nowait(struct cachectl_ctx *ctx, int fd)
+{
+	struct statx stx;
+	dev_t dev;
+	int kind = -1;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) < 0)
+		return -1;
+	if (stx.stx_dev_major != 0)
+		return CACHECTL__STACKED_NO;
+	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	pthread_mutex_lock(&ctx->stacked_lock);
+	if (ctx->stacked_kind && ctx->stacked_dev == dev)
+		kind = ctx->stacked_kind - 1;
+	pthread_mutex_unlock(&ctx->stacked_lock);
 	return kind;
 }
 

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'pylib'))
 sys.path.insert(0, os.path.join(HERE, '..', 'slowfs'))
 from cachectl_test import (Conn, KiB, MiB, NOBODY, ProtoError, Skip,  # noqa: E402
                            wait_for)
-from daemontest import CLEANUP, Daemon, main, RAW_CLIENT, write_file  # noqa: E402
+from daemontest import CLEANUP, Daemon, kcached, main, RAW_CLIENT, write_file  # noqa: E402
 
 SLOWFS = os.environ.get('SLOWFS', '')
 ANSWER_SECS = 1.0       # the acceptance bound for root and other clients
@@ -483,10 +483,95 @@ def t_refusals(t, E):
     s.close()
 
 
+# ===========================================================================
+# hung-pin: a pin's own filesystem hangs under it
+# ===========================================================================
+
+DROPPER = r'''
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print('open', flush=True)
+sys.stdin.readline()
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+print('dropped', flush=True)
+sys.stdin.read()
+'''
+
+
+def t_hung_pin(t, E):
+    """The refill of a pin whose mount hangs (a hard NFS mount, a stopped
+    sshd) runs off the loop: root's pins and other clients answer within
+    1 s while it hangs, and the pin is refilled again once it is back."""
+    if not SLOWFS or not os.access(SLOWFS, os.X_OK) or not os.path.exists('/dev/fuse'):
+        raise Skip('no /dev/fuse or no slowfs')
+    import slowfs
+    back, mnt = E.path('back'), E.path('mnt')
+    for i in range(40):
+        write_file(os.path.join(back, 'tree', 'd%d' % (i % 4), 'f%02d' % i), 64 * KiB)
+    fs = slowfs.SlowFS(back, mnt, exe=SLOWFS, gone_timeout=60)
+    fs.start()
+    CLEANUP.append(lambda: fs.stop(check=False))
+    d, env, store = system_daemon(t, E)
+    local = write_file(E.path('files', 'a'), 64 * KiB)
+    tree = os.path.join(mnt, 'tree')
+    r = E.cachectl(['pin', '--system', '--no-prefetch', local], env=env)
+    t.eq(r.rc, 0, 'root pins a local file', r.show())
+    r = E.cachectl(['pin', '--system', '-r', tree], env=env, timeout=60)
+    t.eq(r.rc, 0, 'root pins a 40-file tree on slowfs', r.show())
+    victim = os.path.join(tree, 'd1', 'f01')
+    t.ok(wait_for(lambda: kcached(victim) == 64 * KiB, 20)[0],
+         'the pinned tree is resident (kernel: %s of %d bytes of %s)'
+         % (kcached(victim), 64 * KiB, victim))
+
+    # Every file's attributes expire (slowfs: 1 s), so each check that
+    # looks past a bare cachestat() (fstat, a reopen, a refill) is a
+    # request the hung server never answers.
+    # Dropping pages asks no server, but closing a FUSE file does (FLUSH):
+    # a child opens it before the hang, drops its pages during it and
+    # closes it after, so this process never holds it across a fork.
+    dropper = subprocess.Popen([sys.executable, '-c', DROPPER, victim],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    t.eq(dropper.stdout.readline().strip(), 'open', 'a child holds a pinned file open')
+    fs.gone('block')
+    dropper.stdin.write('drop\n')
+    dropper.stdin.flush()
+    t.eq(dropper.stdout.readline().strip(), 'dropped',
+         'its pages are dropped while the mount hangs')
+    t0 = time.monotonic()
+    worst = 0.0
+    while time.monotonic() - t0 < 6:
+        worst = max(worst, timed_pins(t, E, env, 'pin on a hung mount'))
+        t1 = time.monotonic()
+        c = Conn(d.sock, timeout=ANSWER_SECS + 1)
+        verb, _ = c.call('STATUS', [('path', local)], timeout=ANSWER_SECS + 1)
+        c.close()
+        el = time.monotonic() - t1
+        t.ok(verb == 'OK' and el <= ANSWER_SECS,
+             'pin on a hung mount: another client\'s STATUS answers in %.2f s' % el)
+        time.sleep(0.5)
+    t.diag('worst root pins answer while the pin\'s mount hung: %.2f s' % worst)
+    r = E.cachectl(['pins', '--system'], env=env, timeout=30)
+    t.diag(r.text)
+    fs.back()
+    t.ok(wait_for(lambda: d.ping(ANSWER_SECS) is None, 20)[0], 'mount back: the daemon answers',
+         d.tail())
+    # the server is back: what was evicted while it hung comes back
+    dropper.stdin.close()
+    dropper.wait(timeout=20)
+    slowfs.evict(victim)
+    t.ok(wait_for(lambda: kcached(victim) == 64 * KiB, 20)[0],
+         'mount back: an evicted pinned file is refilled (kernel: %s bytes)'
+         % kcached(victim))
+    t.ok(d.alive(), 'cachectld still runs', d.tail())
+    d.kill()
+    fs.stop(check=False)
+
+
 GROUPS = {
     'lockout': t_lockout,
     'event-flood': t_flood,
     'slow-status': t_slow,
+    'hung-pin': t_hung_pin,
     'pin-refusals': t_refusals,
 }
 

@@ -52,7 +52,7 @@
 
 /* What an epoll event belongs to; first member of each owner. */
 enum src_type { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_INOTIFY, SRC_CLIENT,
-		SRC_WORKER, SRC_WORKER_CMD, SRC_RESOLVE };
+		SRC_WORKER, SRC_WORKER_CMD, SRC_RESOLVE, SRC_FSCHECK };
 
 struct cd_source {
 	enum src_type type;
@@ -146,6 +146,12 @@ struct dfile {
 	uint64_t locked;		/* bytes locked */
 	bool want_lock;			/* the memory plan grants it */
 	bool relock;			/* locked inode was replaced */
+	/* its filesystem's calls, on a thread (fscheck.c) */
+	bool fresh;			/* not checked since it was kept */
+	uint8_t want_kind, again;	/* CHECK_*: waiting, asked while out */
+	struct cd_fsq *want_q;		/* waiting there, or NULL */
+	struct dfile *want_next, **want_pprev;
+	struct cd_check *check;		/* out, or NULL */
 };
 
 struct dpin {
@@ -187,6 +193,12 @@ struct worker;
 struct watch;
 struct cd_hold;
 struct cd_user;
+struct cd_fsq;
+struct cd_check;
+
+/* fscheck.c: what a kept file's filesystem is asked, on a thread */
+enum { CHECK_PREFETCH = 1, CHECK_QUERY = 2, CHECK_NEWFILE, CHECK_CLOSE };
+#define CD_FSQS_MAX 32
 
 enum { CD_JOB_STATUS, CD_JOB_PIN, CD_JOB_UNPIN, CD_JOB_WALK };
 
@@ -264,6 +276,14 @@ struct daemon {
 
 	/* descriptors kept open for cheap checks */
 	long fds_open, fd_budget;
+	long fds_coming;		/* being opened on threads */
+
+	/* filesystem calls on threads, a queue per device (fscheck.c) */
+	struct cd_source fscheck;
+	int fscheck_wfd;
+	struct cd_fsq *fsqs[CD_FSQS_MAX];
+	size_t nfsqs;
+	size_t newfiles;		/* inherit pins' new files being looked at */
 
 	/* hard pins (lock.c) */
 	struct worker **workers;
@@ -368,9 +388,21 @@ void cd_workers_stop(struct daemon *d);
 
 /* refill.c */
 void cd_refill_tick(struct daemon *d);
-int cd_refill_file(struct daemon *d, struct dfile *f, bool initial);
-int cd_query_file(struct daemon *d, struct dfile *f);
+void cd_refill_file(struct daemon *d, struct dfile *f);
+void cd_refill_checked(struct daemon *d, struct dfile *f, int r,
+		       const struct cachectl_residency *res);
+void cd_refill_prefetched(struct daemon *d, struct dfile *f, int r);
 void cd_refill_query_pin(struct daemon *d, struct dpin *p);
+
+/* fscheck.c */
+int cd_fscheck_init(struct daemon *d);
+void cd_check_want(struct daemon *d, struct dfile *f, int kind);
+void cd_check_forget(struct daemon *d, struct dfile *f);
+int cd_check_newfile(struct daemon *d, struct dpin *p, const char *path);
+void cd_fd_close(struct daemon *d, dev_t dev, int fd);
+void cd_fscheck_done(struct daemon *d);
+void cd_fscheck_tick(struct daemon *d);
+bool cd_fscheck_free(struct daemon *d);
 
 /* watch.c */
 int cd_watch_init(struct daemon *d);

@@ -18,11 +18,12 @@
 
 #include "cachectld.h"
 
+static void overflow(struct daemon *d, const char *why);
+
 static void on_event(struct daemon *d, struct dpin *p, const char *dir,
 		     const struct inotify_event *ev)
 {
 	struct dfile *f;
-	struct stat st;
 	char *path;
 
 	if (!ev->len) {
@@ -56,8 +57,9 @@ static void on_event(struct daemon *d, struct dpin *p, const char *dir,
 		if (f)
 			cd_pin_remove_file(d, f);
 	} else if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)) {
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-			cd_pin_add_file(d, p, path, &st);
+		/* lstat() off the loop: the mount may hang */
+		if (cd_check_newfile(d, p, path) == -ENOBUFS)
+			overflow(d, "too many new files waiting to be looked at");
 	}
 	free(path);
 }

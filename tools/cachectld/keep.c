@@ -27,46 +27,31 @@ void cd_file_release(struct daemon *d, struct dfile *f)
 {
 	if (f->lk != LK_NONE)
 		cd_unlock_file(d, f);
+	cd_check_forget(d, f);
 	if (f->fd >= 0) {
-		close(f->fd);
+		cd_fd_close(d, f->dev, f->fd);
 		f->fd = -1;
 		d->fds_open--;
 	}
+	f->fresh = false;
 	f->refilling = 0;
 	f->was_evicted = false;
 	f->starved = false;
 	f->want_lock = false;
 }
 
-/* Start keeping a file: a descriptor if we can afford one, data in. */
+/*
+ * Start keeping a file: a descriptor if we can afford one, data in (a
+ * hard pin's file sized for the lock plan), all on fscheck's thread.
+ */
 void cd_file_activate(struct daemon *d, struct dfile *f)
 {
-	struct dpin *p = f->pin;
-
 	if (!f->kept || f->removed)
 		return;
-	if (f->fd < 0 && d->fds_open < d->fd_budget) {
-		f->fd = cd_open_ro(f->path);
-		if (f->fd >= 0) {
-			d->fds_open++;
-		} else {
-			int e = errno;
-
-			if (cd_file_failed(d, f, -e))
-				cd_log(d, LOG_WARNING, "pin %s: cannot open %s: %s%s",
-				     cd_pesc(d, p->path), cd_pesc(d, f->path), strerror(e),
-				     e == EACCES && d->scope == CACHECTL_SCOPE_SYSTEM &&
-				     !d->cap_dac_read_search ?
-				     " (CAP_DAC_READ_SEARCH is missing)" : "");
-			return;
-		}
-	}
-	if (p->flags & CACHECTL_PIN_HARD) {
+	if (f->pin->flags & CACHECTL_PIN_HARD)
 		d->plan_needed = true;
-		cd_query_file(d, f);
-	} else {
-		cd_refill_file(d, f, true);
-	}
+	f->fresh = true;
+	cd_check_want(d, f, CHECK_QUERY);
 }
 
 /* ---- walking, on threads --------------------------------------------- */

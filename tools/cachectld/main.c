@@ -206,6 +206,9 @@ static void loop(struct daemon *d)
 			case SRC_RESOLVE:
 				cd_server_resolved(d);
 				break;
+			case SRC_FSCHECK:
+				cd_fscheck_done(d);
+				break;
 			}
 		}
 		cd_clients_reap(d);
@@ -236,12 +239,14 @@ int main(int argc, char **argv)
 		.loop.epfd = -1,
 		.listen.fd = -1,
 		.inotify.fd = -1,
+		.fscheck.fd = -1,
 		.memcg_limit = UINT64_MAX,
 	};
 	struct daemon *d = &dm;
 	const char *sock = NULL;
 	char *store_path = NULL;
 	int c, r, ret = 1;
+	bool ctx_used;
 
 	/* getopt names argv[0] in its messages: as cachectl's do, the name */
 	argv[0] = (char *)"cachectld";
@@ -305,6 +310,11 @@ int main(int argc, char **argv)
 		cd_log(d, LOG_ERR, "set-up: %s", strerror(-r));
 		goto out;
 	}
+	r = cd_fscheck_init(d);
+	if (r < 0) {
+		cd_log(d, LOG_ERR, "set-up: %s", strerror(-r));
+		goto out;
+	}
 	if (cd_server_open(d, sock) < 0)
 		goto out;
 	if (cd_caps_setup(d) < 0)
@@ -345,14 +355,15 @@ out:
 	cd_holds_free(d);
 	cd_pins_free(d);
 	cd_walks_free(d);
+	ctx_used = cd_fscheck_free(d);
 	cd_stash_free(d);
 	cd_watch_free(d);
 	cd_mem_free(d);
 	cd_server_close(d);
 	cd_loop_close(&d->loop);
 	cachectl_pinstore_unref(d->store);
-	/* a walk still out (a hung mount) uses the context till exit */
-	if (!d->nwalks)
+	/* a walk or check still out (a hung mount) uses the context till exit */
+	if (!d->nwalks && !ctx_used)
 		cachectl_unref(d->ctx);
 	return ret;
 }

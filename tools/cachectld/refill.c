@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,88 +33,23 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Residency of one file, into f->size/cached/unknown. */
-int cd_query_file(struct daemon *d, struct dfile *f)
+/*
+ * A bare cachestat() on a kept descriptor: the page cache only, never
+ * the filesystem, so it is asked here, on the loop (under a microsecond),
+ * seven times out of eight; the eighth, and every file without a kept
+ * descriptor, asks the filesystem for size and links (fscheck.c).
+ */
+static bool bare_check(struct daemon *d, struct dfile *f)
 {
-	struct cachectl_residency res;
-	struct stat st;
-	int fd = f->fd, r;
-
-	/*
-	 * On a kept descriptor, a bare cachestat() (under a microsecond)
-	 * seven times out of eight; the eighth also looks at size and
-	 * links through the full query, as does every reopened file.
-	 */
-	if (fd >= 0 && (++f->checks & 7) && !f->err && !f->unknown &&
-	    cachectl_file_query_cached(d->ctx, fd, &f->cached) == 0)
-		return 0;
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
-		/* deleted or renamed over: follow the path to the new inode */
-		close(fd);
-		f->fd = fd = -1;
-		d->fds_open--;
-		if (lstat(f->path, &st) == 0 && S_ISREG(st.st_mode)) {
-			f->dev = st.st_dev;
-			f->ino = st.st_ino;
-			if (f->lk != LK_NONE) {
-				/* the lock holds the old inode: move it */
-				f->relock = true;
-				d->plan_needed = true;
-			}
-			if (d->fds_open < d->fd_budget) {
-				f->fd = fd = cd_open_ro(f->path);
-				if (fd >= 0)
-					d->fds_open++;
-			}
-		}
-	}
-	if (fd < 0) {
-		fd = cd_open_ro(f->path);
-		if (fd < 0) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	r = cachectl_file_query(d->ctx, fd, 0, 0, 0, &res, sizeof(res));
-	if (fd != f->fd)
-		close(fd);
-	if (r < 0)
-		goto fail;
-	if (f->err) {
-		f->pin->dirty = true;
-		/* back (created again): a hard pin locks it again */
-		if (f->pin->flags & CACHECTL_PIN_HARD)
-			d->plan_needed = true;
-	}
-	f->err = 0;
-	cd_file_answered(d, f);
-	f->size = res.size;
-	f->cached = res.cached;
-	if ((res.flags & CACHECTL_RES_UNKNOWN) && res.size) {
-		if (!f->unknown) {
-			f->pin->dirty = true;
-			cd_residency_unknown(d, f);
-		}
-		f->unknown = true;
-	} else {
-		if (f->unknown)
-			f->pin->dirty = true;
-		f->unknown = false;
-	}
-	return 0;
-fail:
-	if ((r == -ENOENT || r == -ESTALE) && f->lk != LK_NONE) {
-		/* deleted: locking the old inode would keep it for nothing */
-		cd_unlock_file(d, f);
-		f->cached = 0;
-	}
-	if (cd_file_failed(d, f, r))
-		cd_log(d, LOG_WARNING, "pin %s: %s: %s", cd_pesc(d, f->pin->path),
-		     cd_pesc(d, f->path), strerror(-r));
-	return r;
+	return f->fd >= 0 && (++f->checks & 7) && !f->err && !f->unknown &&
+	       !f->fresh && cachectl_file_query_cached(d->ctx, f->fd, &f->cached) == 0;
 }
 
-/* Bring a pin's kept files up to date, for a live status. */
+/*
+ * Bring a pin's kept files up to date, for a live status: what a bare
+ * cachestat() tells now; the others (no descriptor kept, a stacked
+ * filesystem's) are asked on fscheck's thread and answer as last seen.
+ */
 void cd_refill_query_pin(struct daemon *d, struct dpin *p)
 {
 	size_t i;
@@ -123,30 +57,30 @@ void cd_refill_query_pin(struct daemon *d, struct dpin *p)
 	for (i = 0; i < p->nfiles; i++) {
 		struct dfile *f = p->files[i];
 
-		if (!f->removed && f->kept && !f->err)
-			cd_query_file(d, f);
+		if (f->removed || !f->kept || f->err || f->check || f->want_q)
+			continue;
+		if (f->fd < 0 || f->unknown ||
+		    cachectl_file_query_cached(d->ctx, f->fd, &f->cached) < 0)
+			cd_check_want(d, f, CHECK_QUERY);
 	}
 }
 
 /*
- * Check one kept file and refill what is missing. @initial: the file
- * was just pinned, so missing data is not an eviction.
+ * A kept file's residency is known (f->size, cached, unknown): account
+ * for what is missing. @initial: the file was just pinned, so missing
+ * data is not an eviction. True when it should be refilled.
  */
-int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
+static bool refill_account(struct daemon *d, struct dfile *f, bool initial)
 {
 	struct dpin *p = f->pin;
-	uint64_t missing, bytes = 0;
-	int fd, r;
+	uint64_t missing;
 
-	r = cd_query_file(d, f);
-	if (r < 0)
-		return r;
 	if ((p->flags & CACHECTL_PIN_HARD) &&
 	    (f->lk == LK_LOCKED || f->lk == LK_PENDING || f->want_lock)) {
 		/* locked pages stay; a file that grew needs a new mapping */
 		if (f->lk == LK_LOCKED && f->lock_len != f->size)
 			d->plan_needed = true;
-		return 0;
+		return false;
 	}
 	if ((p->flags & CACHECTL_PIN_HARD) && d->mem_cgroup_bound) {
 		/*
@@ -157,13 +91,13 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 		if (!f->starved)
 			p->dirty = true;
 		f->starved = true;
-		return 0;
+		return false;
 	}
 	/* soft, or hard without a lock (no room): refill instead */
 	if (f->unknown) {
 		/* the kernel will not say: advise now and then, blindly */
 		if (!initial && d->ticks - f->blind_tick < BLIND_TICKS)
-			return 0;
+			return false;
 		f->blind_tick = d->ticks;
 		missing = 0;
 	} else {
@@ -176,7 +110,7 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 			f->refilling = 0;
 			f->was_evicted = false;
 			f->starved = false;
-			return 0;
+			return false;
 		}
 	}
 	if (d->pressure && p->priority < d->soft_cutoff) {
@@ -184,7 +118,7 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 		if (!f->starved)
 			p->dirty = true;
 		f->starved = true;
-		return 0;
+		return false;
 	}
 	f->starved = false;
 	if (missing && !f->refilling) {
@@ -193,18 +127,79 @@ int cd_refill_file(struct daemon *d, struct dfile *f, bool initial)
 		if (f->was_evicted)
 			p->tick_evicted += missing;
 	}
-	fd = f->fd >= 0 ? f->fd : cd_open_ro(f->path);
-	if (fd < 0)
-		return -errno;
-	r = cachectl_file_prefetch(d->ctx, fd, 0, 0, 0, &bytes);
-	if (fd != f->fd)
-		close(fd);
-	if (r < 0 && cd_file_failed(d, f, r))
-		cd_log(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
-		     cd_pesc(d, p->path), cd_pesc(d, f->path), strerror(-r));
 	if (missing)
 		d->tick_found++;
-	return r;
+	return true;
+}
+
+/* Check one kept file and refill what is missing, off the loop if need be. */
+void cd_refill_file(struct daemon *d, struct dfile *f)
+{
+	if (f->check || f->want_q)
+		return;		/* on its way */
+	if (!bare_check(d, f)) {
+		cd_check_want(d, f, CHECK_QUERY);
+		return;
+	}
+	if (refill_account(d, f, false))
+		cd_check_want(d, f, CHECK_PREFETCH);
+}
+
+/* Its filesystem answered the full query (@r, @res), on fscheck's thread. */
+void cd_refill_checked(struct daemon *d, struct dfile *f, int r,
+		       const struct cachectl_residency *res)
+{
+	bool initial = f->fresh;
+
+	f->fresh = false;
+	if (r < 0) {
+		if ((r == -ENOENT || r == -ESTALE) && f->lk != LK_NONE) {
+			/* deleted: locking the old inode would keep it for nothing */
+			cd_unlock_file(d, f);
+			f->cached = 0;
+		}
+		if (cd_file_failed(d, f, r))
+			cd_log(d, LOG_WARNING, "pin %s: %s: %s%s", cd_pesc(d, f->pin->path),
+			     cd_pesc(d, f->path), strerror(-r),
+			     r == -EACCES && d->scope == CACHECTL_SCOPE_SYSTEM &&
+			     !d->cap_dac_read_search ?
+			     " (CAP_DAC_READ_SEARCH is missing)" : "");
+		return;
+	}
+	if (f->err) {
+		f->pin->dirty = true;
+		/* back (created again): a hard pin locks it again */
+		if (f->pin->flags & CACHECTL_PIN_HARD)
+			d->plan_needed = true;
+	}
+	f->err = 0;
+	cd_file_answered(d, f);
+	f->size = res->size;
+	f->cached = res->cached;
+	if ((res->flags & CACHECTL_RES_UNKNOWN) && res->size) {
+		if (!f->unknown) {
+			f->pin->dirty = true;
+			cd_residency_unknown(d, f);
+		}
+		f->unknown = true;
+	} else {
+		if (f->unknown)
+			f->pin->dirty = true;
+		f->unknown = false;
+	}
+	/* a hard pin's first look only sizes it for the lock plan */
+	if (initial && (f->pin->flags & CACHECTL_PIN_HARD))
+		return;
+	if (refill_account(d, f, initial))
+		cd_check_want(d, f, CHECK_PREFETCH);
+}
+
+/* A refill's WILLNEED came back. */
+void cd_refill_prefetched(struct daemon *d, struct dfile *f, int r)
+{
+	if (r < 0 && cd_file_failed(d, f, r))
+		cd_log(d, LOG_WARNING, "pin %s: cannot refill %s: %s",
+		     cd_pesc(d, f->pin->path), cd_pesc(d, f->path), strerror(-r));
 }
 
 void cd_refill_tick(struct daemon *d)
@@ -220,7 +215,8 @@ void cd_refill_tick(struct daemon *d)
 	for (i = 0; i < d->npins; i++)
 		total += d->pins[i]->nfiles;
 
-	d->tick_found = 0;
+	/* what came back from fscheck's threads since counts as well */
+	cd_fscheck_tick(d);
 	start = cpu_ns();
 	while (visited < total && d->npins) {
 		struct dpin *p;
@@ -242,7 +238,7 @@ void cd_refill_tick(struct daemon *d)
 		f = p->files[d->cur_file++];
 		visited++;
 		if (f->kept && !f->removed)
-			cd_refill_file(d, f, false);
+			cd_refill_file(d, f);
 		if (!(visited & 15) && cpu_ns() - start > budget)
 			break;
 	}
@@ -252,6 +248,7 @@ void cd_refill_tick(struct daemon *d)
 	 * idle pace, or the trickle alone would keep us busy for ever.
 	 */
 	d->busy = d->tick_found && d->tick_found * 4 >= visited;
+	d->tick_found = 0;
 
 	for (i = 0; i < d->npins; i++) {
 		struct dpin *p = d->pins[i];

@@ -320,6 +320,8 @@ struct daemon {
 int cd_loop_init(struct cd_loop *l);
 void cd_loop_close(struct cd_loop *l);
 int cd_loop_add(struct cd_loop *l, struct cd_source *s, uint32_t events);
+int cd_loop_add_pipe(struct cd_loop *l, struct cd_source *s,
+		     enum src_type type, int *wfd);
 int cd_loop_mod(struct cd_loop *l, struct cd_source *s, uint32_t events);
 void cd_loop_del(struct cd_loop *l, struct cd_source *s);
 struct epoll_event;

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,15 +177,7 @@ static void *fsq_thread(void *arg)
 
 int cd_fscheck_init(struct daemon *d)
 {
-	int p[2];
-
-	d->fscheck.type = SRC_FSCHECK;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	d->fscheck.fd = p[0];
-	d->fscheck_wfd = p[1];
-	return cd_loop_add(&d->loop, &d->fscheck, EPOLLIN);
+	return cd_loop_add_pipe(&d->loop, &d->fscheck, SRC_FSCHECK, &d->fscheck_wfd);
 }
 
 static struct cd_fsq *fsq_get(struct daemon *d, dev_t dev)

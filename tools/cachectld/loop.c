@@ -4,6 +4,7 @@
  * buffers of non-blocking descriptors. It knows nothing of pins.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -30,6 +31,25 @@ int cd_loop_add(struct cd_loop *l, struct cd_source *s, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.ptr = s };
 
 	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * A pipe whose read end @s the loop watches, as threads' way back to it:
+ * *@wfd is theirs to write, a pointer at a time (below PIPE_BUF, so
+ * whole or not at all).
+ */
+int cd_loop_add_pipe(struct cd_loop *l, struct cd_source *s,
+		     enum src_type type, int *wfd)
+{
+	int p[2];
+
+	s->type = type;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	s->fd = p[0];
+	*wfd = p[1];
+	return cd_loop_add(l, s, EPOLLIN);
 }
 
 int cd_loop_mod(struct cd_loop *l, struct cd_source *s, uint32_t events)

@@ -96,15 +96,7 @@ static void *job_run(void *arg)
 
 int cd_resolve_init(struct daemon *d)
 {
-	int p[2];
-
-	d->resolve.type = SRC_RESOLVE;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	d->resolve.fd = p[0];
-	d->resolve_wfd = p[1];
-	return cd_loop_add(&d->loop, &d->resolve, EPOLLIN);
+	return cd_loop_add_pipe(&d->loop, &d->resolve, SRC_RESOLVE, &d->resolve_wfd);
 }
 
 struct cd_job *cd_job_new(int kind, const char *path, struct cd_user *user)

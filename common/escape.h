@@ -43,7 +43,7 @@ struct cc_escbuf {
 	size_t cap;
 };
 
-/* NULL when out of memory */
+/* @s itself when nothing needs escaping, else @b's buffer; NULL: no memory */
 const char *cc_escbuf_hex(struct cc_escbuf *b, const char *s,
 			  unsigned int flags);
 const char *cc_escbuf_json(struct cc_escbuf *b, const char *s);

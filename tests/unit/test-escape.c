@@ -120,6 +120,16 @@ static void hex_flags(void **state)
 	assert_string_equal(cc_escbuf_hex(&b, "a \xe9",
 					  CC_ESC_SPACE | CC_ESC_UTF8),
 			    "a\\x20\\xe9");
+	/* a plain name is handed back uncopied; a space only without SPACE */
+	{
+		static const char plain[] = "d0001/f000001.dat", sp[] = "a b";
+
+		assert_ptr_equal(cc_escbuf_hex(&b, plain, CC_ESC_UTF8), plain);
+		assert_ptr_equal(cc_escbuf_hex(&b, sp, CC_ESC_UTF8), sp);
+		assert_string_equal(cc_escbuf_hex(&b, sp, CC_ESC_SPACE),
+				    "a\\x20b");
+		assert_string_equal(cc_escbuf_hex(&b, "a\x7f", 0), "a\\x7f");
+	}
 	cc_escbuf_free(&b);
 }
 

@@ -404,6 +404,9 @@ CACHECTL_EXPORT const char *cachectl_event_name(int type)
 		[CACHECTL_EVENT_ADDED] = "added",
 		[CACHECTL_EVENT_ERROR] = "error",
 		[CACHECTL_EVENT_OVERRUN] = "overrun",
+		[CACHECTL_EVENT_DISCONNECTED] = "disconnected",
+		[CACHECTL_EVENT_CONNECTED] = "connected",
+		[CACHECTL_EVENT_CACHE_FULL] = "cache-full",
 	};
 
 	if (type <= 0 || type >= (int)(sizeof(names) / sizeof(names[0])))

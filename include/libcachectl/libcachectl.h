@@ -1422,6 +1422,14 @@ enum {
 	 * reconnect, subscribe again and re-read the pins' status.
 	 */
 	CACHECTL_EVENT_OVERRUN = 8,
+	/*
+	 * An attachment's cache manager (cachectl_attach()) announced a mode
+	 * change or a full cache; the path is the attachment (0.6). The
+	 * user's cachectld forwards them from the managers' events file.
+	 */
+	CACHECTL_EVENT_DISCONNECTED = 9,
+	CACHECTL_EVENT_CONNECTED = 10,	/* back: served from the origin */
+	CACHECTL_EVENT_CACHE_FULL = 11,	/* data no longer kept: the limit */
 };
 
 /**

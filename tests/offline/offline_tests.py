@@ -40,6 +40,7 @@ import slowfs  # noqa: E402
 
 CACHECTL = os.environ.get('CACHECTL', '')
 MANAGER = os.environ.get('CACHECTL_OFFLINE', '')
+CACHECTLD = os.environ.get('CACHECTLD', '')
 SLOWFS = os.environ.get('SLOWFS', '')
 LIB = os.environ.get('LIBCACHECTL', '')
 ATTACH_DISCONNECTED = 1 << 5
@@ -1237,7 +1238,57 @@ def g_kill9_write(e):
         got[f] = sha(data) if not err else errno.errorcode.get(err, err)
     T.eq(got, want, 'and offline, from the cache, too')
 
+def g_daemon_events(e):
+    """the user's cachectld announces the managers' events: cachectl monitor"""
+    files = make_tree(e.back, 1, 2, 100000)
+    e.origin()
+    log = open(os.path.join(e.dir, 'cachectld.log'), 'wb')
+    d = subprocess.Popen([CACHECTLD, '--user', '-v'], env=e.env, stdout=log,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    mon = None
+    try:
+        sock = os.path.join(e.run, 'cachectld.sock')
+        ok, _ = wait_for(lambda: os.path.exists(sock), 15)
+        T.ok(ok, 'cachectld --user listens')
+        mon = subprocess.Popen([CACHECTL, 'monitor', '-J'], env=e.env,
+                               stdout=subprocess.PIPE, start_new_session=True)
+        # the monitor's status lines of the (no) pins, then quiet
+        read_lines(mon.stdout, 0, 1.5)
+        # 100 KB files over a 50 KB limit: the first fill cannot be kept
+        T.ok(e.attach('--size', '50000').rc == 0, 'attach --size 50000')
+        T.ok(e.cl('disconnect', e.path).rc == 0, 'cachectl disconnect')
+        lines = read_lines(mon.stdout, 1, 10)
+        T.ok(len(lines) == 1 and '"type": "disconnected"' in lines[0] and
+             e.path in lines[0],
+             'cachectl monitor (the daemon\'s): one "disconnected" event for the '
+             'attachment', lines)
+        T.ok(e.cl('reconnect', e.path).rc == 0, 'cachectl reconnect')
+        lines = read_lines(mon.stdout, 1, 10)
+        T.ok(len(lines) == 1 and '"type": "connected"' in lines[0] and
+             e.path in lines[0], 'then one "connected" event', lines)
+        data = open(os.path.join(e.path, files[0]), 'rb').read()
+        T.ok(data == open(os.path.join(e.back, files[0]), 'rb').read(),
+             'a file over the limit is still read from the origin')
+        lines = read_lines(mon.stdout, 1, 10)
+        T.ok(len(lines) == 1 and '"type": "cache-full"' in lines[0] and
+             e.path in lines[0], 'and one "cache-full" event', lines)
+        T.ok(d.poll() is None, 'cachectld still runs')
+    finally:
+        if mon:
+            os.killpg(mon.pid, signal.SIGKILL)
+            mon.wait()
+        os.killpg(d.pid, signal.SIGTERM)
+        try:
+            d.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(d.pid, signal.SIGKILL)
+            d.wait()
+        log.close()
+
+
 GROUPS = {
+    'daemon-events': g_daemon_events,
     'attach': g_attach,
     'offline': g_offline,
     'gone-enotconn': g_gone_enotconn,

@@ -29,6 +29,7 @@
  *   plan.c     lock plan and soft cutoff: pure policy (unit-tested)
  *   budget.c   budget cut, admission and pin status: pure (unit-tested)
  *   events.c   log lines, escaping, the observer list of events
+ *   offline.c  the offline cache managers' events, announced as ours
  *   loop.c     epoll, sources, output buffers
  *   resolve.c  clients' paths resolved on threads, off the loop
  */
@@ -52,7 +53,7 @@
 
 /* What an epoll event belongs to; first member of each owner. */
 enum src_type { SRC_LISTEN, SRC_SIGNAL, SRC_TIMER, SRC_INOTIFY, SRC_CLIENT,
-		SRC_WORKER, SRC_WORKER_CMD, SRC_RESOLVE, SRC_FSCHECK };
+		SRC_WORKER, SRC_WORKER_CMD, SRC_RESOLVE, SRC_FSCHECK, SRC_OFFLINE };
 
 struct cd_source {
 	enum src_type type;
@@ -253,6 +254,10 @@ struct daemon {
 	struct cd_job *walk_q, **walk_qtail;	/* waiting for a thread */
 	int nwalks;			/* walks on threads */
 	bool walks_held;		/* till the system-call filter is in */
+	/* the offline managers' events file, followed (offline.c) */
+	struct cd_source offline;	/* its inotify descriptor */
+	int offline_fd;
+	struct cc_lines *offline_lines;
 	struct cd_stash *stash;		/* inotify events of watches being made */
 	size_t stash_bytes;
 	bool stash_overflow;
@@ -337,6 +342,12 @@ bool cd_log_is_journal(void);
 const char *cd_pesc(struct daemon *d, const char *path);
 void cd_fmt_size(char *buf, size_t len, uint64_t bytes);
 int cd_events_subscribe(struct daemon *d, cd_event_fn fn, void *data);
+
+/* offline.c: the offline managers' events (user scope) */
+struct cc_lines;
+int cd_offline_init(struct daemon *d);
+void cd_offline_event(struct daemon *d);
+void cd_offline_free(struct daemon *d);
 void cd_event_emit(struct daemon *d, int type, const char *path, uint64_t bytes);
 
 /* caps.c */

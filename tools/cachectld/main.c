@@ -209,6 +209,9 @@ static void loop(struct daemon *d)
 			case SRC_FSCHECK:
 				cd_fscheck_done(d);
 				break;
+			case SRC_OFFLINE:
+				cd_offline_event(d);
+				break;
 			}
 		}
 		cd_clients_reap(d);
@@ -337,6 +340,9 @@ int main(int argc, char **argv)
 		cd_log(d, LOG_ERR, "inotify: %s", strerror(-r));
 		goto out;
 	}
+	r = cd_offline_init(d);
+	if (r < 0)
+		cd_log(d, LOG_WARNING, "offline events: %s", strerror(-r));
 	cd_lock_init(d);
 	cd_mem_read(d);
 	/* the filter is the process's only if no other thread runs yet */
@@ -351,6 +357,7 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	cd_workers_stop(d);
+	cd_offline_free(d);
 	cd_clients_free(d);
 	cd_holds_free(d);
 	cd_pins_free(d);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The journal of changes made while disconnected: the contract between
- * the side that records them (write.c, journal.c) and the side that
+ * the side that records them (local.c, journal.c) and the side that
  * replays them on reconnect (replay.c, conflict.c).
  *
  * Entries live in the metadata store (a table of meta.db), so an entry

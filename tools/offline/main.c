@@ -292,6 +292,14 @@ int main(int argc, char **argv)
 	}
 	if (root_attrs(m))
 		goto out;
+	if (co_journal_pending(m)) {
+		char why[128];
+
+		/* changes made offline before a restart still wait (mode.c) */
+		snprintf(why, sizeof(why), "%llu offline changes wait for replay",
+			 (unsigned long long)co_journal_pending(m));
+		co_mode_disconnect(m, why, false);
+	}
 
 	if (asprintf(&opts, "fsname=%s,subtype=cachectl-offline,default_permissions",
 		     real) < 0)

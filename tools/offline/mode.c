@@ -26,6 +26,7 @@
 
 #include "common/escape.h"
 #include "common/lines.h"
+#include "journal.h"
 #include "offline.h"
 
 /* followers are woken per line and read within milliseconds: the last
@@ -81,12 +82,32 @@ void co_mode_disconnect(struct co_mgr *m, const char *why, bool manual)
 	co_event_post(m, manual ? "disconnected-manual" : "disconnected", why);
 }
 
-static void connected(struct co_mgr *m, const char *why)
+/*
+ * Changes made offline wait in the journal for a replay this version does
+ * not have: connected, the origin's older versions would be taken for
+ * news and replace them. The attachment stays disconnected meanwhile.
+ */
+static bool held(struct co_mgr *m)
 {
+	uint64_t n = co_journal_pending(m);
+
+	if (!n)
+		return false;
+	pthread_mutex_lock(&m->mlock);
+	snprintf(m->reason, sizeof(m->reason),
+		 "%llu offline changes wait for replay", (unsigned long long)n);
+	pthread_mutex_unlock(&m->mlock);
+	return true;
+}
+
+static bool connected(struct co_mgr *m, const char *why)
+{
+	if (held(m))
+		return false;
 	pthread_mutex_lock(&m->mlock);
 	if (m->mode == CO_CONNECTED) {
 		pthread_mutex_unlock(&m->mlock);
-		return;
+		return true;
 	}
 	/* everything seen before is to be confirmed again */
 	__atomic_add_fetch(&m->epoch, 1, __ATOMIC_ACQ_REL);
@@ -98,6 +119,7 @@ static void connected(struct co_mgr *m, const char *why)
 	co_log("%s: connected: %s", m->o.path, why);
 	co_event_post(m, "connected", why);
 	co_hoard_kick(m);
+	return true;
 }
 
 /* 0 when the origin answered; a stuck earlier probe counts as no answer */
@@ -140,8 +162,7 @@ int co_mode_reconnect(struct co_mgr *m)
 
 	if (r)
 		return -EHOSTDOWN;
-	connected(m, "reconnected by request");
-	return 0;
+	return connected(m, "reconnected by request") ? 0 : -EBUSY;
 }
 
 static void *probe_thread(void *arg)

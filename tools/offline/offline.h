@@ -97,6 +97,7 @@ struct co_file {
 	int cfd;		/* the cache's data file */
 	int ofd;		/* the origin's, for reads, opened on the first miss */
 	int wfd;		/* the origin's, for writes; -1 when read-only */
+	bool writable;		/* opened for writing (offline: wfd is -1) */
 };
 
 struct co_mgr {
@@ -347,6 +348,18 @@ void co_hoard_kick(struct co_mgr *m);
 /* ---- ops.c ------------------------------------------------------------- */
 
 extern const struct fuse_lowlevel_ops co_ops;
+
+/* ---- local.c: changes while disconnected, journaled -------------------- */
+
+int co_local_write(struct co_mgr *m, fuse_req_t req, uint64_t id, int cfd,
+		   const char *buf, size_t size, off_t off);
+int co_local_setattr(struct co_mgr *m, fuse_req_t req, uint64_t id, int cfd,
+		     const struct stat *attr, int to_set, struct stat *st);
+int co_local_make(struct co_mgr *m, fuse_req_t req, uint64_t parent,
+		  const char *name, mode_t mode, struct fuse_entry_param *ent);
+int co_local_unlink(struct co_mgr *m, fuse_req_t req, uint64_t parent,
+		    const char *name);
+int co_local_fsync(struct co_mgr *m, uint64_t id);
 
 /* ---- write.c: the changing operations ---------------------------------- */
 

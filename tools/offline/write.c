@@ -13,8 +13,9 @@
  * the origin, so after a kill -9 at any point every claim still holds the
  * origin's bytes.
  *
- * Disconnected, every change fails at once with EHOSTDOWN ("not available
- * disconnected") until the offline journal (journal.h) takes them. A change
+ * Disconnected, creating, writing, truncating, chmod/chown/utimes, mkdir
+ * and unlinking are made in the cache and journaled (local.c); the other
+ * changes fail at once with EHOSTDOWN ("not available disconnected"). A change
  * the origin did not answer within the deadline fails with EIO and turns
  * the attachment disconnected: the origin may still make it when it
  * answers, so the cache stops vouching for what it would touch (ranges
@@ -244,8 +245,9 @@ static struct co_file *file_new(struct co_mgr *m, uint64_t id, int wfd,
 	f->id = id;
 	f->cfd = cfd;
 	f->wfd = wfd;
+	f->writable = true;
 	/* reads of a read-write file use its fd: its mode may allow no other */
-	f->ofd = (flags & O_ACCMODE) == O_RDWR ? dup(wfd) : -1;
+	f->ofd = (flags & O_ACCMODE) == O_RDWR && wfd >= 0 ? dup(wfd) : -1;
 	return f;
 }
 
@@ -258,6 +260,43 @@ static void file_free(struct co_mgr *m, struct co_file *f)
 	free(f);
 }
 
+/* offline: a file held whole opens for writing; its changes are journaled */
+static void open_local(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct co_mgr *m = mgr(req);
+	struct co_file *f = NULL;
+	struct co_node *n;
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	n = co_node_get(m, ino);
+	r = !n ? ESTALE : !S_ISREG(n->st.st_mode) ? EISDIR :
+	    !n->complete ? CO_ENODATA : 0;
+	if (!r) {
+		fi->keep_cache = n->kgen == n->gen;
+		n->kgen = n->gen;
+		co_node_touch(m, n);
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!r && !(f = file_new(m, ino, -1, fi->flags)))
+		r = ENOMEM;
+	if (!r && (fi->flags & O_TRUNC)) {
+		struct stat a, st;
+
+		memset(&a, 0, sizeof(a));
+		r = -co_local_setattr(m, req, ino, f->cfd, &a, FUSE_SET_ATTR_SIZE, &st);
+	}
+	if (r) {
+		if (f)
+			file_free(m, f);
+		fuse_reply_err(req, r);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		file_free(m, f);
+}
+
 void co_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct co_mgr *m = mgr(req);
@@ -268,8 +307,10 @@ void co_open_write(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool unsure;
 	int r, wfd;
 
-	if (refused_offline(m, req))
+	if (co_mode_get(m) != CO_CONNECTED) {
+		open_local(req, ino, fi);
 		return;
+	}
 	r = co_revalidate(m, ino, req);
 	if (!r && co_mode_get(m) != CO_CONNECTED)
 		r = -CO_EDISCON;
@@ -352,8 +393,23 @@ void co_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bool unsure;
 	int r, wfd;
 
-	if (refused_offline(m, req))
+	if (co_mode_get(m) != CO_CONNECTED) {
+		r = co_local_make(m, req, parent, name, S_IFREG | (mode & 07777), &e);
+		f = r ? NULL : file_new(m, e.ino, -1, fi->flags);
+		if (!r && !f)
+			r = -ENOMEM;
+		if (!r && ftruncate(f->cfd, 0) < 0)
+			co_log("cache data %llu: %m", (unsigned long long)e.ino);
+		if (r) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		fi->fh = (uintptr_t)f;
+		fi->keep_cache = 0;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+			file_free(m, f);
 		return;
+	}
 	r = child_path(m, parent, name, &path);
 	if (!r) {
 		j = job(req, co_job_create, path);
@@ -500,12 +556,23 @@ void co_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	bool unsure;
 	int r;
 
-	if (!f || f->wfd < 0) {
+	if (!f || !f->writable) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (refused_offline(m, req))
+	if (co_mode_get(m) != CO_CONNECTED) {
+		r = co_local_write(m, req, ino, f->cfd, buf, size, off);
+		if (r)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_write(req, size);
 		return;
+	}
+	if (f->wfd < 0) {
+		/* opened offline, and the journal emptied since: reopen it */
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	pthread_mutex_lock(co_data_lock(m, ino));
 	pthread_mutex_lock(&m->lock);
 	n = co_node_get(m, ino);
@@ -608,8 +675,19 @@ void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	bool unsure = false, reg = false;
 	int r, cfd = -1;
 
-	if (refused_offline(m, req))
+	if (co_mode_get(m) != CO_CONNECTED) {
+		if (fi && (to_set & FUSE_SET_ATTR_SIZE))
+			f = (struct co_file *)(uintptr_t)fi->fh;
+		cfd = f ? f->cfd : co_data_open(m, ino);
+		r = cfd < 0 ? cfd : co_local_setattr(m, req, ino, cfd, attr, to_set, &st);
+		if (cfd >= 0 && !f)
+			close(cfd);
+		if (r)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &st, timeout_s(m));
 		return;
+	}
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		pthread_mutex_lock(co_data_lock(m, ino));
 	pthread_mutex_lock(&m->lock);
@@ -771,11 +849,19 @@ void co_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 void co_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	struct fuse_entry_param e;
 	struct co_job *j;
 	int r;
 
-	if (refused_offline(mgr(req), req))
+	if (co_mode_get(mgr(req)) != CO_CONNECTED) {
+		r = co_local_make(mgr(req), req, parent, name,
+				  S_IFDIR | (mode & 07777), &e);
+		if (r)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_entry(req, &e);
 		return;
+	}
 	j = name_job(req, co_job_mkdir, parent, name, &r);
 	if (!j) {
 		fuse_reply_err(req, -r);
@@ -889,6 +975,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 void co_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (co_mode_get(mgr(req)) != CO_CONNECTED) {
+		fuse_reply_err(req, -co_local_unlink(mgr(req), req, parent, name));
+		return;
+	}
 	remove_name(req, parent, name, co_job_unlink);
 }
 
@@ -1078,12 +1168,15 @@ void co_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	struct co_file *f = (struct co_file *)(uintptr_t)fi->fh;
 
-	if (!f || f->wfd < 0) {
+	if (!f || !f->writable) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if (refused_offline(mgr(req), req))
+	/* offline: durable in the local cache, journal included */
+	if (co_mode_get(mgr(req)) != CO_CONNECTED || f->wfd < 0) {
+		fuse_reply_err(req, -co_local_fsync(mgr(req), ino));
 		return;
+	}
 	fd_call(req, co_job_fsync, f->wfd, NULL, datasync);
 }
 

@@ -1082,18 +1082,12 @@ def g_write(e):
          exch, 'offline: RENAME_EXCHANGE\'s two files in their new places')
 
     # changes while disconnected fail with the documented error, at once
+    # (those the journal takes offline are group offline-write's)
     tries = [
-        ('open(sys.argv[1] + "/d000/f0000", "r+b")', 'open for writing'),
-        ('open(sys.argv[1] + "/brand-new", "wb")', 'create'),
-        ('os.mkdir(sys.argv[1] + "/nd")', 'mkdir'),
-        ('os.unlink(sys.argv[1] + "/renamed")', 'unlink'),
         ('os.rmdir(sys.argv[1] + "/newdir")', 'rmdir'),
         ('os.rename(sys.argv[1] + "/renamed", sys.argv[1] + "/r2")', 'rename'),
         ('os.link(sys.argv[1] + "/renamed", sys.argv[1] + "/l2")', 'link'),
         ('os.symlink("x", sys.argv[1] + "/s2")', 'symlink'),
-        ('os.truncate(sys.argv[1] + "/renamed", 3)', 'truncate'),
-        ('os.chmod(sys.argv[1] + "/renamed", 0o644)', 'chmod'),
-        ('os.utime(sys.argv[1] + "/renamed")', 'utimes'),
         ('os.setxattr(sys.argv[1] + "/renamed", "user.a", b"1")', 'setxattr'),
         ('os.removexattr(sys.argv[1] + "/renamed", "user.color")', 'removexattr'),
     ]
@@ -1150,9 +1144,10 @@ def g_write_hang(e):
          'a write that meets the hang fails EIO after the 1 s deadline (%s)'
          % (out,))
     T.eq(xattr(e.path, 'mode'), 'disconnected', 'and the attachment is disconnected')
-    err, secs = child_errno('os.mkdir(sys.argv[1] + "/x")', e.path)
+    err, secs = child_errno('os.rename(sys.argv[1] + "/d000/f0001", '
+                            'sys.argv[1] + "/d000/x")', e.path)
     T.ok(err == errno.EHOSTDOWN and secs < 1.0,
-         'then a mkdir fails EHOSTDOWN at once (%s, %.2f s)'
+         'then a rename fails EHOSTDOWN at once (%s, %.2f s)'
          % (errno.errorcode.get(err, err), secs))
     fs.back()
     ok, _ = wait_for(lambda: xattr(e.path, 'mode') == 'connected', 10, 0.1)
@@ -1287,6 +1282,102 @@ def g_daemon_events(e):
         log.close()
 
 
+def journal_rows(e):
+    db = sqlite3.connect('file:%s/meta.db?mode=ro' % e.cache, uri=True, timeout=10)
+    rows = db.execute('SELECT op, name, path FROM journal ORDER BY seq').fetchall()
+    db.close()
+    return [(op, (n or b'').decode() if isinstance(n, bytes) else n,
+             (p or b'').decode() if isinstance(p, bytes) else p) for op, n, p in rows]
+
+
+def g_offline_write(e):
+    """disconnected: changes made in the cache, journaled, kept over a
+    kill -9; the attachment holds off reconnecting while they wait"""
+    files = make_tree(e.back, 1, 6, 20000)
+    make_tree(e.back, 1, 2, 20000, prefix='unlisted')
+    uncached = make_tree(e.back, 1, 2, 20000, prefix='uncached')
+    e.origin()
+    T.ok(e.attach().rc == 0, 'attach')
+
+    def P(*a):
+        return os.path.join(e.path, *a)
+    os.listdir(e.path)
+    os.listdir(P('uncached000'))
+    os.listdir(P('d000'))
+    for f in files:
+        open(P(f), 'rb').read()
+    os.stat(P('unlisted000'))
+    origin_before = tree(e.back)
+    T.ok(e.cl('disconnect', e.path).rc == 0, 'cachectl disconnect')
+    want = {}
+    with open(P('new.txt'), 'wb') as f:
+        f.write(b'made offline\n')
+        f.flush()
+        os.fsync(f.fileno())
+    want['new.txt'] = b'made offline\n'
+    os.mkdir(P('newdir'), 0o750)
+    with open(P('newdir', 'inner'), 'wb') as f:
+        f.write(b'x' * 100000)
+    want['newdir/inner'] = b'x' * 100000
+    old = open(os.path.join(e.back, files[0]), 'rb').read()
+    with open(P(files[0]), 'r+b') as f:
+        f.seek(100)
+        f.write(b'EDITED')
+        f.seek(0, 2)
+        f.write(b'tail')
+    want[files[0]] = old[:100] + b'EDITED' + old[106:] + b'tail'
+    os.truncate(P(files[1]), 77)
+    want[files[1]] = open(os.path.join(e.back, files[1]), 'rb').read()[:77]
+    with open(P(files[2]), 'wb') as f:          # O_TRUNC, then write
+        f.write(b'rewritten')
+    want[files[2]] = b'rewritten'
+    os.chmod(P(files[3]), 0o600)
+    os.utime(P(files[3]), ns=(5000000000, 6000000000))
+    os.unlink(P(files[4]))
+    with open(P('scratch'), 'wb') as f:         # made and gone offline
+        f.write(b'nothing to replay')
+    os.unlink(P('scratch'))
+    got = {k: open(P(k), 'rb').read() for k in want}
+    T.eq(got, want, 'offline: new and changed files read back what was written')
+    st = os.stat(P(files[3]))
+    T.ok(stat.S_IMODE(st.st_mode) == 0o600 and st.st_mtime_ns == 6000000000 and
+         stat.S_IMODE(os.stat(P('newdir')).st_mode) == 0o750,
+         'offline: chmod, utimes, mkdir\'s mode as given')
+    T.ok(sorted(os.listdir(P('d000'))) == sorted(
+        os.path.basename(f) for f in files if f != files[4]) and
+        'scratch' not in os.listdir(e.path) and 'newdir' in os.listdir(e.path),
+        'offline: listings show the new names, not the unlinked ones')
+    T.eq(xattr(P('new.txt'), 'provisional'), '1', 'a new file is provisional')
+    rows = journal_rows(e)
+    T.ok(rows and not any(n == 'scratch' or (p or '').endswith('scratch')
+                          for _, n, p in rows),
+         'journaled (%d entries); a file made and unlinked offline left none'
+         % len(rows), rows)
+    T.eq(tree(e.back), origin_before, 'the origin is untouched')
+    err, secs = child_errno('open(sys.argv[1], "r+b").write(b"1")',
+                            P(uncached[0]))
+    T.ok(err == errno.ENODATA and secs < 1.0,
+         'writing a file not cached whole: ENODATA (%s)' % errno.errorcode.get(err, err))
+    err, secs = child_errno('open(sys.argv[1] + "/n", "wb")', P('unlisted000'))
+    T.ok(err == errno.EHOSTDOWN and secs < 1.0,
+         'creating in a directory never listed: EHOSTDOWN (%s)'
+         % errno.errorcode.get(err, err))
+    r = e.cl('reconnect', e.path)
+    T.ok(r.rc != 0 and xattr(e.path, 'mode') == 'disconnected' and
+         'replay' in xattr(e.path, 'reason'),
+         'reconnect is held while changes wait for replay: %r'
+         % xattr(e.path, 'reason'), r.show())
+    # kill -9 and a new manager: the changes are still there, still held
+    os.kill(e.manager_pid(), signal.SIGKILL)
+    time.sleep(0.3)
+    T.ok(e.attach().rc == 0, 'reattach after kill -9')
+    T.eq(xattr(e.path, 'mode'), 'disconnected',
+         'the new manager starts disconnected: changes wait')
+    got = {k: open(P(k), 'rb').read() for k in want}
+    T.eq(got, want, 'after kill -9 and restart: the offline changes are served')
+    T.ok(not os.path.exists(P(files[4])), 'and the unlinked file stays gone')
+
+
 GROUPS = {
     'daemon-events': g_daemon_events,
     'attach': g_attach,
@@ -1303,6 +1394,7 @@ GROUPS = {
     'write': g_write,
     'write-hang': g_write_hang,
     'kill9-write': g_kill9_write,
+    'offline-write': g_offline_write,
 }
 
 

@@ -348,6 +348,10 @@ void co_hoard_kick(struct co_mgr *m);
 /* ---- ops.c ------------------------------------------------------------- */
 
 extern const struct fuse_lowlevel_ops co_ops;
+/* how long the kernel may keep an answer: actimeo connected, 1 s offline */
+double co_timeout_s(struct co_mgr *m);
+void co_entry_of(struct co_mgr *m, const struct co_node *n,
+		 struct fuse_entry_param *e);
 
 /* ---- local.c: changes while disconnected, journaled -------------------- */
 

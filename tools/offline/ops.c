@@ -28,21 +28,21 @@ static struct co_mgr *mgr(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static double timeout_s(struct co_mgr *m)
+double co_timeout_s(struct co_mgr *m)
 {
 	/* offline answers are held briefly, so a reconnect is seen soon */
 	return co_mode_get(m) == CO_CONNECTED ? m->o.actimeo_ms / 1000.0 : 1.0;
 }
 
-static void entry_of(struct co_mgr *m, const struct co_node *n,
-		     struct fuse_entry_param *e)
+void co_entry_of(struct co_mgr *m, const struct co_node *n,
+		 struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = n->id;
 	e->generation = 1;
 	e->attr = n->st;
 	e->attr.st_ino = n->id;
-	e->attr_timeout = e->entry_timeout = timeout_s(m);
+	e->attr_timeout = e->entry_timeout = co_timeout_s(m);
 }
 
 /* ---- why an object is not available offline ---------------------------- */
@@ -158,7 +158,7 @@ static void co_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	dir = co_node_get(m, parent);
 	n = dir ? co_node_child(m, dir, name) : NULL;
 	if (n && co_mode_get(m) == CO_CONNECTED && co_node_fresh(m, n)) {
-		entry_of(m, n, &e);
+		co_entry_of(m, n, &e);
 		pthread_mutex_unlock(&m->lock);
 		fuse_reply_entry(req, &e);
 		return;
@@ -179,7 +179,7 @@ static void co_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	dir = co_node_get(m, parent);
 	n = dir ? co_node_child(m, dir, name) : NULL;
 	if (n) {
-		entry_of(m, n, &e);
+		co_entry_of(m, n, &e);
 		r = 0;
 	} else {
 		/* an absent name is known absent only in a complete listing */
@@ -218,7 +218,7 @@ static void co_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (!n)
 		fuse_reply_err(req, ESTALE);
 	else
-		fuse_reply_attr(req, &st, timeout_s(m));
+		fuse_reply_attr(req, &st, co_timeout_s(m));
 }
 
 static void co_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -455,7 +455,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (!n || !n->parent)
 				continue;
 			name = n->name;
-			entry_of(m, n, &e);
+			co_entry_of(m, n, &e);
 		}
 		if (plus)
 			len = fuse_add_direntry_plus(req, p, rem, name, &e, i + 1);

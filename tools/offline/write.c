@@ -35,22 +35,6 @@ static struct co_mgr *mgr(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static double timeout_s(struct co_mgr *m)
-{
-	return co_mode_get(m) == CO_CONNECTED ? m->o.actimeo_ms / 1000.0 : 1.0;
-}
-
-static void entry_of(struct co_mgr *m, const struct co_node *n,
-		     struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = n->id;
-	e->generation = 1;
-	e->attr = n->st;
-	e->attr.st_ino = n->id;
-	e->attr_timeout = e->entry_timeout = timeout_s(m);
-}
-
 /* a changing call for @req, made as its user */
 static struct co_job *job(fuse_req_t req, co_job_fn fn, const char *path)
 {
@@ -437,7 +421,7 @@ void co_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		keep_xattrs(m, n, j);
 		n->wgen++;
 		n->kgen = n->gen;
-		entry_of(m, n, &e);
+		co_entry_of(m, n, &e);
 		dir_changed(m, parent, &j->pst);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -685,7 +669,7 @@ void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (r)
 			fuse_reply_err(req, -r);
 		else
-			fuse_reply_attr(req, &st, timeout_s(m));
+			fuse_reply_attr(req, &st, co_timeout_s(m));
 		return;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE)
@@ -754,7 +738,7 @@ void co_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	pthread_mutex_unlock(&m->lock);
 	co_job_put(m, j);
 	if (n)
-		fuse_reply_attr(req, &st, timeout_s(m));
+		fuse_reply_attr(req, &st, co_timeout_s(m));
 	else
 		fuse_reply_err(req, ESTALE);
 }
@@ -792,7 +776,7 @@ static void made(fuse_req_t req, fuse_ino_t parent, const char *name,
 			n->listed_epoch = co_mode_epoch(m);
 		}
 		keep_xattrs(m, n, j);
-		entry_of(m, n, &e);
+		co_entry_of(m, n, &e);
 		dir_changed(m, parent, &j->pst);
 	}
 	if (also) {
